@@ -1,0 +1,35 @@
+"""gunicorn settings and hooks for the Inventory Service (settings and hooks only)."""
+
+import os
+import shutil
+import tempfile
+
+bind = os.environ.get("BIND", "0.0.0.0:8002")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = os.environ.get("WORKER_CLASS", "sync")
+threads = int(os.environ.get("THREADS", "1"))
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+# Recycle workers now and then so slow leaks cannot grow without bound.
+max_requests = int(os.environ.get("MAX_REQUESTS", "20000"))
+max_requests_jitter = 2000
+accesslog = os.environ.get("ACCESS_LOG")  # unset: no access log (JSON logs come from the app)
+
+# Workers share metric values through this directory; it must exist before any
+# process imports prometheus_client, which is why it is set here at load time.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="inventory-metrics-")
+
+
+def on_starting(server):
+    # Values left over from an earlier run would be summed into this one's.
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+
+    GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)

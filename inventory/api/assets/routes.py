@@ -1,0 +1,121 @@
+"""Asset read endpoints: list, search, detail."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ...errors import InvalidCursor, InvalidRequest
+from ...extensions import get_service
+from ...search import SearchQuery, key_from_cursor, key_to_cursor
+from ...store import PageKey
+from ..cursors import decode_cursor, encode_cursor
+from .schemas import (
+    AssetEnvelopeSchema,
+    AssetPageSchema,
+    AssetView,
+    ListArgsSchema,
+    SearchArgsSchema,
+    normalise_asset_id,
+)
+
+blp = Blueprint(
+    "assets", __name__, url_prefix="/inventory/assets", description="The asset catalog and live prices"
+)
+
+# RFC 7234's warning for a response served from cache past its freshness, sent
+# when the store is failing and a recently expired value stands in.
+STALE_WARNING = {"Warning": '110 - "Response is Stale"'}
+
+
+def _envelope(listing, next_cursor):
+    service = get_service()
+    now = service.clock()
+    body = {
+        "data": [AssetView.of(a, now, service.max_age) for a in listing.assets],
+        "total_count": listing.total_count,
+        "active_count": listing.active_count,
+        "next_cursor": next_cursor,
+    }
+    return (body, 200, STALE_WARNING) if listing.stale else body
+
+
+@blp.route("")
+class AssetList(MethodView):
+    @blp.arguments(ListArgsSchema, location="query")
+    @blp.response(200, AssetPageSchema)
+    @blp.alt_response(400, description="Tampered or foreign cursor")
+    def get(self, args):
+        """List assets in market-cap-rank order
+
+        Unranked assets come last; ties are broken by asset_id. Page with
+        `next_cursor`. With `active_only` (the default) only assets tradable
+        now are listed; the counts always cover every asset matching
+        `status`/`category`.
+        """
+        filters = {k: args.get(k) for k in ("status", "category", "active_only", "limit")}
+        after = None
+        if "cursor" in args:
+            asset_id, rank_key = decode_cursor("list", filters, args["cursor"], arity=2)
+            if not (isinstance(asset_id, str) and isinstance(rank_key, str)):
+                raise InvalidCursor()
+            after = PageKey(asset_id, rank_key)
+        listing = get_service().list_assets(
+            status=args.get("status"),
+            category=args.get("category"),
+            active_only=args["active_only"],
+            limit=args["limit"],
+            after=after,
+        )
+        key = listing.next_key
+        cursor = encode_cursor("list", filters, [key.asset_id, key.rank_key]) if key else None
+        return _envelope(listing, cursor)
+
+
+@blp.route("/search")
+class AssetSearch(MethodView):
+    @blp.arguments(SearchArgsSchema, location="query")
+    @blp.response(200, AssetPageSchema)
+    @blp.alt_response(400, description="Tampered or foreign cursor")
+    def get(self, args):
+        """Search assets by ticker prefix or name
+
+        `q` matches a ticker prefix or a name substring, case-insensitively;
+        an exact ticker match comes first in the default (rank) order.
+        """
+        query = SearchQuery(**{k: v for k, v in args.items() if k not in ("limit", "cursor")})
+        filters = {**vars(query), "limit": args["limit"]}
+        after = None
+        if "cursor" in args:
+            position = decode_cursor("search", filters, args["cursor"], arity=3)
+            try:
+                after = key_from_cursor(position, query.sort)
+            except ValueError:
+                raise InvalidCursor() from None
+        listing = get_service().search(query, args["limit"], after)
+        key = listing.next_key
+        cursor = encode_cursor("search", filters, key_to_cursor(key)) if key else None
+        return _envelope(listing, cursor)
+
+
+@blp.route("/<path:asset_id>")
+class AssetDetail(MethodView):
+    @blp.response(200, AssetEnvelopeSchema)
+    @blp.alt_response(404, description="No asset with this id")
+    @blp.alt_response(422, description="Not an asset id (1-10 letters or digits)")
+    def get(self, asset_id):
+        """Get one asset by id
+
+        The id is trimmed and matched case-insensitively (`btc` finds `BTC`).
+        Inactive and suspended assets are returned with their status.
+        """
+        normalised = normalise_asset_id(asset_id)
+        if normalised is None:
+            raise InvalidRequest(
+                "asset_id must be 1-10 letters or digits.",
+                errors={"path": {"asset_id": ["Must be 1-10 letters or digits."]}},
+            )
+        service = get_service()
+        asset, stale = service.get_asset(normalised)
+        body = {"data": AssetView.of(asset, service.clock(), service.max_age)}
+        return (body, 200, STALE_WARNING) if stale else body

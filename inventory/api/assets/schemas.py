@@ -1,0 +1,148 @@
+"""Marshmallow schemas for asset requests and responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from ...store import ASSET_ID_RE, CATEGORY_RE, Asset, AssetStatus
+
+SORT_FIELDS = ("rank", "price", "market_cap", "volume_24h", "price_change_percentage_24h", "name")
+_CURSOR = fields.String(
+    validate=validate.Length(max=1024),
+    metadata={"description": "Opaque: the previous response's next_cursor"},
+)
+
+
+@dataclass(frozen=True)
+class AssetView:
+    """An asset plus what is derived from it at read time (freshness, tradability)."""
+
+    asset: Asset
+    price_stale: bool
+    is_active: bool
+
+    @classmethod
+    def of(cls, asset: Asset, now: datetime, max_age_seconds: int) -> "AssetView":
+        return cls(
+            asset=asset,
+            price_stale=asset.price_stale(now, max_age_seconds),
+            is_active=asset.is_tradable(now, max_age_seconds),
+        )
+
+    @property
+    def price_usd(self):
+        return self.asset.current_price
+
+    def __getattr__(self, name):
+        # Schema fields read the asset's own attributes straight through the view.
+        return getattr(self.asset, name)
+
+
+def _money(description: str):
+    return fields.Decimal(allow_none=True, metadata={"description": description})
+
+
+class AssetSchema(ma.Schema):
+    asset_id = fields.String(metadata={"description": "Upper-case ticker; the id other services use", "example": "BTC"})
+    symbol = fields.String()
+    name = fields.String()
+    coingecko_id = fields.String(allow_none=True)
+    category = fields.String(allow_none=True)
+    image = fields.String(allow_none=True)
+    status = fields.Enum(AssetStatus, metadata={"description": "The operator's decision"})
+    current_price = _money("USD price, exact")
+    price_usd = fields.Decimal(allow_none=True, metadata={"description": "Same as current_price"})
+    market_cap = _money("USD")
+    market_cap_rank = fields.Integer(allow_none=True)
+    fully_diluted_valuation = _money("USD")
+    volume_24h = _money("USD traded in the last 24 h")
+    high_24h = _money("USD")
+    low_24h = _money("USD")
+    price_change_24h = _money("USD")
+    price_change_percentage_1h = _money("percent")
+    price_change_percentage_24h = _money("percent")
+    price_change_percentage_7d = _money("percent")
+    price_change_percentage_30d = _money("percent")
+    circulating_supply = _money("units")
+    total_supply = _money("units")
+    max_supply = _money("units")
+    ath = _money("USD all-time high")
+    ath_date = fields.DateTime(allow_none=True)
+    atl = _money("USD all-time low")
+    atl_date = fields.DateTime(allow_none=True)
+    last_price_update = fields.DateTime(
+        allow_none=True, metadata={"description": "When the source last updated the price"}
+    )
+    price_stale = fields.Boolean(
+        metadata={"description": "Priced, but the price is older than PRICE_MAX_AGE_SECONDS"}
+    )
+    is_active = fields.Boolean(
+        metadata={"description": "Tradable now: ACTIVE, priced and the price is fresh"}
+    )
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class AssetDetailSchema(AssetSchema):
+    availability_status = fields.Method(
+        "_availability",
+        metadata={"description": "`available` exactly when is_active", "enum": ["available", "unavailable"]},
+    )
+
+    def _availability(self, view: AssetView) -> str:
+        return "available" if view.is_active else "unavailable"
+
+
+class AssetEnvelopeSchema(ma.Schema):
+    data = fields.Nested(AssetDetailSchema)
+
+
+class AssetPageSchema(ma.Schema):
+    data = fields.List(fields.Nested(AssetSchema))
+    total_count = fields.Integer(metadata={"description": "Assets matching status/category"})
+    active_count = fields.Integer(metadata={"description": "Of those, tradable now"})
+    next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
+
+
+class _QueryArgs(ma.Schema):
+    class Meta:
+        # Unknown query parameters are ignored, as clients of the old service expect.
+        unknown = ma.EXCLUDE
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=250))
+    cursor = _CURSOR
+    status = fields.Enum(AssetStatus)
+    category = fields.String(validate=validate.Regexp(CATEGORY_RE, error="Not a category slug."))
+
+
+class ListArgsSchema(_QueryArgs):
+    active_only = fields.Boolean(
+        load_default=True, metadata={"description": "Only assets tradable now"}
+    )
+
+
+class SearchArgsSchema(_QueryArgs):
+    q = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Ticker prefix or name substring, case-insensitive"},
+    )
+    min_price = fields.Decimal(validate=validate.Range(min=0), allow_nan=False)
+    max_price = fields.Decimal(validate=validate.Range(min=0), allow_nan=False)
+    sort = fields.String(load_default="rank", validate=validate.OneOf(SORT_FIELDS))
+    order = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
+
+    @ma.validates_schema
+    def _price_range(self, data, **kwargs):
+        low, high = data.get("min_price"), data.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise ma.ValidationError("min_price is greater than max_price.", "min_price")
+
+
+def normalise_asset_id(raw: str) -> str | None:
+    """Trim and upper-case a path asset id; None when it is not a valid id."""
+    candidate = raw.strip().upper()
+    return candidate if ASSET_ID_RE.match(candidate) else None

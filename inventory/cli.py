@@ -1,0 +1,50 @@
+"""Flask CLI commands: thin wrappers over plain functions (migrate, seed, refresh)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask, current_app
+
+from .catalog import bundled_rows, sync_catalog
+from .extensions import get_service
+from .store import utcnow
+from .store.migrate import migrate
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(migrate_command)
+    app.cli.add_command(seed_command)
+
+
+@click.command("migrate")
+def migrate_command():
+    """Apply pending table migrations (idempotent)."""
+    config = current_app.config
+    service = get_service()
+    ran = migrate(service.store.client, config["DYNAMODB_TABLE_NAME"], utcnow())
+    if ran:
+        click.echo(f"applied {len(ran)} migration(s): {', '.join(ran)}")
+    else:
+        click.echo("nothing to apply: the table is up to date")
+
+
+@click.command("seed")
+@click.option(
+    "--from-coingecko", is_flag=True, help="Fetch the live catalog instead of the bundled one."
+)
+def seed_command(from_coingecko: bool):
+    """Load the catalog into the table; safe to run again."""
+    service = get_service()
+    if from_coingecko:
+        from .pricing import client_from_config
+
+        rows = client_from_config(service.config).fetch_markets(service.config.PRICE_REFRESH_PAGES).rows
+    else:
+        rows = bundled_rows()
+    now = utcnow()
+    with click.progressbar(length=len(rows), label="seeding", file=click.get_text_stream("stderr")) as bar:
+        report = sync_catalog(rows, service.store, now, progress=bar.update)
+    service.store.recount(now, service.max_age)
+    click.echo(json.dumps(report.as_dict(), indent=2))

@@ -1,0 +1,92 @@
+"""Service configuration: one frozen Config, read from the environment in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting the service reads; field names are the environment variable names."""
+
+    # DynamoDB
+    AWS_REGION: str = "us-west-2"
+    DYNAMODB_TABLE_NAME: str = "order-processor-table"
+    DYNAMODB_ENDPOINT_URL: str | None = None
+    DYNAMODB_CONNECT_TIMEOUT: float = 2.0
+    DYNAMODB_READ_TIMEOUT: float = 5.0
+    DYNAMODB_MAX_ATTEMPTS: int = 4
+
+    # Price source
+    COINGECKO_API_URL: str = "https://api.coingecko.com/api/v3"
+    COINGECKO_API_KEY: str | None = None
+    COINGECKO_TIMEOUT_SECONDS: float = 10.0
+    COINGECKO_RETRIES: int = 3
+    COINGECKO_CALLS_PER_MINUTE: int = 30
+    COINGECKO_BREAKER_THRESHOLD: int = 3
+    COINGECKO_BREAKER_COOLDOWN_SECONDS: float = 120.0
+    PRICE_MAX_AGE_SECONDS: int = 300
+    PRICE_REFRESH_INTERVAL_SECONDS: int = 60
+    PRICE_REFRESH_PAGES: int = 1
+
+    # HTTP behaviour
+    # Signs list/search cursors so a tampered cursor is rejected; set it in production
+    # so cursors stay valid across instances and restarts.
+    SECRET_KEY: str = "dev-only-cursor-signing-key"
+    MAX_CONTENT_LENGTH: int = 1024 * 1024
+
+    # Caches (per worker process); see README "Caching" for the contract.
+    CACHE_TTL_SECONDS: float = 5.0
+    CACHE_STALE_GRACE_SECONDS: float = 30.0
+    CACHE_MAX_ASSETS: int = 20_000
+    CACHE_MAX_PAGES: int = 2_000
+    CATALOG_SNAPSHOT_TTL_SECONDS: float = 5.0
+
+    LOG_LEVEL: str = "INFO"
+    # Set by gunicorn.conf.py: where worker processes share their metric values.
+    PROMETHEUS_MULTIPROC_DIR: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+        """Build a Config from environment variables, converting each to its field's type.
+
+        :raises ValueError: when a variable cannot be converted.
+        """
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in fields(cls):
+            raw = environ.get(field.name)
+            if raw is None:
+                continue
+            values[field.name] = _convert(field.name, field.type, raw)
+        return cls(**values)
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(name: str, type_name: str, raw: str):
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name == "bool":
+            return _parse_bool(raw)
+        if type_name == "str | None":
+            return raw or None
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from exc

@@ -1,0 +1,33 @@
+"""Unbound extension objects and the per-process accessors views use."""
+
+from __future__ import annotations
+
+import os
+
+from flask import current_app
+from flask_smorest import Api
+
+from .errors import ErrorSchema
+
+
+
+class InventoryApi(Api):
+    # errors.register_error_handlers renders every error; this documents the shape.
+    ERROR_SCHEMA = ErrorSchema
+
+
+api = InventoryApi()
+
+
+def get_service():
+    """The CatalogService of this worker process, built on first use after fork.
+
+    boto3 clients are not fork-safe, so each process builds its own the first
+    time it needs one rather than inheriting the master's.
+    """
+    state = current_app.extensions["inventory"]
+    pid = os.getpid()
+    if state.get("pid") != pid:
+        state["service"] = state["build_service"]()
+        state["pid"] = pid
+    return state["service"]

@@ -1,0 +1,19 @@
+"""The price source: CoinGecko client, the refresh job and its scheduler wiring."""
+
+from __future__ import annotations
+
+from ..config import Config
+from .client import CircuitBreaker, CoinGeckoClient
+
+
+def client_from_config(config: Config, on_response=None) -> CoinGeckoClient:
+    """Build the CoinGecko client from Config (one per process that refreshes)."""
+    return CoinGeckoClient(
+        config.COINGECKO_API_URL,
+        config.COINGECKO_API_KEY,
+        read_timeout=config.COINGECKO_TIMEOUT_SECONDS,
+        retries=config.COINGECKO_RETRIES,
+        calls_per_minute=config.COINGECKO_CALLS_PER_MINUTE,
+        breaker=CircuitBreaker(config.COINGECKO_BREAKER_THRESHOLD, config.COINGECKO_BREAKER_COOLDOWN_SECONDS),
+        on_response=on_response,
+    )

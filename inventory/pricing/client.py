@@ -1,0 +1,232 @@
+"""CoinGecko HTTP client: pooled session, retries that honour Retry-After, a circuit breaker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ..catalog import load_rows
+from ..errors import PriceSourceError
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "inventory-service/1.0 (+price refresh)"
+PRO_HOST = "pro-api.coingecko.com"
+PER_PAGE = 250
+# Percentage windows CoinGecko only returns when asked for explicitly.
+PRICE_CHANGE_WINDOWS = "1h,24h,7d,30d"
+
+
+class PriceSourceUnavailable(PriceSourceError):
+    """Server errors, timeouts or rate limiting outlasted the retries."""
+
+
+class PriceSourceRejected(PriceSourceError):
+    """The source refused us (wrong key or host): retrying will not help."""
+
+
+class MalformedResponse(PriceSourceError):
+    """The body was not the JSON shape the endpoint documents."""
+
+
+class CircuitOpen(PriceSourceError):
+    """Calls are paused after repeated failures (or a long Retry-After)."""
+
+
+class CircuitBreaker:
+    """Closed -> open after `threshold` failed fetches -> one probe after `cooldown`.
+
+    Counted per fetch, not per HTTP attempt: the retries inside one fetch are
+    already bounded by the transport.
+    """
+
+    def __init__(self, threshold: int, cooldown: float, clock: Callable[[], float] = time.monotonic):
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.clock = clock
+        self.failures = 0
+        self.open_until: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        if self.open_until is None:
+            return "closed"
+        return "open" if self.clock() < self.open_until else "half_open"
+
+    def before_call(self) -> None:
+        """:raises CircuitOpen: still cooling down."""
+        with self._lock:
+            if self.open_until is not None and self.clock() < self.open_until:
+                wait = self.open_until - self.clock()
+                raise CircuitOpen(f"price source paused for {wait:.0f} s after repeated failures")
+
+    def success(self) -> None:
+        with self._lock:
+            self.failures = 0
+            self.open_until = None
+
+    def failure(self, pause: float | None = None) -> None:
+        """Record a failed fetch; `pause` (a Retry-After) opens the circuit at once."""
+        with self._lock:
+            self.failures += 1
+            if pause is not None or self.failures >= self.threshold or self.open_until is not None:
+                self.open_until = self.clock() + max(pause or 0, self.cooldown)
+
+
+class RateLimiter:
+    """Spaces calls so at most `per_minute` start in any minute (one process: the master)."""
+
+    def __init__(self, per_minute: int, clock=time.monotonic, sleep=time.sleep):
+        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self.clock, self.sleep = clock, sleep
+        self.next_slot = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = self.clock()
+            wait = self.next_slot - now
+            self.next_slot = max(now, self.next_slot) + self.interval
+        if wait > 0:
+            self.sleep(wait)
+
+
+@dataclass
+class MarketFetch:
+    rows: list
+    calls: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+
+class CoinGeckoClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        retry_after_max: int = 30,
+        calls_per_minute: int = 30,
+        breaker: CircuitBreaker | None = None,
+        on_response: Callable[[str, int | str], None] | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.breaker = breaker or CircuitBreaker(threshold=3, cooldown=60)
+        self.limiter = RateLimiter(calls_per_minute)
+        self.on_response = on_response
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        if api_key:
+            # The key header must match the host: a key sent to the wrong host is rejected.
+            pro = urlsplit(self.base_url).hostname == PRO_HOST
+            self.session.headers["x-cg-pro-api-key" if pro else "x-cg-demo-api-key"] = api_key
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=frozenset({"GET"}),
+            backoff_factor=backoff,
+            backoff_jitter=backoff,
+            backoff_max=30,
+            respect_retry_after_header=True,
+            # A longer Retry-After is honoured by pausing the breaker instead of
+            # blocking the refresh thread for minutes.
+            retry_after_max=retry_after_max,
+            raise_on_status=False,
+        )
+        self.session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=4))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=4))
+
+    def close(self) -> None:
+        self.session.close()
+
+    def get_json(self, path: str, params: dict | None = None):
+        """GET one endpoint and parse its JSON with exact Decimals.
+
+        :raises PriceSourceError: (a subclass) for every way the call can fail.
+        """
+        self.breaker.before_call()
+        self.limiter.acquire()
+        try:
+            response = self.session.get(self.base_url + path, params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            self._report(path, "error")
+            self.breaker.failure()
+            raise PriceSourceUnavailable(f"price source unreachable: {type(exc).__name__}") from exc
+        self._report(path, response.status_code)
+        if response.status_code == 429:
+            retry_after = response.headers.get("Retry-After", "")
+            self.breaker.failure(pause=float(retry_after) if retry_after.isdigit() else None)
+            raise PriceSourceUnavailable("price source rate limit exceeded (429)")
+        if response.status_code in (400, 401, 403):
+            self.breaker.failure()
+            raise PriceSourceRejected(
+                f"price source rejected the request ({response.status_code}): check "
+                "COINGECKO_API_URL and COINGECKO_API_KEY (a demo key needs the public host, "
+                "a pro key pro-api.coingecko.com)"
+            )
+        if response.status_code >= 400:
+            self.breaker.failure()
+            raise PriceSourceUnavailable(f"price source answered {response.status_code}")
+        try:
+            body = load_rows(response.content)
+        except ValueError as exc:
+            self.breaker.failure()
+            raise MalformedResponse("price source sent a body that is not valid JSON") from exc
+        self.breaker.success()
+        return body
+
+    def fetch_markets(self, pages: int = 1, ids: list[str] | None = None) -> MarketFetch:
+        """Read /coins/markets page by page (250 rows each) until `pages` or a short page.
+
+        With `ids`, asks for exactly those coins instead, 250 ids per call.
+        """
+        fetch = MarketFetch(rows=[])
+        base = {
+            "vs_currency": "usd",
+            "order": "market_cap_desc",
+            "per_page": PER_PAGE,
+            "price_change_percentage": PRICE_CHANGE_WINDOWS,
+            "sparkline": "false",
+            "precision": "full",
+        }
+        batches = (
+            [{"ids": ",".join(ids[i : i + PER_PAGE]), "page": 1} for i in range(0, len(ids), PER_PAGE)]
+            if ids
+            else [{"page": page} for page in range(1, pages + 1)]
+        )
+        for extra in batches:
+            body = self.get_json("/coins/markets", {**base, **extra})
+            fetch.calls += 1
+            if not isinstance(body, list):
+                raise MalformedResponse("/coins/markets did not return a list")
+            fetch.rows.extend(body)
+            if not ids and len(body) < PER_PAGE:
+                break
+        return fetch
+
+    def market_chart(self, coin_id: str, days: int) -> dict:
+        """Price, market cap and volume points for the past `days` days."""
+        body = self.get_json(f"/coins/{coin_id}/market_chart", {"vs_currency": "usd", "days": days})
+        if not isinstance(body, dict) or not isinstance(body.get("prices"), list):
+            raise MalformedResponse("market_chart did not return price points")
+        return body
+
+    def _report(self, path: str, status) -> None:
+        if self.on_response:
+            self.on_response(path, status)

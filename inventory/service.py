@@ -1,0 +1,95 @@
+"""CatalogService: the read paths the API serves, with caching and derived fields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .cache import LoadingCache
+from .config import Config
+from .search import SearchQuery, SortKey, search
+from .store import Asset, AssetStatus, AssetStore, CatalogStats, PageKey, plan_list_query, utcnow
+
+
+@dataclass(frozen=True)
+class Listing:
+    assets: list[Asset]
+    next_key: object  # PageKey for listings, SortKey for search; None on the last page
+    total_count: int
+    active_count: int
+    stale: bool = False  # served from cache while the store was failing
+
+
+class CatalogService:
+    def __init__(
+        self,
+        store: AssetStore,
+        config: Config,
+        clock: Callable[[], datetime] = utcnow,
+        on_cache_lookup: Callable[[str, bool], None] | None = None,
+    ):
+        self.store = store
+        self.config = config
+        self.clock = clock
+        ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
+
+        def cache(name: str, maxsize: int, ttl: float = ttl) -> LoadingCache:
+            return LoadingCache(name, maxsize, ttl, grace, on_lookup=on_cache_lookup)
+
+        self.asset_cache = cache("asset", config.CACHE_MAX_ASSETS)
+        self.page_cache = cache("list_page", config.CACHE_MAX_PAGES)
+        self.stats_cache = cache("catalog_counts", 1)
+        self.snapshot_cache = cache("catalog_snapshot", 1, config.CATALOG_SNAPSHOT_TTL_SECONDS)
+
+    @property
+    def max_age(self) -> int:
+        return self.config.PRICE_MAX_AGE_SECONDS
+
+    def get_asset(self, asset_id: str) -> tuple[Asset, bool]:
+        """Return (asset, served_stale).
+
+        :raises AssetNotFound: no such asset.
+        """
+        cached = self.asset_cache.get(asset_id, lambda: self.store.get(asset_id))
+        return cached.value, cached.stale
+
+    def forget(self, asset_id: str) -> None:
+        """Drop what this process cached about an asset it just changed."""
+        self.asset_cache.invalidate(asset_id)
+        self.page_cache.clear()
+        self.stats_cache.clear()
+        self.snapshot_cache.clear()
+
+    def list_assets(
+        self,
+        *,
+        status: AssetStatus | None,
+        category: str | None,
+        active_only: bool,
+        limit: int,
+        after: PageKey | None,
+    ) -> Listing:
+        now = self.clock()
+        stats = self.stats_cache.get("stats", self.store.get_stats)
+        total, active = stats.value.counts(now, self.max_age, status, category)
+        if active_only and status not in (None, AssetStatus.ACTIVE):
+            # Only ACTIVE assets can be tradable: nothing to read.
+            return Listing([], None, total, active, stats.stale)
+        since = now - timedelta(seconds=self.max_age) if active_only else None
+        query = plan_list_query(status, category, since)
+        # The freshness cut-off is left out of the key: a cached page is at most one
+        # TTL older than the cut-off it was read with.
+        key = (query.index, query.partition, query.status, active_only, limit, after)
+        page = self.page_cache.get(key, lambda: self.store.list_page(query, limit, after))
+        return Listing(page.value.assets, page.value.next_key, total, active, stats.stale or page.stale)
+
+    def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
+        snapshot = self.snapshot_cache.get("all", lambda: list(self.store.iter_all()))
+        now = self.clock()
+        page, next_key, matched = search(snapshot.value, query, limit, after)
+        active = sum(1 for asset in matched if asset.is_tradable(now, self.max_age))
+        return Listing(page, next_key, len(matched), active, snapshot.stale)
+
+    def stats(self) -> CatalogStats:
+        return self.stats_cache.get("stats", self.store.get_stats).value

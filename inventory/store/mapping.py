@@ -1,0 +1,150 @@
+"""Key layout and item <-> domain mapping: the only module that knows item shapes.
+
+Single-table layout (see README "Key layout"):
+
+    item            PK                    SK                 indexed by
+    asset           ASSET#<asset_id>      ASSET              by_rank, by_status, by_category
+    catalog counts  CATALOG               STATS              -
+    refresh state   REFRESH               STATE              -
+    migration run   MIGRATION             <migration name>   -
+
+Every asset carries `kind = "ASSET"` and `rank_key = <rank:010d>#<asset_id>`
+(unranked: 9999999999#<asset_id>). The three GSIs share `rank_key` as their sort
+key, so each one returns assets in market-cap-rank order with ties broken by
+asset_id, straight from the index: by_rank (kind), by_status (status),
+by_category (category; sparse, assets without a category are not in it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from .models import Asset, AssetStatus, CatalogStats, RefreshState
+
+ASSET_KIND = "ASSET"
+ASSET_PREFIX = "ASSET#"
+ASSET_SK = "ASSET"
+STATS_KEY = {"PK": {"S": "CATALOG"}, "SK": {"S": "STATS"}}
+REFRESH_STATE_KEY = {"PK": {"S": "REFRESH"}, "SK": {"S": "STATE"}}
+MIGRATION_PK = "MIGRATION"
+UNRANKED = 9_999_999_999
+
+# Index name -> the attribute that is its partition key.
+INDEXES = {"by_rank": "kind", "by_status": "status", "by_category": "category"}
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+_DATETIME_FIELDS = {"ath_date", "atl_date", "last_price_update", "created_at", "updated_at"}
+_INT_FIELDS = {"market_cap_rank", "version"}
+
+
+def asset_key(asset_id: str) -> dict:
+    return {"PK": {"S": ASSET_PREFIX + asset_id}, "SK": {"S": ASSET_SK}}
+
+
+def rank_key(rank: int | None, asset_id: str) -> str:
+    return f"{UNRANKED if rank is None else rank:010d}#{asset_id}"
+
+
+def index_start_key(index: str, partition_value: str, asset_id: str, rank: str) -> dict:
+    """ExclusiveStartKey that resumes an index query right after the given asset."""
+    return {
+        **asset_key(asset_id),
+        INDEXES[index]: {"S": partition_value},
+        "rank_key": {"S": rank},
+    }
+
+
+def to_iso(value: datetime) -> str:
+    # One fixed-width UTC format, so stored timestamps also compare correctly as strings.
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def from_iso(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def serialize(value) -> dict:
+    """One attribute value in DynamoDB's wire form (datetimes as ISO strings)."""
+    if isinstance(value, datetime):
+        value = to_iso(value)
+    elif isinstance(value, AssetStatus):
+        value = value.value
+    return _serializer.serialize(value)
+
+
+def deserialize(item: dict) -> dict:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def asset_to_item(asset: Asset) -> dict:
+    """The full item for an asset; None fields are left out rather than stored as NULL."""
+    item = {
+        **asset_key(asset.asset_id),
+        "kind": {"S": ASSET_KIND},
+        "rank_key": {"S": rank_key(asset.market_cap_rank, asset.asset_id)},
+    }
+    for name, value in vars(asset).items():
+        if value is not None:
+            item[name] = serialize(value)
+    return item
+
+
+def item_to_asset(item: dict) -> Asset:
+    raw = deserialize(item)
+    values = {}
+    for name in Asset.__dataclass_fields__:
+        if name not in raw:
+            continue
+        value = raw[name]
+        if name in _DATETIME_FIELDS:
+            value = from_iso(value)
+        elif name in _INT_FIELDS:
+            value = int(value)
+        elif name == "status":
+            value = AssetStatus(value)
+        values[name] = value
+    return Asset(**values)
+
+
+def stats_to_item(stats: CatalogStats) -> dict:
+    return {
+        **STATS_KEY,
+        "buckets": _serializer.serialize(stats.buckets),
+        "computed_at": serialize(stats.computed_at),
+    }
+
+
+def item_to_stats(item: dict) -> CatalogStats:
+    raw = deserialize(item)
+    buckets = {
+        key: {
+            "total": int(bucket["total"]),
+            "priced": {slot: int(n) for slot, n in bucket["priced"].items()},
+        }
+        for key, bucket in raw.get("buckets", {}).items()
+    }
+    computed = raw.get("computed_at")
+    return CatalogStats(buckets=buckets, computed_at=from_iso(computed) if computed else None)
+
+
+def refresh_state_to_item(state: RefreshState) -> dict:
+    item = dict(REFRESH_STATE_KEY)
+    for name, value in vars(state).items():
+        if value is not None:
+            item[name] = serialize(value)
+    return item
+
+
+def item_to_refresh_state(item: dict) -> RefreshState:
+    raw = deserialize(item)
+    return RefreshState(
+        last_success_at=from_iso(raw["last_success_at"]) if "last_success_at" in raw else None,
+        last_attempt_at=from_iso(raw["last_attempt_at"]) if "last_attempt_at" in raw else None,
+        last_error=raw.get("last_error"),
+        breaker_state=raw.get("breaker_state"),
+    )

@@ -1,0 +1,179 @@
+"""Domain records: Asset, its status, and the catalog-wide counts."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+ASSET_ID_RE = re.compile(r"^[A-Z0-9]{1,10}$")
+CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+class AssetStatus(str, enum.Enum):
+    """The operator's decision; only an operator changes it."""
+
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+    SUSPENDED = "SUSPENDED"
+
+
+# Fields the price refresh owns and may overwrite. Everything else on an asset
+# (status, category, names, ...) belongs to operators or the seed, and the
+# refresh never writes it.
+MARKET_FIELDS = (
+    "current_price",
+    "market_cap",
+    "market_cap_rank",
+    "fully_diluted_valuation",
+    "volume_24h",
+    "high_24h",
+    "low_24h",
+    "price_change_24h",
+    "price_change_percentage_1h",
+    "price_change_percentage_24h",
+    "price_change_percentage_7d",
+    "price_change_percentage_30d",
+    "circulating_supply",
+    "total_supply",
+    "max_supply",
+    "ath",
+    "ath_date",
+    "atl",
+    "atl_date",
+    "last_price_update",
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Asset:
+    asset_id: str
+    symbol: str
+    name: str
+    coingecko_id: str | None = None
+    category: str | None = None
+    image: str | None = None
+    status: AssetStatus = AssetStatus.ACTIVE
+    current_price: Decimal | None = None
+    market_cap: Decimal | None = None
+    market_cap_rank: int | None = None
+    fully_diluted_valuation: Decimal | None = None
+    volume_24h: Decimal | None = None
+    high_24h: Decimal | None = None
+    low_24h: Decimal | None = None
+    price_change_24h: Decimal | None = None
+    price_change_percentage_1h: Decimal | None = None
+    price_change_percentage_24h: Decimal | None = None
+    price_change_percentage_7d: Decimal | None = None
+    price_change_percentage_30d: Decimal | None = None
+    circulating_supply: Decimal | None = None
+    total_supply: Decimal | None = None
+    max_supply: Decimal | None = None
+    ath: Decimal | None = None
+    ath_date: datetime | None = None
+    atl: Decimal | None = None
+    atl_date: datetime | None = None
+    last_price_update: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    version: int = 1
+
+    def price_stale(self, now: datetime, max_age_seconds: int) -> bool:
+        """True when the asset has a price but it is older than the allowed age."""
+        if self.current_price is None:
+            return False
+        if self.last_price_update is None:
+            return True
+        return now - self.last_price_update > timedelta(seconds=max_age_seconds)
+
+    def is_tradable(self, now: datetime, max_age_seconds: int) -> bool:
+        """ACTIVE, priced, and the price is fresh: the one meaning of "active"."""
+        return (
+            self.status is AssetStatus.ACTIVE
+            and self.current_price is not None
+            and not self.price_stale(now, max_age_seconds)
+        )
+
+    def market_values(self) -> dict:
+        return {name: getattr(self, name) for name in MARKET_FIELDS}
+
+    def replace(self, **changes) -> "Asset":
+        return dataclasses.replace(self, **changes)
+
+
+# Price timestamps are grouped into buckets this wide in the catalog counts, so
+# the counts stay a small item however large the catalog. active_count may
+# therefore lag a single asset's is_active by up to this many seconds at the
+# moment its price turns stale.
+FRESHNESS_BUCKET_SECONDS = 10
+
+
+@dataclass
+class CatalogStats:
+    """Counts per (status, category), with tradable assets grouped by price time.
+
+    Kept as one item so total_count/active_count never need a scan; rebuilt by
+    whoever rewrites the catalog (seed, refresh, status changes).
+    """
+
+    # "STATUS|category" -> {"total": int, "priced": {bucket_epoch: int}}
+    buckets: dict[str, dict] = field(default_factory=dict)
+    computed_at: datetime | None = None
+
+    @classmethod
+    def compute(cls, assets: Iterable[Asset], now: datetime, max_age_seconds: int) -> "CatalogStats":
+        """Count assets per bucket, keeping only price times that can still be fresh."""
+        oldest = now.timestamp() - max_age_seconds - FRESHNESS_BUCKET_SECONDS
+        buckets: dict[str, dict] = {}
+        for asset in assets:
+            key = f"{asset.status.value}|{asset.category or ''}"
+            bucket = buckets.setdefault(key, {"total": 0, "priced": {}})
+            bucket["total"] += 1
+            if (
+                asset.status is AssetStatus.ACTIVE
+                and asset.current_price is not None
+                and asset.last_price_update is not None
+                and asset.last_price_update.timestamp() >= oldest
+            ):
+                ts = int(asset.last_price_update.timestamp())
+                slot = str(ts - ts % FRESHNESS_BUCKET_SECONDS)
+                bucket["priced"][slot] = bucket["priced"].get(slot, 0) + 1
+        return cls(buckets=buckets, computed_at=now)
+
+    def counts(
+        self,
+        now: datetime,
+        max_age_seconds: int,
+        status: AssetStatus | None = None,
+        category: str | None = None,
+    ) -> tuple[int, int]:
+        """Return (total, tradable now) for assets matching the filters."""
+        cutoff = now.timestamp() - max_age_seconds
+        total = active = 0
+        for key, bucket in self.buckets.items():
+            bucket_status, _, bucket_category = key.partition("|")
+            if status is not None and bucket_status != status.value:
+                continue
+            if category is not None and bucket_category != category:
+                continue
+            total += bucket["total"]
+            active += sum(n for slot, n in bucket["priced"].items() if int(slot) >= cutoff)
+        return total, active
+
+
+@dataclass
+class RefreshState:
+    """What the last price refreshes did, for health checks and metrics."""
+
+    last_success_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_error: str | None = None
+    breaker_state: str | None = None
