@@ -33,3 +33,22 @@ def child_exit(server, worker):
     from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
     GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)
+
+
+def when_ready(server):
+    # The master runs the one price refresher: workers come and go (max_requests,
+    # SIGHUP) but this hook runs once per master, and the scheduler is kept on the
+    # arbiter, which outlives a reload of this file.
+    from inventory.config import Config
+
+    config = Config.from_env()
+    if config.PRICE_REFRESH_ENABLED and getattr(server, "price_scheduler", None) is None:
+        from inventory.pricing.scheduler import start_scheduler
+
+        server.price_scheduler = start_scheduler(config)
+
+
+def on_exit(server):
+    scheduler = getattr(server, "price_scheduler", None)
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)

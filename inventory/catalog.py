@@ -214,7 +214,7 @@ class IdentityIndex:
         return candidate
 
 
-def _rank_order(row: CoinRow):
+def rank_order(row: CoinRow):
     return (row.rank is None, row.rank or 0, row.coingecko_id)
 
 
@@ -245,17 +245,22 @@ def sync_catalog(
         except RowRejected as exc:
             report.skipped[exc.reason].append(_label(raw))
     index = IdentityIndex(store.iter_all())
-    for row in sorted(rows, key=_rank_order):
+    new_assets = []
+    for row in sorted(rows, key=rank_order):
         existing = index.by_coingecko.get(row.coingecko_id)
         try:
             if existing is None:
-                _create(row, index, store, now, report)
+                new_assets.append(new_asset(row, index, now))
             else:
                 _refresh_facts(row, existing, store, now, report)
         except RowRejected as exc:
             report.skipped[exc.reason].append(_label(row))
         if progress:
             progress(1)
+    created, existed = store.create_many(new_assets)
+    report.created.extend(created)
+    # Created meanwhile by another seed or a refresh: theirs stands.
+    report.unchanged += len(existed)
     if report.skipped_count:
         log.warning(
             "catalog sync skipped %d coins: %s",
@@ -265,10 +270,10 @@ def sync_catalog(
     return report
 
 
-def _create(row: CoinRow, index: IdentityIndex, store: AssetStore, now, report: SyncReport):
-    asset_id = index.claim(row)
-    asset = Asset(
-        asset_id=asset_id,
+def new_asset(row: CoinRow, index: IdentityIndex, now: datetime) -> Asset:
+    """A coin not in the catalog yet, named by the identity rules (new assets start ACTIVE)."""
+    return Asset(
+        asset_id=index.claim(row),
         symbol=row.symbol,
         name=row.name,
         coingecko_id=row.coingecko_id,
@@ -278,10 +283,6 @@ def _create(row: CoinRow, index: IdentityIndex, store: AssetStore, now, report: 
         updated_at=now,
         **row.market,
     )
-    if store.create(asset):
-        report.created.append(asset_id)
-    else:  # created concurrently by another seed or refresh: theirs stands
-        report.unchanged += 1
 
 
 def _refresh_facts(row: CoinRow, existing: Asset, store: AssetStore, now, report: SyncReport):

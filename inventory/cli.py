@@ -16,6 +16,7 @@ from .store.migrate import migrate
 def register(app: Flask) -> None:
     app.cli.add_command(migrate_command)
     app.cli.add_command(seed_command)
+    app.cli.add_command(refresh_command)
 
 
 @click.command("migrate")
@@ -48,3 +49,14 @@ def seed_command(from_coingecko: bool):
         report = sync_catalog(rows, service.store, now, progress=bar.update)
     service.store.recount(now, service.max_age)
     click.echo(json.dumps(report.as_dict(), indent=2))
+
+
+@click.command("refresh")
+def refresh_command():
+    """Refresh prices from CoinGecko once and print the report."""
+    from .pricing.scheduler import build_refresher
+
+    report = build_refresher(get_service().config)()
+    click.echo(json.dumps(report.as_dict(), indent=2))
+    if not report.ok:
+        raise SystemExit(1)

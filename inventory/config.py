@@ -40,6 +40,9 @@ class Config:
     PRICE_MAX_AGE_SECONDS: int = 300
     PRICE_REFRESH_INTERVAL_SECONDS: int = 60
     PRICE_REFRESH_PAGES: int = 1
+    PRICE_HISTORY_DAYS: int = 30
+    # Whether gunicorn's master runs the refresher (off: prices come from elsewhere).
+    PRICE_REFRESH_ENABLED: bool = True
 
     # HTTP behaviour
     # Signs list/search cursors so a tampered cursor is rejected; set it in production

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class InventoryMetrics:
@@ -22,3 +22,66 @@ class InventoryMetrics:
 
     def cache_lookup(self, cache: str, hit: bool) -> None:
         self.cache_lookups.labels(cache=cache, result="hit" if hit else "miss").inc()
+
+
+class RefreshMetrics:
+    """Metrics of the price refresher, which runs in the gunicorn master (or the CLI)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.duration = Histogram(
+            "inventory_price_refresh_duration_seconds",
+            "Wall time of one price refresh",
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=registry,
+        )
+        self.runs = Counter(
+            "inventory_price_refresh_total", "Price refreshes by outcome", ("outcome",), registry=registry
+        )
+        self.assets = Counter(
+            "inventory_price_refresh_assets_total",
+            "Assets handled by price refreshes, by result (updated, unchanged, created, skipped:<reason>)",
+            ("result",),
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "inventory_price_refresh_last_success_timestamp_seconds",
+            "When the last successful price refresh started",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.source_calls = Counter(
+            "inventory_coingecko_requests_total",
+            "Responses from CoinGecko by endpoint and status code (error = no response)",
+            ("endpoint", "status"),
+            registry=registry,
+        )
+        self.breaker_open = Gauge(
+            "inventory_coingecko_breaker_open",
+            "1 while the CoinGecko circuit breaker is open or half-open",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.oldest_price = Gauge(
+            "inventory_oldest_tradable_price_timestamp_seconds",
+            "Price time of the stalest ACTIVE priced asset, as of the last refresh",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+
+    def source_response(self, path: str, status) -> None:
+        # Coin ids in paths would make unbounded labels; keep the endpoint template.
+        endpoint = "/coins/{id}/market_chart" if path.endswith("/market_chart") else path
+        self.source_calls.labels(endpoint=endpoint, status=str(status)).inc()
+
+    def record(self, report, breaker_state: str, started_at, oldest_price_at) -> None:
+        self.duration.observe(report.duration_seconds)
+        self.runs.labels(outcome="success" if report.ok else "failure").inc()
+        if report.ok:
+            self.last_success.set(started_at.timestamp())
+        for result in ("updated", "unchanged", "created"):
+            self.assets.labels(result=result).inc(getattr(report, result))
+        for reason, count in report.skipped.items():
+            self.assets.labels(result=f"skipped:{reason}").inc(count)
+        self.breaker_open.set(0 if breaker_state == "closed" else 1)
+        if oldest_price_at is not None:
+            self.oldest_price.set(oldest_price_at.timestamp())

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ..errors import AssetNotFound
 from . import mapping
-from .dynamo import ConditionFailed, translate_errors
+from .dynamo import ConditionFailed, translate_errors, write_groups
 from .models import Asset, AssetStatus, CatalogStats, RefreshState
 
 # Create only: the seed must never replace an asset that already exists.
@@ -47,14 +47,18 @@ class ListQuery:
 def plan_list_query(
     status: AssetStatus | None, category: str | None, tradable_since: datetime | None
 ) -> ListQuery:
-    """Pick the narrowest index for the filters; the rest is a filter on that index."""
+    """Pick the narrowest index for the filters; the rest is a filter on that index.
+
+    DynamoDB refuses a filter on the queried index's own key, so status is only
+    ever filtered when the index is not by_status.
+    """
+    if tradable_since is not None:
+        # Tradable implies ACTIVE.
+        status = AssetStatus.ACTIVE
     if category is not None:
         return ListQuery("by_category", category, status, tradable_since)
     if status is not None:
         return ListQuery("by_status", status.value, None, tradable_since)
-    if tradable_since is not None:
-        # Tradable implies ACTIVE, so the ACTIVE partition is all that needs reading.
-        return ListQuery("by_status", AssetStatus.ACTIVE.value, None, tradable_since)
     return ListQuery("by_rank", mapping.ASSET_KIND, None, None)
 
 
@@ -93,6 +97,16 @@ class AssetStore:
         except ConditionFailed:
             return False
         return True
+
+    def create_many(self, assets: list[Asset]) -> tuple[list[str], list[str]]:
+        """Store new assets, 100 per call; return (created ids, ids that already existed)."""
+        groups = [
+            [{"Put": {"TableName": self.table_name, "Item": mapping.asset_to_item(a),
+                      "ConditionExpression": _ASSET_IS_NEW}}]
+            for a in assets
+        ]
+        created, existed = write_groups(self.client, groups)
+        return [assets[i].asset_id for i in created], [assets[i].asset_id for i in existed]
 
     def update_fields(self, asset_id: str, changes: dict, now: datetime) -> None:
         """SET (or REMOVE, for None) only the named fields, leaving every other field alone.
@@ -188,11 +202,11 @@ class AssetStore:
             values[":status"] = {"S": query.status.value}
             filters.append("#status = :status")
         if query.tradable_since is not None:
-            # Tradable now: ACTIVE, priced, and priced recently enough.
-            names.update({"#status": "status", "#price": "current_price", "#ts": "last_price_update"})
-            values[":active"] = {"S": AssetStatus.ACTIVE.value}
+            # Tradable now: ACTIVE (the index or the status filter sees to that),
+            # priced, and priced recently enough.
+            names.update({"#price": "current_price", "#ts": "last_price_update"})
             values[":since"] = {"S": mapping.to_iso(query.tradable_since)}
-            filters.append("#status = :active AND attribute_exists(#price) AND #ts >= :since")
+            filters.append("attribute_exists(#price) AND #ts >= :since")
         request = {
             "TableName": self.table_name,
             "IndexName": query.index,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -18,6 +19,14 @@ log = logging.getLogger(__name__)
 
 class ConditionFailed(Exception):
     """A conditional write did not apply; callers turn it into a domain error."""
+
+
+class TransactionCancelled(Exception):
+    """A transaction was cancelled; `reasons` holds one code per action ("None" = fine)."""
+
+    def __init__(self, reasons: list[str]):
+        super().__init__(", ".join(reasons))
+        self.reasons = reasons
 
 
 class TableMissing(StoreError):
@@ -46,6 +55,21 @@ def make_client(config: Config):
 
 
 @contextlib.contextmanager
+def count_calls(client):
+    """Count the DynamoDB API calls made on `client` inside the block (retries excluded)."""
+    counter = {"calls": 0}
+
+    def handler(**_):
+        counter["calls"] += 1
+
+    client.meta.events.register("before-call.dynamodb", handler)
+    try:
+        yield counter
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", handler)
+
+
+@contextlib.contextmanager
 def translate_errors(operation: str):
     """Turn botocore failures into ConditionFailed or StoreError, keeping the cause."""
     try:
@@ -54,6 +78,9 @@ def translate_errors(operation: str):
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "ConditionalCheckFailedException":
             raise ConditionFailed(operation) from exc
+        if code == "TransactionCanceledException":
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            raise TransactionCancelled(reasons) from exc
         if code == "ResourceNotFoundException":
             raise TableMissing() from exc
         log.warning("dynamodb %s failed: %s", operation, code)
@@ -61,3 +88,54 @@ def translate_errors(operation: str):
     except BotoCoreError as exc:
         log.warning("dynamodb %s failed: %s", operation, type(exc).__name__)
         raise StoreError() from exc
+
+
+# DynamoDB's limit on actions in one TransactWriteItems call.
+TRANSACTION_MAX_ACTIONS = 100
+_CONFLICT_RETRIES = 5
+
+
+def write_groups(client, groups: list[list[dict]]) -> tuple[list[int], list[int]]:
+    """Write groups of transaction actions, many groups per TransactWriteItems call.
+
+    Each group (the actions for one entity) applies whole or not at all. A group
+    whose condition fails is dropped and reported; the others are retried, as
+    are groups cancelled by a conflicting concurrent write.
+    Returns (applied group indexes, rejected group indexes).
+    """
+    applied: list[int] = []
+    rejected: list[int] = []
+    pending = list(range(len(groups)))
+    while pending:
+        batch, size = [], 0
+        while pending and size + len(groups[pending[0]]) <= TRANSACTION_MAX_ACTIONS:
+            size += len(groups[pending[0]])
+            batch.append(pending.pop(0))
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            actions = [action for index in batch for action in groups[index]]
+            try:
+                with translate_errors("TransactWriteItems"):
+                    client.transact_write_items(TransactItems=actions)
+            except TransactionCancelled as exc:
+                failed = _failed_groups(batch, groups, exc.reasons)
+                rejected.extend(failed)
+                batch = [index for index in batch if index not in failed]
+                if batch and attempt == _CONFLICT_RETRIES:
+                    raise StoreError("writes kept conflicting with other writes") from exc
+                if batch:
+                    time.sleep(0.05 * (attempt + 1))
+                continue
+            applied.extend(batch)
+            break
+    return applied, rejected
+
+
+def _failed_groups(batch: list[int], groups: list[list[dict]], reasons: list[str]) -> set[int]:
+    """Groups with an action whose condition failed (reasons align with the actions)."""
+    failed, position = set(), 0
+    for index in batch:
+        width = len(groups[index])
+        if "ConditionalCheckFailed" in reasons[position : position + width]:
+            failed.add(index)
+        position += width
+    return failed

@@ -6,6 +6,7 @@ Single-table layout (see README "Key layout"):
     asset           ASSET#<asset_id>      ASSET              by_rank, by_status, by_category
     catalog counts  CATALOG               STATS              -
     refresh state   REFRESH               STATE              -
+    price point     HISTORY#<asset_id>    <ISO time>         - (expires_at: DynamoDB TTL)
     migration run   MIGRATION             <migration name>   -
 
 Every asset carries `kind = "ASSET"` and `rank_key = <rank:010d>#<asset_id>`
@@ -21,11 +22,12 @@ from datetime import datetime, timezone
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from .models import Asset, AssetStatus, CatalogStats, RefreshState
+from .models import Asset, AssetStatus, CatalogStats, PricePoint, RefreshState
 
 ASSET_KIND = "ASSET"
 ASSET_PREFIX = "ASSET#"
 ASSET_SK = "ASSET"
+HISTORY_PREFIX = "HISTORY#"
 STATS_KEY = {"PK": {"S": "CATALOG"}, "SK": {"S": "STATS"}}
 REFRESH_STATE_KEY = {"PK": {"S": "REFRESH"}, "SK": {"S": "STATE"}}
 MIGRATION_PK = "MIGRATION"
@@ -147,4 +149,25 @@ def item_to_refresh_state(item: dict) -> RefreshState:
         last_attempt_at=from_iso(raw["last_attempt_at"]) if "last_attempt_at" in raw else None,
         last_error=raw.get("last_error"),
         breaker_state=raw.get("breaker_state"),
+    )
+
+
+def history_item(asset_id: str, at: datetime, point: dict, expires: datetime) -> dict:
+    item = {
+        "PK": {"S": HISTORY_PREFIX + asset_id},
+        "SK": {"S": to_iso(at)},
+        # DynamoDB TTL wants epoch seconds as a Number.
+        "expires_at": {"N": str(int(expires.timestamp()))},
+    }
+    item.update({name: serialize(value) for name, value in point.items()})
+    return item
+
+
+def item_to_point(item: dict) -> PricePoint:
+    raw = deserialize(item)
+    return PricePoint(
+        at=from_iso(raw["SK"]),
+        price=raw["price"],
+        market_cap=raw.get("market_cap"),
+        volume_24h=raw.get("volume_24h"),
     )

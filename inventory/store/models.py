@@ -177,3 +177,13 @@ class RefreshState:
     last_attempt_at: datetime | None = None
     last_error: str | None = None
     breaker_state: str | None = None
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    """One recorded price of an asset (kept PRICE_HISTORY_DAYS through DynamoDB TTL)."""
+
+    at: datetime
+    price: Decimal
+    market_cap: Decimal | None = None
+    volume_24h: Decimal | None = None

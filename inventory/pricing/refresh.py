@@ -1,0 +1,163 @@
+"""refresh_prices: one price refresh as a plain function returning a report."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..catalog import IdentityIndex, RowRejected, new_asset, parse_row, rank_order
+from ..errors import InventoryError
+from ..store import Asset, AssetStatus, AssetStore, utcnow
+from ..store.dynamo import count_calls
+from ..store.models import RefreshState
+from ..store.prices import PriceStore, PriceUpdate
+from .client import CoinGeckoClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RefreshReport:
+    fetched: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    created: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    source_calls: int = 0
+    dynamodb_requests: int = 0
+    duration_seconds: float = 0.0
+    error: str | None = None
+    oldest_price_at: datetime | None = None  # stalest ACTIVE priced asset after this refresh
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "fetched": self.fetched,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "created": self.created,
+            "skipped": sum(self.skipped.values()),
+            "skipped_by_reason": dict(sorted(self.skipped.items())),
+            "source_calls": self.source_calls,
+            "dynamodb_requests": self.dynamodb_requests,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "error": self.error,
+        }
+
+
+def refresh_prices(
+    client: CoinGeckoClient,
+    store: AssetStore,
+    prices: PriceStore,
+    *,
+    pages: int,
+    max_age_seconds: int,
+    clock: Callable[[], datetime] = utcnow,
+) -> RefreshReport:
+    """Fetch market pages, write changed figures (never operator fields), record the outcome.
+
+    A failure of the source or the store leaves every stored asset as it was and
+    is recorded in the refresh state for /health/detailed; it is not raised.
+    """
+    report = RefreshReport()
+    started, began = clock(), time.perf_counter()
+    with count_calls(store.client) as calls:
+        try:
+            _refresh(client, store, prices, pages, max_age_seconds, started, report)
+        except InventoryError as exc:
+            report.error = str(exc)
+            log.warning("price refresh failed: %s", exc)
+        _record_state(store, client, started, report)
+    report.dynamodb_requests = calls["calls"]
+    report.duration_seconds = time.perf_counter() - began
+    log.info("price refresh: %s", report.as_dict())
+    return report
+
+
+def _refresh(client, store, prices, pages, max_age_seconds, now, report: RefreshReport) -> None:
+    existing = list(store.iter_all())
+    fetch = client.fetch_markets(pages)
+    report.source_calls = fetch.calls
+    report.fetched = len(fetch.rows)
+    index = IdentityIndex(existing)
+    rows = []
+    for raw in fetch.rows:
+        try:
+            rows.append(parse_row(raw, now, require_price=True))
+        except RowRejected as exc:
+            report.skipped[exc.reason] += 1
+    updates: list[PriceUpdate] = []
+    new_assets: list[Asset] = []
+    seen: set[str] = set()
+    # Rank order, so a new coin's ticker goes to the higher-ranked of two claimants.
+    for row in sorted(rows, key=rank_order):
+        if row.coingecko_id in seen:
+            report.skipped["duplicate_row"] += 1
+            continue
+        seen.add(row.coingecko_id)
+        current = index.by_coingecko.get(row.coingecko_id)
+        if current is None:
+            try:
+                new_assets.append(new_asset(row, index, now))
+            except RowRejected as exc:
+                report.skipped[exc.reason] += 1
+            continue
+        changes = {k: v for k, v in row.market.items() if getattr(current, k) != v}
+        if not changes:
+            report.unchanged += 1
+        elif current.last_price_update and row.market["last_price_update"] < current.last_price_update:
+            report.skipped["older_than_stored"] += 1
+        else:
+            updates.append(
+                PriceUpdate(
+                    asset_id=current.asset_id,
+                    changes=changes,
+                    last_price_update=row.market["last_price_update"],
+                    point={
+                        "price": row.market["current_price"],
+                        "market_cap": row.market["market_cap"],
+                        "volume_24h": row.market["volume_24h"],
+                    },
+                )
+            )
+    result = prices.apply(updates)
+    report.updated = len(result.applied)
+    report.skipped["newer_price_stored"] += len(result.rejected)
+    created, existed = store.create_many(new_assets)
+    report.created = len(created)
+    report.skipped["created_concurrently"] += len(existed)
+    report.skipped += Counter()  # `+=` drops the reasons that stayed at zero
+    written = {u.asset_id: u.last_price_update for u in updates if u.asset_id in set(result.applied)}
+    times = [
+        written.get(a.asset_id, a.last_price_update)
+        for a in [*existing, *new_assets]
+        if a.status is AssetStatus.ACTIVE and a.current_price is not None and a.last_price_update
+    ]
+    report.oldest_price_at = min(times, default=None)
+    if report.updated or report.created:
+        store.recount(now, max_age_seconds)
+
+
+def _record_state(store: AssetStore, client: CoinGeckoClient, now: datetime, report: RefreshReport) -> None:
+    try:
+        previous = store.get_refresh_state()
+        store.put_refresh_state(
+            RefreshState(
+                last_success_at=now if report.ok else previous.last_success_at,
+                last_attempt_at=now,
+                last_error=report.error,
+                breaker_state=client.breaker.state,
+            )
+        )
+    except InventoryError as exc:  # the store itself is down: the report says so already
+        log.warning("could not record refresh state: %s", exc)
+        report.error = report.error or str(exc)
+

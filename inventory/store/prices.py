@@ -1,0 +1,113 @@
+"""PriceStore: writes refreshed market figures with their history points, and reads history."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from . import mapping
+from .dynamo import translate_errors, write_groups
+from .models import PricePoint
+
+log = logging.getLogger(__name__)
+
+# Write the new figures only onto an asset that exists and holds no newer price,
+# so a slow or late refresh can never replace a fresher price with an older one.
+_NOT_NEWER_STORED = "attribute_exists(PK) AND (attribute_not_exists(#lpu) OR #lpu <= :lpu)"
+
+
+@dataclass(frozen=True)
+class PriceUpdate:
+    """New market figures for one asset; `changes` holds only fields that differ."""
+
+    asset_id: str
+    changes: dict
+    last_price_update: datetime
+    point: dict  # the history point: price, market_cap, volume_24h
+
+
+@dataclass
+class ApplyResult:
+    applied: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # missing, or a newer price is stored
+
+
+class PriceStore:
+    def __init__(self, client, table_name: str, history_days: int):
+        self.client = client
+        self.table_name = table_name
+        self.history_days = history_days
+
+    def apply(self, updates: list[PriceUpdate]) -> ApplyResult:
+        """Write each update with its history point atomically, up to 50 assets per call.
+
+        Only the market fields named in `changes` are SET; status and every other
+        operator field are never part of the write, so a concurrent status change
+        cannot be lost.
+        """
+        applied, rejected = write_groups(self.client, [self._actions(u) for u in updates])
+        return ApplyResult(
+            applied=[updates[i].asset_id for i in applied],
+            rejected=[updates[i].asset_id for i in rejected],
+        )
+
+    def _actions(self, update: PriceUpdate) -> list[dict]:
+        names = {"#lpu": "last_price_update"}
+        values = {":lpu": mapping.serialize(update.last_price_update)}
+        sets, removes = [], []
+        for i, (name, value) in enumerate(update.changes.items()):
+            names[f"#f{i}"] = name
+            if value is None:
+                removes.append(f"#f{i}")
+            else:
+                values[f":v{i}"] = mapping.serialize(value)
+                sets.append(f"#f{i} = :v{i}")
+        if "market_cap_rank" in update.changes:
+            names["#rk"] = "rank_key"
+            values[":rk"] = {"S": mapping.rank_key(update.changes["market_cap_rank"], update.asset_id)}
+            sets.append("#rk = :rk")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        expires = update.last_price_update + timedelta(days=self.history_days)
+        point = {k: v for k, v in update.point.items() if v is not None}
+        return [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": mapping.asset_key(update.asset_id),
+                    "UpdateExpression": expression,
+                    "ConditionExpression": _NOT_NEWER_STORED,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": mapping.history_item(update.asset_id, update.last_price_update, point, expires),
+                }
+            },
+        ]
+
+    def history(self, asset_id: str, start: datetime, end: datetime, limit: int) -> list[PricePoint]:
+        """Points for one asset between start and end (inclusive), oldest first, by key order."""
+        request = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :start AND :end",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": mapping.HISTORY_PREFIX + asset_id},
+                ":start": {"S": mapping.to_iso(start)},
+                ":end": {"S": mapping.to_iso(end)},
+            },
+            "Limit": limit,
+        }
+        points: list[PricePoint] = []
+        while len(points) < limit:
+            with translate_errors("Query"):
+                response = self.client.query(**request)
+            points.extend(mapping.item_to_point(item) for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            request["Limit"] = limit - len(points)
+        return points[:limit]
