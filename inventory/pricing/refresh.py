@@ -132,6 +132,7 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
     report.updated = len(result.applied)
     report.skipped["newer_price_stored"] += len(result.rejected)
     created, existed = store.create_many(new_assets)
+    prices.record_first_points([a for a in new_assets if a.asset_id in set(created)])
     report.created = len(created)
     report.skipped["created_concurrently"] += len(existed)
     report.skipped += Counter()  # `+=` drops the reasons that stayed at zero

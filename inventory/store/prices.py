@@ -52,6 +52,21 @@ class PriceStore:
             rejected=[updates[i].asset_id for i in rejected],
         )
 
+    def record_first_points(self, assets) -> None:
+        """History points for newly added priced assets (their first price)."""
+        groups = [
+            [self._point_put(a.asset_id, a.last_price_update,
+                             {"price": a.current_price, "market_cap": a.market_cap, "volume_24h": a.volume_24h})]
+            for a in assets
+            if a.current_price is not None and a.last_price_update is not None
+        ]
+        write_groups(self.client, groups)
+
+    def _point_put(self, asset_id: str, at: datetime, point: dict) -> dict:
+        expires = at + timedelta(days=self.history_days)
+        values = {k: v for k, v in point.items() if v is not None}
+        return {"Put": {"TableName": self.table_name, "Item": mapping.history_item(asset_id, at, values, expires)}}
+
     def _actions(self, update: PriceUpdate) -> list[dict]:
         names = {"#lpu": "last_price_update"}
         values = {":lpu": mapping.serialize(update.last_price_update)}
@@ -68,8 +83,6 @@ class PriceStore:
             values[":rk"] = {"S": mapping.rank_key(update.changes["market_cap_rank"], update.asset_id)}
             sets.append("#rk = :rk")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        expires = update.last_price_update + timedelta(days=self.history_days)
-        point = {k: v for k, v in update.point.items() if v is not None}
         return [
             {
                 "Update": {
@@ -81,12 +94,7 @@ class PriceStore:
                     "ExpressionAttributeValues": values,
                 }
             },
-            {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": mapping.history_item(update.asset_id, update.last_price_update, point, expires),
-                }
-            },
+            self._point_put(update.asset_id, update.last_price_update, update.point),
         ]
 
     def history(self, asset_id: str, start: datetime, end: datetime, limit: int) -> list[PricePoint]:
