@@ -14,6 +14,9 @@ keepalive = 5
 # Recycle workers now and then so slow leaks cannot grow without bound.
 max_requests = int(os.environ.get("MAX_REQUESTS", "20000"))
 max_requests_jitter = 2000
+# gunicorn's control socket is one path per user, so a second server (tests,
+# benchmarks) would take over and then delete the first one's; not needed here.
+control_socket_disable = True
 accesslog = os.environ.get("ACCESS_LOG")  # unset: no access log (JSON logs come from the app)
 
 # Workers share metric values through this directory; it must exist before any

@@ -96,6 +96,9 @@ def _init_metrics(app: Flask, config: Config):
 def _build_service(config: Config, client, metrics):
     from .service import CatalogService
     from .store import AssetStore, make_client
+    from .store.prices import PriceStore
 
-    store = AssetStore(client or make_client(config), config.DYNAMODB_TABLE_NAME)
-    return CatalogService(store, config, on_cache_lookup=metrics.cache_lookup)
+    client = client or make_client(config)
+    store = AssetStore(client, config.DYNAMODB_TABLE_NAME)
+    prices = PriceStore(client, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS)
+    return CatalogService(store, prices, config, on_cache_lookup=metrics.cache_lookup)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from .catalog import bundled_rows, sync_catalog
 from .extensions import get_service
@@ -17,9 +19,11 @@ def register(app: Flask) -> None:
     app.cli.add_command(migrate_command)
     app.cli.add_command(seed_command)
     app.cli.add_command(refresh_command)
+    app.cli.add_command(backfill_history_command)
 
 
 @click.command("migrate")
+@with_appcontext
 def migrate_command():
     """Apply pending table migrations (idempotent)."""
     config = current_app.config
@@ -35,6 +39,7 @@ def migrate_command():
 @click.option(
     "--from-coingecko", is_flag=True, help="Fetch the live catalog instead of the bundled one."
 )
+@with_appcontext
 def seed_command(from_coingecko: bool):
     """Load the catalog into the table; safe to run again."""
     service = get_service()
@@ -45,13 +50,14 @@ def seed_command(from_coingecko: bool):
     else:
         rows = bundled_rows()
     now = utcnow()
-    with click.progressbar(length=len(rows), label="seeding", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=len(rows), label="seeding", file=sys.stderr) as bar:
         report = sync_catalog(rows, service.store, now, progress=bar.update)
     service.store.recount(now, service.max_age)
     click.echo(json.dumps(report.as_dict(), indent=2))
 
 
 @click.command("refresh")
+@with_appcontext
 def refresh_command():
     """Refresh prices from CoinGecko once and print the report."""
     from .pricing.scheduler import build_refresher
@@ -60,3 +66,19 @@ def refresh_command():
     click.echo(json.dumps(report.as_dict(), indent=2))
     if not report.ok:
         raise SystemExit(1)
+
+
+@click.command("backfill-history")
+@click.argument("asset_id")
+@click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True,
+              help="How far back (keyless plans allow 365 days).")
+@with_appcontext
+def backfill_history_command(asset_id: str, days: int):
+    """Fill an asset's price history from CoinGecko's market_chart."""
+    from .pricing import client_from_config
+    from .pricing.history import backfill_history
+
+    service = get_service()
+    asset = service.store.get(asset_id.strip().upper())
+    written = backfill_history(client_from_config(service.config), service.prices, asset, days, utcnow())
+    click.echo(f"{asset.asset_id}: {written} points written")

@@ -7,9 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .cache import LoadingCache
+from .errors import InvalidRequest
 from .config import Config
 from .search import SearchQuery, SortKey, search
 from .store import Asset, AssetStatus, AssetStore, CatalogStats, PageKey, plan_list_query, utcnow
+from .store.models import PricePoint
+from .store.prices import PriceStore
+
+# A history response holds at most this many points, and reads at most this many
+# raw ones (30 days of one-minute refreshes is 43,200).
+MAX_HISTORY_POINTS = 1000
+MAX_RAW_POINTS = 50_000
 
 
 @dataclass(frozen=True)
@@ -25,11 +33,13 @@ class CatalogService:
     def __init__(
         self,
         store: AssetStore,
+        prices: PriceStore,
         config: Config,
         clock: Callable[[], datetime] = utcnow,
         on_cache_lookup: Callable[[str, bool], None] | None = None,
     ):
         self.store = store
+        self.prices = prices
         self.config = config
         self.clock = clock
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
@@ -93,3 +103,25 @@ class CatalogService:
 
     def stats(self) -> CatalogStats:
         return self.stats_cache.get("stats", self.store.get_stats).value
+
+    def history(self, asset_id: str, start: datetime | None, end: datetime | None, interval: int) -> list[PricePoint]:
+        """Points between start and end, the last one of each interval, oldest first.
+
+        :raises AssetNotFound: no such asset.
+        :raises InvalidRequest: an empty or too long range for the interval.
+        """
+        end = end or self.clock()
+        start = start or end - timedelta(days=1)
+        if start >= end:
+            raise InvalidRequest("`from` must be before `to`.", errors={"query": {"from": ["Not before `to`."]}})
+        if (end - start).total_seconds() / interval > MAX_HISTORY_POINTS:
+            raise InvalidRequest(
+                f"The range holds more than {MAX_HISTORY_POINTS} intervals; narrow it or use a longer interval.",
+                errors={"query": {"interval": ["Too many points for this range."]}},
+            )
+        self.get_asset(asset_id)
+        buckets: dict[int, PricePoint] = {}
+        for point in self.prices.history(asset_id, start, end, MAX_RAW_POINTS):
+            # Points come oldest first, so the last one written to a bucket is its close.
+            buckets[int(point.at.timestamp()) // interval] = point
+        return list(buckets.values())

@@ -50,6 +50,7 @@ class DynamoDBLocal:
             str(self.port),
             # One database whatever the region or access key a client uses.
             "-sharedDb",
+            "-disableTelemetry",
             *storage,
         ]
 

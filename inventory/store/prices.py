@@ -62,8 +62,18 @@ class PriceStore:
         ]
         write_groups(self.client, groups)
 
-    def _point_put(self, asset_id: str, at: datetime, point: dict) -> dict:
-        expires = at + timedelta(days=self.history_days)
+    def record_points(self, asset_id: str, points: list[PricePoint], kept_from: datetime) -> int:
+        """Store backfilled points, each kept PRICE_HISTORY_DAYS from `kept_from`; return the count."""
+        groups = [
+            [self._point_put(asset_id, p.at, {"price": p.price, "market_cap": p.market_cap,
+                                               "volume_24h": p.volume_24h}, kept_from)]
+            for p in points
+        ]
+        applied, _ = write_groups(self.client, groups)
+        return len(applied)
+
+    def _point_put(self, asset_id: str, at: datetime, point: dict, kept_from: datetime | None = None) -> dict:
+        expires = (kept_from or at) + timedelta(days=self.history_days)
         values = {k: v for k, v in point.items() if v is not None}
         return {"Put": {"TableName": self.table_name, "Item": mapping.history_item(asset_id, at, values, expires)}}
 

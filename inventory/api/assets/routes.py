@@ -13,7 +13,10 @@ from ..cursors import decode_cursor, encode_cursor
 from .schemas import (
     AssetEnvelopeSchema,
     AssetPageSchema,
+    INTERVALS,
     AssetView,
+    HistoryArgsSchema,
+    HistorySchema,
     ListArgsSchema,
     SearchArgsSchema,
     normalise_asset_id,
@@ -98,6 +101,33 @@ class AssetSearch(MethodView):
         return _envelope(listing, cursor)
 
 
+def _asset_id(raw: str) -> str:
+    normalised = normalise_asset_id(raw)
+    if normalised is None:
+        raise InvalidRequest(
+            "asset_id must be 1-10 letters or digits.",
+            errors={"path": {"asset_id": ["Must be 1-10 letters or digits."]}},
+        )
+    return normalised
+
+
+@blp.route("/<asset_id>/history")
+class AssetHistory(MethodView):
+    @blp.arguments(HistoryArgsSchema, location="query")
+    @blp.response(200, HistorySchema)
+    @blp.alt_response(404, description="No asset with this id")
+    def get(self, args, asset_id):
+        """Price history of one asset
+
+        Points between `from` and `to` (ISO-8601 or epoch seconds; default the
+        past day), the last point of each `interval`, oldest first.
+        """
+        asset_id = _asset_id(asset_id)
+        interval = args["interval"]
+        points = get_service().history(asset_id, args.get("from_"), args.get("to"), INTERVALS[interval])
+        return {"asset_id": asset_id, "interval": interval, "data": points}
+
+
 @blp.route("/<path:asset_id>")
 class AssetDetail(MethodView):
     @blp.response(200, AssetEnvelopeSchema)
@@ -109,13 +139,7 @@ class AssetDetail(MethodView):
         The id is trimmed and matched case-insensitively (`btc` finds `BTC`).
         Inactive and suspended assets are returned with their status.
         """
-        normalised = normalise_asset_id(asset_id)
-        if normalised is None:
-            raise InvalidRequest(
-                "asset_id must be 1-10 letters or digits.",
-                errors={"path": {"asset_id": ["Must be 1-10 letters or digits."]}},
-            )
         service = get_service()
-        asset, stale = service.get_asset(normalised)
+        asset, stale = service.get_asset(_asset_id(asset_id))
         body = {"data": AssetView.of(asset, service.clock(), service.max_age)}
         return (body, 200, STALE_WARNING) if stale else body

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -146,3 +146,45 @@ def normalise_asset_id(raw: str) -> str | None:
     """Trim and upper-case a path asset id; None when it is not a valid id."""
     candidate = raw.strip().upper()
     return candidate if ASSET_ID_RE.match(candidate) else None
+
+
+class Timestamp(fields.Field):
+    """An instant given as ISO-8601 (naive means UTC) or as epoch seconds."""
+
+    default_error_messages = {"invalid": "Not an ISO-8601 time or epoch seconds."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) > 40:
+            raise self.make_error("invalid")
+        try:
+            if value.replace(".", "", 1).isdigit():
+                return datetime.fromtimestamp(float(value), tz=timezone.utc)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except (ValueError, OverflowError, OSError):
+            raise self.make_error("invalid") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+INTERVALS = {"5m": 300, "1h": 3600, "1d": 86400}
+
+
+class HistoryArgsSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    from_ = Timestamp(data_key="from", metadata={"description": "Start (default: `to` minus one day)"})
+    to = Timestamp(metadata={"description": "End (default: now)"})
+    interval = fields.String(load_default="1h", validate=validate.OneOf(tuple(INTERVALS)))
+
+
+class PricePointSchema(ma.Schema):
+    at = fields.DateTime()
+    price = fields.Decimal()
+    market_cap = fields.Decimal(allow_none=True)
+    volume_24h = fields.Decimal(allow_none=True)
+
+
+class HistorySchema(ma.Schema):
+    asset_id = fields.String()
+    interval = fields.String()
+    data = fields.List(fields.Nested(PricePointSchema), metadata={"description": "Oldest first"})

@@ -1,0 +1,315 @@
+"""AssetStore and migrations against Amazon DynamoDB Local, which is strict where moto is lenient."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from inventory.errors import AssetNotFound
+from inventory.store import AssetStatus, make_client, plan_list_query
+from inventory.store import mapping
+from inventory.store.dynamo import count_calls
+from inventory.store.migrate import available, migrate
+from tests.conftest import NOW, build_asset
+
+pytestmark = pytest.mark.integration
+
+ACTIVE, INACTIVE, SUSPENDED = AssetStatus.ACTIVE, AssetStatus.INACTIVE, AssetStatus.SUSPENDED
+FRESH, STALE = 0, 3600  # price age in seconds: well inside / well outside PRICE_MAX_AGE_SECONDS
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def store_all(store, assets):
+    created, existed = store.create_many(list(assets))
+    assert existed == [] and len(created) == len(assets)
+    return list(assets)
+
+
+def catalog():
+    """A mixed catalog: every status, two categories and none, stale and missing prices,
+    a three-way rank tie and several unranked assets, created out of rank order."""
+    statuses = [ACTIVE, ACTIVE, INACTIVE, SUSPENDED]
+    categories = ["layer-1", "meme", None]
+    prices = [("1.5", FRESH), ("2.5", STALE), (None, FRESH)]
+    assets = []
+    for i in range(57):  # with the tie below, every listing count is composite
+        price, age = prices[i % 3]
+        assets.append(build_asset(
+            f"C{i:02d}",
+            None if i % 8 == 5 else 200 - 3 * i,  # rank order is the reverse of id order
+            price=price,
+            age_seconds=age,
+            status=statuses[i % 4],
+            category=categories[(i // 3) % 3],
+        ))
+    # Same rank, created in an order that is neither id nor insertion-sorted.
+    assets += [
+        build_asset("TIEB", 51, price="3", category="meme"),
+        build_asset("AAA", 51, price="3", category="meme"),
+        build_asset("TIEA", 51, price="3", category="meme"),
+    ]
+    return assets
+
+
+def expected_ids(assets, status, category, tradable, now, max_age):
+    """The listing computed from the created assets: rank asc, unranked last, ties by id."""
+    chosen = [
+        a for a in assets
+        if (status is None or a.status is status)
+        and (category is None or a.category == category)
+        and (not tradable or a.is_tradable(now, max_age))
+    ]
+    chosen.sort(key=lambda a: (a.market_cap_rank is None, a.market_cap_rank or 0, a.asset_id))
+    return [a.asset_id for a in chosen]
+
+
+def walk(store, query, size):
+    """Every page of a listing, following next_key until it is None."""
+    pages, after = [], None
+    while True:
+        page = store.list_page(query, size, after)
+        pages.append(page)
+        if page.next_key is None:
+            return pages
+        assert len(pages) < 500, "pagination does not terminate"
+        after = page.next_key
+
+
+def page_sizes(n: int) -> list[int]:
+    """Small sizes, one that divides n over several pages, n itself, and more than n."""
+    divisor = next((d for d in range(2, n) if n % d == 0), None)
+    assert divisor is not None, f"catalog gives a prime count {n}; adjust it"
+    return sorted({1, 4, 7, divisor, n, n + 1})
+
+
+def assert_pages(pages, size, expected):
+    ids = [a.asset_id for page in pages for a in page.assets]
+    assert ids == expected
+    n = len(expected)
+    assert len(pages) == max(1, -(-n // size))
+    for page in pages[:-1]:
+        assert len(page.assets) == size
+        assert page.next_key.asset_id == page.assets[-1].asset_id
+    assert pages[-1].next_key is None
+    if n and n % size == 0:
+        # DynamoDB itself cannot tell that an exactly full last page is the last one.
+        assert len(pages[-1].assets) == size
+
+
+@pytest.mark.parametrize(
+    "status, category, tradable, index",
+    [
+        (None, None, False, "by_rank"),
+        (ACTIVE, None, False, "by_status"),
+        (SUSPENDED, None, False, "by_status"),
+        (None, "meme", False, "by_category"),
+        (INACTIVE, "layer-1", False, "by_category"),  # status as a filter on by_category
+        (None, None, True, "by_status"),  # tradable: ACTIVE partition + price filter
+        (None, "layer-1", True, "by_category"),  # category + status + price filters
+    ],
+)
+def test_list_page_walks_every_index_in_rank_order(local_store, local_config, status, category,
+                                                    tradable, index):
+    assets = store_all(local_store, catalog())
+    now = utc_now()
+    max_age = local_config.PRICE_MAX_AGE_SECONDS
+    since = now - timedelta(seconds=max_age) if tradable else None
+    query = plan_list_query(status, category, since)
+    assert query.index == index
+    expected = expected_ids(assets, status, category, tradable, now, max_age)
+    assert len(expected) >= 4
+
+    for size in page_sizes(len(expected)):
+        assert_pages(walk(local_store, query, size), size, expected)
+
+
+def test_list_page_orders_ties_by_id_and_unranked_last(local_store):
+    assets = store_all(local_store, catalog())
+    listed = [a for page in walk(local_store, plan_list_query(None, None, None), 5) for a in page.assets]
+    ids = [a.asset_id for a in listed]
+    assert ids.index("AAA") + 1 == ids.index("TIEA") == ids.index("TIEB") - 1
+    unranked = sorted(a.asset_id for a in assets if a.market_cap_rank is None)
+    assert len(unranked) >= 2
+    assert ids[-len(unranked):] == unranked
+    assert all(a.market_cap_rank is not None for a in listed[: -len(unranked)])
+
+
+def test_tradable_filter_reads_past_many_filtered_out_items(local_store, local_config):
+    # GIVEN 450 assets of which only 5 are tradable, spread through the rank order; the
+    # rest are mostly ACTIVE, so they sit in the queried partition and the filter drops them
+    tradable_ranks = {10, 150, 290, 300, 440}
+    assets = []
+    for rank in range(1, 451):
+        if rank in tradable_ranks:
+            assets.append(build_asset(f"T{rank}", rank, price="1"))
+        elif rank % 50 == 0:
+            assets.append(build_asset(f"X{rank}", rank, price="1", status=SUSPENDED))
+        elif rank % 2 == 0:
+            assets.append(build_asset(f"S{rank}", rank, price="1", age_seconds=STALE))
+        else:
+            assets.append(build_asset(f"N{rank}", rank))
+    store_all(local_store, assets)
+    now = utc_now()
+    max_age = local_config.PRICE_MAX_AGE_SECONDS
+    query = plan_list_query(None, None, now - timedelta(seconds=max_age))
+    expected = expected_ids(assets, None, None, True, now, max_age)
+    assert expected == [f"T{r}" for r in sorted(tradable_ranks)]
+
+    # WHEN the listing is walked two at a time, and read in one page larger than the matches
+    with count_calls(local_store.client) as calls:
+        pages = walk(local_store, query, 2)
+    # THEN every tradable asset is found, which took more Query calls than pages
+    assert_pages(pages, 2, expected)
+    assert calls["calls"] > len(pages)
+
+    with count_calls(local_store.client) as calls:
+        page = local_store.list_page(query, 10)
+    assert [a.asset_id for a in page.assets] == expected and page.next_key is None
+    assert calls["calls"] >= 3  # 450 index items, at most 200 read per Query
+
+
+def test_iter_all_follows_pagination_past_one_megabyte(local_store, local_config):
+    # 1500 items of over 1 KB each: DynamoDB returns at most 1 MB per Query.
+    assets = store_all(local_store, [
+        build_asset(f"B{i}", None if i % 100 == 0 else 1500 - i, price="1", name="N" * 1000 + str(i))
+        for i in range(1500)
+    ])
+    with count_calls(local_store.client) as calls:
+        listed = list(local_store.iter_all())
+    assert calls["calls"] >= 2
+    assert [a.asset_id for a in listed] == expected_ids(assets, None, None, False, None, None)
+    assert {a.asset_id: a.name for a in listed} == {a.asset_id: a.name for a in assets}
+
+    now = utc_now()
+    stats = local_store.recount(now, local_config.PRICE_MAX_AGE_SECONDS)
+    assert stats.counts(now, local_config.PRICE_MAX_AGE_SECONDS) == (1500, 1500)
+
+
+def test_recount_counts_match_the_created_assets(local_store, local_config):
+    assets = store_all(local_store, catalog())
+    now = utc_now()
+    max_age = local_config.PRICE_MAX_AGE_SECONDS
+    returned = local_store.recount(now, max_age)
+    stored = local_store.get_stats()
+
+    for status in (None, *AssetStatus):
+        for category in (None, "layer-1", "meme", "no-such-category"):
+            chosen = [
+                a for a in assets
+                if (status is None or a.status is status) and (category is None or a.category == category)
+            ]
+            truth = (len(chosen), sum(a.is_tradable(now, max_age) for a in chosen))
+            assert returned.counts(now, max_age, status, category) == truth, (status, category)
+            assert stored.counts(now, max_age, status, category) == truth, (status, category)
+    assert stored.counts(now, max_age)[1] > 0
+
+
+def test_update_fields_leaves_other_fields_and_moves_rank_key(local_store):
+    store_all(local_store, [
+        build_asset("AAA", 1, price="1", category="layer-1"),
+        build_asset("BBB", 2, price="2", category="layer-1"),
+        build_asset("CCC", 3, price="3", category="layer-1"),
+        build_asset("SUS", 4, price="4", category="layer-1", status=SUSPENDED),
+    ])
+    before = local_store.get("AAA")
+    suspended_before = local_store.get("SUS")
+    later = utc_now() + timedelta(minutes=5)
+
+    local_store.update_fields("AAA", {"market_cap_rank": 10, "current_price": Decimal("9.5")}, later)
+    local_store.update_fields("SUS", {"current_price": Decimal("4.5"), "market_cap_rank": 5}, later)
+
+    after = local_store.get("AAA")
+    assert dataclasses.asdict(after) == dataclasses.asdict(before.replace(
+        market_cap_rank=10, current_price=Decimal("9.5"), updated_at=after.updated_at,
+    ))
+    assert after.updated_at == mapping.from_iso(mapping.to_iso(later))
+    # The operator's status survives a market-field write.
+    suspended = local_store.get("SUS")
+    assert suspended.status is SUSPENDED
+    assert suspended.name == suspended_before.name and suspended.category == "layer-1"
+
+    def listed(status=None, category=None):
+        query = plan_list_query(status, category, None)
+        return [a.asset_id for a in local_store.list_page(query, 10).assets]
+
+    # Every index sorts on rank_key, so every listing sees the new rank.
+    assert listed() == ["BBB", "CCC", "SUS", "AAA"]
+    assert listed(ACTIVE) == ["BBB", "CCC", "AAA"]
+    assert listed(SUSPENDED) == ["SUS"]
+    assert listed(category="layer-1") == ["BBB", "CCC", "SUS", "AAA"]
+
+    local_store.update_fields("BBB", {"market_cap_rank": None}, later)
+    assert local_store.get("BBB").market_cap_rank is None
+    assert listed() == ["CCC", "SUS", "AAA", "BBB"]
+    assert listed(ACTIVE) == ["CCC", "AAA", "BBB"]
+
+
+def test_update_fields_on_missing_asset_raises_and_creates_nothing(local_store):
+    with pytest.raises(AssetNotFound):
+        local_store.update_fields("GHOST", {"current_price": Decimal("1")}, utc_now())
+    raw = local_store.client.get_item(
+        TableName=local_store.table_name, Key=mapping.asset_key("GHOST"), ConsistentRead=True
+    )
+    assert "Item" not in raw
+    assert list(local_store.iter_all()) == []
+
+
+def test_create_existing_id_returns_false_and_changes_nothing(local_store):
+    assert local_store.create(build_asset("BTC", 1, price="97000", name="Bitcoin")) is True
+    original = local_store.get("BTC")
+
+    assert local_store.create(build_asset("BTC", 7, price="1", name="Impostor", category="meme")) is False
+
+    assert local_store.get("BTC") == original
+    assert [a.asset_id for a in local_store.iter_all()] == ["BTC"]
+
+
+@pytest.mark.parametrize(
+    "field, raw",
+    [
+        ("current_price", "0.00001234"),
+        ("market_cap", "1.234E-9"),
+        ("total_supply", "12345678901234567890123456789012345678"),  # 38 digits, DynamoDB's maximum
+        ("max_supply", "1.234567890123456789012345678901234567"),
+        ("price_change_percentage_24h", "-12.3456789"),
+    ],
+)
+def test_decimals_round_trip_exactly(local_store, field, raw):
+    value = Decimal(raw)
+    assert local_store.create(build_asset("DEC", 1, price="1").replace(**{field: value}))
+    stored = getattr(local_store.get("DEC"), field)
+    assert stored == value and str(stored) == str(value)
+    # The GSI projection carries the same number.
+    listed = local_store.list_page(plan_list_query(None, None, None), 1).assets[0]
+    assert getattr(listed, field) == value
+
+    # And so does a partial update.
+    local_store.update_fields("DEC", {field: None}, utc_now())
+    assert getattr(local_store.get("DEC"), field) is None
+    local_store.update_fields("DEC", {field: value}, utc_now())
+    assert str(getattr(local_store.get("DEC"), field)) == str(value)
+
+
+def test_migrate_twice_applies_once_and_enables_ttl(dynamodb_local, config):
+    cfg = config.replace(DYNAMODB_ENDPOINT_URL=dynamodb_local,
+                         DYNAMODB_TABLE_NAME=f"fresh-{uuid.uuid4().hex[:12]}")
+    client = make_client(cfg)
+    try:
+        assert migrate(client, cfg.DYNAMODB_TABLE_NAME, NOW) == available()
+        assert available() == ["0001_create_table", "0002_enable_ttl"]
+        assert migrate(client, cfg.DYNAMODB_TABLE_NAME, NOW) == []
+
+        ttl = client.describe_time_to_live(TableName=cfg.DYNAMODB_TABLE_NAME)["TimeToLiveDescription"]
+        assert ttl["TimeToLiveStatus"] == "ENABLED"
+        assert ttl["AttributeName"] == "expires_at"
+        table = client.describe_table(TableName=cfg.DYNAMODB_TABLE_NAME)["Table"]
+        assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == set(mapping.INDEXES)
+    finally:
+        client.delete_table(TableName=cfg.DYNAMODB_TABLE_NAME)

@@ -1,0 +1,332 @@
+"""LoadingCache contracts (fake timer, threads) and the caching the HTTP API shows."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+import simplejson
+from botocore.exceptions import EndpointConnectionError
+
+from inventory import create_app
+from inventory.cache import LoadingCache
+from inventory.errors import AssetNotFound, StoreError
+from inventory.extensions import get_service
+from inventory.store import utcnow
+from tests.conftest import build_asset
+
+TTL, GRACE = 10.0, 30.0
+
+
+class FakeTimer:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingLoader:
+    """A loader returning the next of `values` (the last one repeats), counting its calls."""
+
+    def __init__(self, *values):
+        self.values = list(values)
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        value = self.values[min(self.calls, len(self.values)) - 1]
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+
+@pytest.fixture
+def timer():
+    return FakeTimer()
+
+
+@pytest.fixture
+def cache(timer):
+    return LoadingCache("test", maxsize=100, ttl=TTL, grace=GRACE, timer=timer)
+
+
+def test_get_within_ttl_is_a_hit_and_after_ttl_reloads(cache, timer):
+    loader = CountingLoader("v1", "v2")
+    assert cache.get("k", loader).value == "v1"
+    timer.now += TTL - 0.5
+    assert cache.get("k", loader).value == "v1"
+    assert loader.calls == 1
+
+    timer.now += 1
+    fresh = cache.get("k", loader)
+    assert (fresh.value, fresh.stale, loader.calls) == ("v2", False, 2)
+    # The reload starts a new ttl.
+    timer.now += TTL - 0.5
+    assert cache.get("k", loader).value == "v2" and loader.calls == 2
+
+
+def test_keys_are_cached_separately(cache):
+    assert cache.get("a", CountingLoader("A")).value == "A"
+    assert cache.get("b", CountingLoader("B")).value == "B"
+    assert cache.get("a", CountingLoader("other")).value == "A"
+
+
+def test_invalidate_makes_the_next_get_reload_at_once(cache):
+    loader = CountingLoader("old", "new")
+    cache.get("k", loader)
+    cache.get("other", CountingLoader("x"))
+    cache.invalidate("k")
+    assert cache.get("k", loader).value == "new" and loader.calls == 2
+    # Only the invalidated key was dropped.
+    assert cache.get("other", CountingLoader("y")).value == "x"
+
+
+def test_clear_makes_every_key_reload(cache):
+    cache.get("a", CountingLoader("a1"))
+    cache.get("b", CountingLoader("b1"))
+    cache.clear()
+    assert cache.get("a", CountingLoader("a2")).value == "a2"
+    assert cache.get("b", CountingLoader("b2")).value == "b2"
+
+
+def test_invalidate_during_a_load_is_not_undone_by_that_load(cache):
+    # GIVEN a load that read the store before a write and is still in progress
+    read_done, release = threading.Event(), threading.Event()
+
+    def slow_old_read():
+        read_done.set()
+        assert release.wait(5)
+        return "before-write"
+
+    results = []
+    loader_thread = threading.Thread(target=lambda: results.append(cache.get("k", slow_old_read)))
+    loader_thread.start()
+    assert read_done.wait(5)
+
+    # WHEN this process writes and drops the key, and then the old read finishes
+    cache.invalidate("k")
+    release.set()
+    loader_thread.join(5)
+    assert results[0].value == "before-write"
+
+    # THEN the next get reads the store again instead of serving the pre-write value
+    assert cache.get("k", CountingLoader("after-write")).value == "after-write"
+
+
+def test_concurrent_misses_share_one_load(timer):
+    threads_n = 8
+    release = threading.Event()
+    misses = []
+    cache = LoadingCache("test", maxsize=10, ttl=TTL, timer=timer,
+                         on_lookup=lambda name, hit: misses.append(hit))
+    calls = []
+
+    def loader():
+        calls.append(threading.get_ident())
+        assert release.wait(5), "never released"
+        return "value"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("k", loader)))
+               for _ in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    # Release the loader only once every thread has missed and is loading or waiting.
+    deadline = time.monotonic() + 5
+    while len(misses) < threads_n and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(misses) == threads_n
+    release.set()
+    for thread in threads:
+        thread.join(5)
+
+    assert len(calls) == 1
+    assert [r.value for r in results] == ["value"] * threads_n
+
+
+def test_concurrent_misses_all_see_the_load_failure(timer):
+    release = threading.Event()
+    misses = []
+    cache = LoadingCache("test", maxsize=10, ttl=TTL, timer=timer,
+                         on_lookup=lambda name, hit: misses.append(hit))
+    calls = []
+
+    def loader():
+        calls.append(1)
+        release.wait(5)
+        raise StoreError()
+
+    errors = []
+
+    def get():
+        try:
+            cache.get("k", loader)
+        except StoreError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=get) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while len(misses) < 4 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert len(calls) == 1 and len(errors) == 4
+
+
+def test_store_error_serves_stale_value_within_grace_then_raises(cache, timer):
+    loader = CountingLoader("v1", StoreError())
+    cache.get("k", loader)
+
+    timer.now += TTL + 1
+    stale = cache.get("k", loader)
+    assert (stale.value, stale.stale) == ("v1", True)
+    timer.now = 1000.0 + TTL + GRACE - 1
+    assert cache.get("k", loader) == stale
+    assert loader.calls == 3  # every get past the ttl tries the store again
+
+    timer.now = 1000.0 + TTL + GRACE + 1
+    with pytest.raises(StoreError):
+        cache.get("k", loader)
+
+
+def test_store_recovering_within_grace_serves_fresh_again(cache, timer):
+    loader = CountingLoader("v1", StoreError(), "v2")
+    cache.get("k", loader)
+    timer.now += TTL + 1
+    assert cache.get("k", loader).stale
+    fresh = cache.get("k", loader)
+    assert (fresh.value, fresh.stale) == ("v2", False)
+    # A successful reload is cached again for a full ttl.
+    timer.now += TTL - 1
+    assert cache.get("k", loader).value == "v2" and loader.calls == 3
+
+
+def test_store_error_without_a_cached_value_is_raised(cache):
+    with pytest.raises(StoreError):
+        cache.get("k", CountingLoader(StoreError()))
+
+
+@pytest.mark.parametrize("error", [AssetNotFound("gone"), ValueError("bug"), KeyError("k")])
+def test_other_errors_are_never_masked_by_a_stale_value(cache, timer, error):
+    loader = CountingLoader("v1", error)
+    cache.get("k", loader)
+    timer.now += TTL + 1
+    with pytest.raises(type(error)):
+        cache.get("k", loader)
+
+
+def test_size_is_bounded_by_maxsize(timer):
+    lookups = []
+    cache = LoadingCache("test", maxsize=3, ttl=TTL, timer=timer,
+                         on_lookup=lambda name, hit: lookups.append(hit))
+    for key in range(50):
+        cache.get(key, CountingLoader(key))
+    lookups.clear()
+
+    # Most recent first: each miss reloads and evicts a key already checked.
+    for key in reversed(range(50)):
+        assert cache.get(key, CountingLoader(key)).value == key
+    assert lookups.count(True) == 3
+    assert lookups[:3] == [True, True, True]
+
+
+def test_least_recently_used_key_is_evicted_first(timer):
+    cache = LoadingCache("test", maxsize=3, ttl=TTL, timer=timer)
+    for key in ("a", "b", "c"):
+        cache.get(key, CountingLoader(key))
+    cache.get("a", CountingLoader("reloaded"))  # touch a: b is now the oldest
+    cache.get("d", CountingLoader("d"))
+    assert cache.get("a", CountingLoader("reloaded")).value == "a"
+    assert cache.get("b", CountingLoader("reloaded")).value == "reloaded"
+
+
+# -- through the HTTP API ------------------------------------------------------
+
+
+def body(response):
+    return simplejson.loads(response.get_data(), use_decimal=True)
+
+
+class Outage:
+    """Makes every DynamoDB call on one client fail as if the endpoint were unreachable."""
+
+    def __init__(self, client):
+        self.on = False
+        client.meta.events.register("before-call.dynamodb", self._fail)
+
+    def _fail(self, **_):
+        if self.on:
+            raise EndpointConnectionError(endpoint_url="x")
+
+
+def test_write_in_this_process_is_visible_once_forgotten(app, client, store, add_assets):
+    add_assets(build_asset("BTC", 1, price="100"), build_asset("ETH", 2, price="50"))
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
+    assert [a["current_price"] for a in body(client.get("/inventory/assets"))["data"]] == [100, 50]
+
+    store.update_fields("BTC", {"current_price": Decimal("101.5")}, utcnow())
+    # Still within the ttl: the cached value is served (so the next step proves forget works).
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
+
+    with app.app_context():
+        get_service().forget("BTC")
+
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("101.5")
+    listed = body(client.get("/inventory/assets"))["data"]
+    assert [a["current_price"] for a in listed] == [Decimal("101.5"), 50]
+
+
+@pytest.fixture
+def short_cache_app(config, moto_client):
+    cfg = config.replace(CACHE_TTL_SECONDS=0.25, CACHE_STALE_GRACE_SECONDS=1.0)
+    app = create_app(cfg, dynamodb_client=moto_client)
+    app.config["TESTING"] = True
+    return app
+
+
+def test_outage_serves_stale_detail_with_warning_then_503(short_cache_app, moto_client, add_assets):
+    add_assets(build_asset("BTC", 1, price="100", name="Bitcoin"))
+    client = short_cache_app.test_client()
+    outage = Outage(moto_client)
+    assert client.get("/inventory/assets/BTC").status_code == 200
+    loaded = time.monotonic()
+
+    # GIVEN the store goes down after the value was cached
+    outage.on = True
+    # WHEN the ttl has passed but not the grace period
+    time.sleep(0.5)
+    response = client.get("/inventory/assets/BTC")
+    # THEN the cached detail is served, marked stale
+    assert response.status_code == 200
+    assert response.headers["Warning"].startswith("110 ")
+    assert body(response)["data"]["name"] == "Bitcoin"
+    assert time.monotonic() - loaded < 1.0, "too slow to test inside the grace period"
+
+    # WHEN the grace period has passed too
+    time.sleep(max(0.0, loaded + 1.0 + 0.35 - time.monotonic()))
+    response = client.get("/inventory/assets/BTC", headers={"X-Request-ID": "outage-1"})
+    # THEN the failure reaches the caller as a plain 503
+    assert response.status_code == 503
+    payload = body(response)
+    assert set(payload) == {"code", "status", "message", "request_id"}
+    assert (payload["code"], payload["status"], payload["request_id"]) == (
+        503, "Service Unavailable", "outage-1",
+    )
+    assert "Warning" not in response.headers
+    text = response.get_data(as_text=True)
+    for leak in ("botocore", "Endpoint", "Traceback"):
+        assert leak not in text
+
+
+def test_outage_with_nothing_cached_is_503(short_cache_app, moto_client, add_assets):
+    add_assets(build_asset("BTC", 1, price="100"))
+    Outage(moto_client).on = True
+    response = short_cache_app.test_client().get("/inventory/assets/BTC")
+    assert response.status_code == 503
+    assert body(response)["code"] == 503

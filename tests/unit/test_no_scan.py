@@ -1,0 +1,102 @@
+"""No GET endpoint ever makes DynamoDB Scan the table: every read is a GetItem or an index Query."""
+
+from __future__ import annotations
+
+import pytest
+
+from inventory.store import AssetStatus
+from tests.conftest import build_asset
+
+# Every GET route of the app -> the requests that exercise it (status expected).
+CALLS = {
+    "/inventory/assets": [
+        ("/inventory/assets", 200),
+        ("/inventory/assets?active_only=false", 200),
+        ("/inventory/assets?active_only=false&limit=2", 200),
+        ("/inventory/assets?status=ACTIVE", 200),
+        ("/inventory/assets?status=SUSPENDED&active_only=false", 200),
+        ("/inventory/assets?status=INACTIVE", 200),
+        ("/inventory/assets?category=layer-1", 200),
+        ("/inventory/assets?category=layer-1&status=ACTIVE&active_only=false", 200),
+        ("/inventory/assets?category=meme&active_only=false&limit=1", 200),
+    ],
+    "/inventory/assets/search": [
+        ("/inventory/assets/search", 200),
+        ("/inventory/assets/search?q=bt", 200),
+        ("/inventory/assets/search?q=coin&sort=price&order=desc&limit=2", 200),
+        ("/inventory/assets/search?min_price=1&max_price=5000&status=ACTIVE", 200),
+        ("/inventory/assets/search?category=layer-1&sort=name", 200),
+    ],
+    "/inventory/assets/<path:asset_id>": [
+        ("/inventory/assets/BTC", 200),
+        ("/inventory/assets/eth", 200),
+        ("/inventory/assets/ZZZZ", 404),
+    ],
+    "/inventory/assets/<asset_id>/history": [
+        ("/inventory/assets/BTC/history", 200),
+        ("/inventory/assets/btc/history?interval=1d&from=2025-12-01", 200),
+        ("/inventory/assets/ZZZZ/history", 404),
+    ],
+    "/health": [("/health", 200)],
+    "/health/detailed": [("/health/detailed", 200)],
+    "/openapi.json": [("/openapi.json", 200)],
+    "/docs": [("/docs", 200)],
+    "/redoc": [("/redoc", 200)],
+    "/metrics": [("/metrics", 200)],
+}
+# Files from the package directory; DynamoDB is not involved.
+NOT_CHECKED = {"/static/<path:filename>"}
+
+
+@pytest.fixture
+def catalog(add_assets):
+    return add_assets(
+        build_asset("BTC", 1, price="97000.12", category="layer-1", name="Bitcoin"),
+        build_asset("ETH", 2, price="3500.5", category="layer-1", name="Ethereum"),
+        build_asset("DOGE", 3, price="0.2", category="meme", name="Dogecoin"),
+        build_asset("SHIB", 4, price="0.00001234", category="meme", name="Shiba Inu"),
+        build_asset("OLD", 5, price="2", age_seconds=3600, name="Old coin"),
+        build_asset("SUSP", 6, price="3", status=AssetStatus.SUSPENDED, name="Suspended coin"),
+        build_asset("GONE", 7, price="4", status=AssetStatus.INACTIVE, name="Gone coin"),
+        build_asset("NOPX", None, name="Unpriced coin"),
+    )
+
+
+@pytest.fixture
+def dynamodb_operations(moto_client):
+    """Names of the DynamoDB API calls made on the app's client while the test runs."""
+    operations: list[str] = []
+
+    def record(model, **_):
+        operations.append(model.name)
+
+    moto_client.meta.events.register("before-call.dynamodb", record)
+    yield operations
+    moto_client.meta.events.unregister("before-call.dynamodb", record)
+
+
+def get_all_pages(client, url: str, status: int) -> None:
+    """GET `url` and, for listings, every following page."""
+    while True:
+        response = client.get(url)
+        assert response.status_code == status, (url, response.get_data(as_text=True))
+        cursor = (response.get_json(silent=True) or {}).get("next_cursor") if status == 200 else None
+        if not cursor:
+            return
+        base = url.split("&cursor=")[0]
+        url = f"{base}{'&' if '?' in base else '?'}cursor={cursor}"
+
+
+def test_the_table_covers_every_get_route(app):
+    routes = {rule.rule for rule in app.url_map.iter_rules() if "GET" in rule.methods}
+    assert routes - NOT_CHECKED == set(CALLS)
+
+
+def test_no_get_endpoint_scans_the_table(app, client, catalog, dynamodb_operations):
+    for calls in CALLS.values():
+        for url, status in calls:
+            get_all_pages(client, url, status)
+
+    assert "Scan" not in dynamodb_operations
+    # The recorder saw the reads, so the absence of Scan means something.
+    assert {"Query", "GetItem", "DescribeTable"} <= set(dynamodb_operations)
