@@ -35,6 +35,9 @@ class _Flight:
         self.done = threading.Event()
         self.value = None
         self.error: BaseException | None = None
+        # Set when a write drops the key mid-load: the result may predate the
+        # write, so it is handed to the waiters but not kept.
+        self.invalidated = False
 
 
 class LoadingCache(Generic[T]):
@@ -88,21 +91,29 @@ class LoadingCache(Generic[T]):
         try:
             flight.value = loader()
             with self._lock:
-                self._entries[key] = (flight.value, self._timer())
+                if not flight.invalidated:
+                    self._entries[key] = (flight.value, self._timer())
         except BaseException as exc:  # handed to every waiter, then re-raised
             flight.error = exc
         finally:
             with self._lock:
-                self._flights.pop(key, None)
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
             flight.done.set()
 
     def invalidate(self, key: Hashable) -> None:
         with self._lock:
             self._entries.pop(key, None)
+            flight = self._flights.pop(key, None)
+            if flight is not None:
+                flight.invalidated = True
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            for flight in self._flights.values():
+                flight.invalidated = True
+            self._flights.clear()
 
     def _record(self, hit: bool) -> None:
         if self._on_lookup is not None:

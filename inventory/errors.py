@@ -86,7 +86,7 @@ def current_request_id() -> str:
     rid = g.get("request_id")
     if rid is None:
         supplied = request.headers.get(REQUEST_ID_HEADER, "")
-        rid = supplied if _REQUEST_ID_RE.match(supplied) else uuid.uuid4().hex
+        rid = supplied if _REQUEST_ID_RE.fullmatch(supplied) else uuid.uuid4().hex
         g.request_id = rid
     return rid
 
@@ -117,7 +117,10 @@ def handle_http_exception(error: HTTPException):
     # webargs nests validation errors by location ({"query": {...}}); keep that, it
     # tells the caller where the bad field was.
     message = data.get("message") or error.description or HTTP_STATUS_CODES.get(error.code, "")
-    return error_response(error.code, message, errors, data.get("headers"))
+    # Keep what werkzeug adds for the status (Allow on a 405, say), not its content type.
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
+    return error_response(error.code, message, errors, headers)
 
 
 def handle_inventory_error(error: InventoryError):
