@@ -13,7 +13,7 @@ from ..catalog import IdentityIndex, RowRejected, new_asset, parse_row, rank_ord
 from ..errors import InventoryError
 from ..store import Asset, AssetStatus, AssetStore, utcnow
 from ..store.dynamo import count_calls
-from ..store.models import RefreshState
+from ..store.models import CatalogStats, RefreshState
 from ..store.prices import PriceStore, PriceUpdate
 from .client import CoinGeckoClient
 
@@ -132,19 +132,27 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
     report.updated = len(result.applied)
     report.skipped["newer_price_stored"] += len(result.rejected)
     created, existed = store.create_many(new_assets)
-    prices.record_first_points([a for a in new_assets if a.asset_id in set(created)])
+    created_ids = set(created)
+    added = [a for a in new_assets if a.asset_id in created_ids]
+    prices.record_first_points(added)
     report.created = len(created)
     report.skipped["created_concurrently"] += len(existed)
     report.skipped += Counter()  # `+=` drops the reasons that stayed at zero
-    written = {u.asset_id: u.last_price_update for u in updates if u.asset_id in set(result.applied)}
-    times = [
-        written.get(a.asset_id, a.last_price_update)
-        for a in [*existing, *new_assets]
+
+    # The catalog as this refresh left it, without reading it again.
+    applied = set(result.applied)
+    changed = {u.asset_id: u.changes for u in updates if u.asset_id in applied}
+    catalog = [a.replace(**changed[a.asset_id]) if a.asset_id in changed else a for a in existing] + added
+    priced_times = [
+        a.last_price_update
+        for a in catalog
         if a.status is AssetStatus.ACTIVE and a.current_price is not None and a.last_price_update
     ]
-    report.oldest_price_at = min(times, default=None)
+    report.oldest_price_at = min(priced_times, default=None)
     if report.updated or report.created:
-        store.recount(now, max_age_seconds)
+        # Counts as of the catalog this refresh read; a status change made meanwhile
+        # rebuilds them itself, and the next refresh settles any overlap.
+        store.put_stats(CatalogStats.compute(catalog, now, max_age_seconds))
 
 
 def _record_state(store: AssetStore, client: CoinGeckoClient, now: datetime, report: RefreshReport) -> None:

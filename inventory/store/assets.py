@@ -231,9 +231,12 @@ class AssetStore:
     def recount(self, now: datetime, max_age_seconds: int) -> CatalogStats:
         """Rebuild the counts item from the by_rank index; done after catalog writes."""
         stats = CatalogStats.compute(self.iter_all(), now, max_age_seconds)
+        self.put_stats(stats)
+        return stats
+
+    def put_stats(self, stats: CatalogStats) -> None:
         with translate_errors("PutItem"):
             self.client.put_item(TableName=self.table_name, Item=mapping.stats_to_item(stats))
-        return stats
 
     def get_refresh_state(self) -> RefreshState:
         with translate_errors("GetItem"):

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -95,39 +96,57 @@ TRANSACTION_MAX_ACTIONS = 100
 _CONFLICT_RETRIES = 5
 
 
-def write_groups(client, groups: list[list[dict]]) -> tuple[list[int], list[int]]:
+def write_groups(client, groups: list[list[dict]], concurrency: int = 4) -> tuple[list[int], list[int]]:
     """Write groups of transaction actions, many groups per TransactWriteItems call.
 
     Each group (the actions for one entity) applies whole or not at all. A group
     whose condition fails is dropped and reported; the others are retried, as
-    are groups cancelled by a conflicting concurrent write.
+    are groups cancelled by a conflicting concurrent write. Up to `concurrency`
+    transactions are in flight at once: each waits a network round trip.
     Returns (applied group indexes, rejected group indexes).
     """
+    batches, batch, size = [], [], 0
+    for index, group in enumerate(groups):
+        if batch and size + len(group) > TRANSACTION_MAX_ACTIONS:
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append(index)
+        size += len(group)
+    if batch:
+        batches.append(batch)
     applied: list[int] = []
     rejected: list[int] = []
-    pending = list(range(len(groups)))
-    while pending:
-        batch, size = [], 0
-        while pending and size + len(groups[pending[0]]) <= TRANSACTION_MAX_ACTIONS:
-            size += len(groups[pending[0]])
-            batch.append(pending.pop(0))
-        for attempt in range(_CONFLICT_RETRIES + 1):
-            actions = [action for index in batch for action in groups[index]]
-            try:
-                with translate_errors("TransactWriteItems"):
-                    client.transact_write_items(TransactItems=actions)
-            except TransactionCancelled as exc:
-                failed = _failed_groups(batch, groups, exc.reasons)
-                rejected.extend(failed)
-                batch = [index for index in batch if index not in failed]
-                if batch and attempt == _CONFLICT_RETRIES:
-                    raise StoreError("writes kept conflicting with other writes") from exc
-                if batch:
-                    time.sleep(0.05 * (attempt + 1))
-                continue
-            applied.extend(batch)
-            break
+    if len(batches) <= 1 or concurrency <= 1:
+        outcomes = [_write_batch(client, groups, b) for b in batches]
+    else:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            outcomes = list(pool.map(lambda b: _write_batch(client, groups, b), batches))
+    for done, failed in outcomes:
+        applied.extend(done)
+        rejected.extend(failed)
     return applied, rejected
+
+
+def _write_batch(client, groups: list[list[dict]], batch: list[int]) -> tuple[list[int], list[int]]:
+    """One transaction for the batch's groups; returns (applied, rejected) group indexes."""
+    rejected: list[int] = []
+    for attempt in range(_CONFLICT_RETRIES + 1):
+        if not batch:
+            break
+        actions = [action for index in batch for action in groups[index]]
+        try:
+            with translate_errors("TransactWriteItems"):
+                client.transact_write_items(TransactItems=actions)
+            return batch, rejected
+        except TransactionCancelled as exc:
+            failed = _failed_groups(batch, groups, exc.reasons)
+            rejected.extend(failed)
+            batch = [index for index in batch if index not in failed]
+            if batch and attempt == _CONFLICT_RETRIES:
+                raise StoreError("writes kept conflicting with other writes") from exc
+            if batch and not failed:  # a conflict, not a condition: back off a little
+                time.sleep(0.05 * (attempt + 1))
+    return [], rejected
 
 
 def _failed_groups(batch: list[int], groups: list[list[dict]], reasons: list[str]) -> set[int]:

@@ -147,6 +147,7 @@ def test_source_faults_lose_nothing_and_recover(service, fault):
     assert {k: a["current_price"] for k, a in service.assets().items()} == before
     # AND once the fault clears, refreshes succeed again by themselves
     service.cg.set_fault(None)
+    service.cg.tick()  # the source publishes new figures (and times) again
     expected = service.source_prices()
     service.wait_for(
         lambda: service.json("/health/detailed")["status"] == "healthy", COOLDOWN + 6 * INTERVAL, "recovery"
