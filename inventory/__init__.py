@@ -99,6 +99,8 @@ def _build_service(config: Config, client, metrics):
     from .store.prices import PriceStore
 
     client = client or make_client(config)
-    store = AssetStore(client, config.DYNAMODB_TABLE_NAME)
-    prices = PriceStore(client, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS)
+    store = AssetStore(client, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
+    prices = PriceStore(
+        client, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
+    )
     return CatalogService(store, prices, config, on_cache_lookup=metrics.cache_lookup)

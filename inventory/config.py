@@ -28,6 +28,8 @@ class Config:
     DYNAMODB_CONNECT_TIMEOUT: float = 2.0
     DYNAMODB_READ_TIMEOUT: float = 5.0
     DYNAMODB_MAX_ATTEMPTS: int = 4
+    # Transactions in flight at once during bulk writes (refresh, seed).
+    DYNAMODB_WRITE_CONCURRENCY: int = 4
 
     # Price source
     COINGECKO_API_URL: str = "https://api.coingecko.com/api/v3"

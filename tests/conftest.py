@@ -30,7 +30,10 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def config() -> Config:
-    return Config(DYNAMODB_TABLE_NAME=f"t-{uuid.uuid4().hex[:12]}", SECRET_KEY="test-secret")
+    # moto is not thread-safe under concurrent transactions; DynamoDB Local is.
+    return Config(
+        DYNAMODB_TABLE_NAME=f"t-{uuid.uuid4().hex[:12]}", SECRET_KEY="test-secret", DYNAMODB_WRITE_CONCURRENCY=1
+    )
 
 
 @pytest.fixture
@@ -43,7 +46,7 @@ def moto_client(config):
 
 @pytest.fixture
 def store(moto_client, config) -> AssetStore:
-    return AssetStore(moto_client, config.DYNAMODB_TABLE_NAME)
+    return AssetStore(moto_client, config.DYNAMODB_TABLE_NAME, write_concurrency=1)
 
 
 @pytest.fixture
@@ -116,7 +119,7 @@ def dynamodb_local():
 @pytest.fixture
 def local_config(dynamodb_local, config) -> Config:
     """Config for a fresh, migrated table of its own on DynamoDB Local."""
-    cfg = config.replace(DYNAMODB_ENDPOINT_URL=dynamodb_local)
+    cfg = config.replace(DYNAMODB_ENDPOINT_URL=dynamodb_local, DYNAMODB_WRITE_CONCURRENCY=4)
     client = make_client(cfg)
     migrate(client, cfg.DYNAMODB_TABLE_NAME, NOW)
     yield cfg
@@ -125,7 +128,7 @@ def local_config(dynamodb_local, config) -> Config:
 
 @pytest.fixture
 def local_store(local_config) -> AssetStore:
-    return AssetStore(make_client(local_config), local_config.DYNAMODB_TABLE_NAME)
+    return AssetStore(make_client(local_config), local_config.DYNAMODB_TABLE_NAME, write_concurrency=4)
 
 
 @pytest.fixture

@@ -24,8 +24,10 @@ def build_refresher(config: Config, metrics: RefreshMetrics | None = None) -> Ca
     """Wire the client and stores for refreshes in this process; return a no-argument job."""
     client = client_from_config(config, on_response=metrics.source_response if metrics else None)
     dynamodb = make_client(config)
-    store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME)
-    prices = PriceStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS)
+    store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
+    prices = PriceStore(
+        dynamodb, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
+    )
 
     def run() -> RefreshReport:
         started = utcnow()

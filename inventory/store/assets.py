@@ -65,9 +65,10 @@ def plan_list_query(
 class AssetStore:
     """Asset items and the catalog counts item, over an injected DynamoDB client."""
 
-    def __init__(self, client, table_name: str):
+    def __init__(self, client, table_name: str, write_concurrency: int = 4):
         self.client = client
         self.table_name = table_name
+        self.write_concurrency = write_concurrency
 
     # -- single items -------------------------------------------------------
 
@@ -105,7 +106,7 @@ class AssetStore:
                       "ConditionExpression": _ASSET_IS_NEW}}]
             for a in assets
         ]
-        created, existed = write_groups(self.client, groups)
+        created, existed = write_groups(self.client, groups, self.write_concurrency)
         return [assets[i].asset_id for i in created], [assets[i].asset_id for i in existed]
 
     def update_fields(self, asset_id: str, changes: dict, now: datetime) -> None:

@@ -34,10 +34,11 @@ class ApplyResult:
 
 
 class PriceStore:
-    def __init__(self, client, table_name: str, history_days: int):
+    def __init__(self, client, table_name: str, history_days: int, write_concurrency: int = 4):
         self.client = client
         self.table_name = table_name
         self.history_days = history_days
+        self.write_concurrency = write_concurrency
 
     def apply(self, updates: list[PriceUpdate]) -> ApplyResult:
         """Write each update with its history point atomically, up to 50 assets per call.
@@ -46,7 +47,7 @@ class PriceStore:
         operator field are never part of the write, so a concurrent status change
         cannot be lost.
         """
-        applied, rejected = write_groups(self.client, [self._actions(u) for u in updates])
+        applied, rejected = write_groups(self.client, [self._actions(u) for u in updates], self.write_concurrency)
         return ApplyResult(
             applied=[updates[i].asset_id for i in applied],
             rejected=[updates[i].asset_id for i in rejected],
@@ -60,7 +61,7 @@ class PriceStore:
             for a in assets
             if a.current_price is not None and a.last_price_update is not None
         ]
-        write_groups(self.client, groups)
+        write_groups(self.client, groups, self.write_concurrency)
 
     def record_points(self, asset_id: str, points: list[PricePoint], kept_from: datetime) -> int:
         """Store backfilled points, each kept PRICE_HISTORY_DAYS from `kept_from`; return the count."""
@@ -69,7 +70,7 @@ class PriceStore:
                                                "volume_24h": p.volume_24h}, kept_from)]
             for p in points
         ]
-        applied, _ = write_groups(self.client, groups)
+        applied, _ = write_groups(self.client, groups, self.write_concurrency)
         return len(applied)
 
     def _point_put(self, asset_id: str, at: datetime, point: dict, kept_from: datetime | None = None) -> dict:

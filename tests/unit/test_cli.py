@@ -176,7 +176,7 @@ def test_sync_replaces_a_stored_price_with_a_newer_one(store):
 
 def test_seed_from_coingecko_stores_the_source_prices_exactly(config, moto_client, fake_coingecko):
     app = create_app(config.replace(COINGECKO_API_URL=fake_coingecko.url), dynamodb_client=moto_client)
-    store = AssetStore(moto_client, config.DYNAMODB_TABLE_NAME)
+    store = AssetStore(moto_client, config.DYNAMODB_TABLE_NAME, write_concurrency=1)
 
     report = seed(app.test_cli_runner(), "--from-coingecko")
 

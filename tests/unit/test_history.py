@@ -27,7 +27,7 @@ def body(response):
 @pytest.fixture
 def history(add_assets, moto_client, config):
     add_assets(build_asset("BTC", 1, price="100"))
-    prices = PriceStore(moto_client, config.DYNAMODB_TABLE_NAME, 30)
+    prices = PriceStore(moto_client, config.DYNAMODB_TABLE_NAME, 30, write_concurrency=1)
     # One point a minute for three hours: price = minutes since T0.
     points = [PricePoint(T0 + timedelta(minutes=m), Decimal(m) + Decimal("0.5")) for m in range(180)]
     assert prices.record_points("BTC", points, T0) == 180

@@ -25,7 +25,7 @@ def cg():
 
 @pytest.fixture
 def prices(moto_client, config):
-    return PriceStore(moto_client, config.DYNAMODB_TABLE_NAME, history_days=30)
+    return PriceStore(moto_client, config.DYNAMODB_TABLE_NAME, history_days=30, write_concurrency=1)
 
 
 def make_client(cg, **kwargs):
