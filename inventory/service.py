@@ -1,4 +1,4 @@
-"""CatalogService: the read paths the API serves, with caching and derived fields."""
+"""CatalogService: the read paths the API serves, and the per-process caches in front of them."""
 
 from __future__ import annotations
 
@@ -47,8 +47,13 @@ class CatalogService:
         def cache(name: str, maxsize: int, ttl: float = ttl) -> LoadingCache:
             return LoadingCache(name, maxsize, ttl, grace, on_lookup=on_cache_lookup)
 
-        self.asset_cache = cache("asset", config.CACHE_MAX_ASSETS)
-        self.page_cache = cache("list_page", config.CACHE_MAX_PAGES)
+        # Rendered responses (body + ETag) by request, filled by the API layer.
+        self.responses = {
+            "asset": cache("asset", config.CACHE_MAX_ASSETS),
+            "list": cache("list", config.CACHE_MAX_PAGES),
+            "search": cache("search", config.CACHE_MAX_PAGES),
+            "history": cache("history", config.CACHE_MAX_PAGES),
+        }
         self.stats_cache = cache("catalog_counts", 1)
         self.snapshot_cache = cache("catalog_snapshot", 1, config.CATALOG_SNAPSHOT_TTL_SECONDS)
 
@@ -56,18 +61,15 @@ class CatalogService:
     def max_age(self) -> int:
         return self.config.PRICE_MAX_AGE_SECONDS
 
-    def get_asset(self, asset_id: str) -> tuple[Asset, bool]:
-        """Return (asset, served_stale).
-
-        :raises AssetNotFound: no such asset.
-        """
-        cached = self.asset_cache.get(asset_id, lambda: self.store.get(asset_id))
-        return cached.value, cached.stale
+    def get_asset(self, asset_id: str) -> Asset:
+        """:raises AssetNotFound: no such asset."""
+        return self.store.get(asset_id)
 
     def forget(self, asset_id: str) -> None:
         """Drop what this process cached about an asset it just changed."""
-        self.asset_cache.invalidate(asset_id)
-        self.page_cache.clear()
+        self.responses["asset"].invalidate(asset_id)
+        for name in ("list", "search", "history"):
+            self.responses[name].clear()
         self.stats_cache.clear()
         self.snapshot_cache.clear()
 
@@ -88,11 +90,8 @@ class CatalogService:
             return Listing([], None, total, active, stats.stale)
         since = now - timedelta(seconds=self.max_age) if active_only else None
         query = plan_list_query(status, category, since)
-        # The freshness cut-off is left out of the key: a cached page is at most one
-        # TTL older than the cut-off it was read with.
-        key = (query.index, query.partition, query.status, active_only, limit, after)
-        page = self.page_cache.get(key, lambda: self.store.list_page(query, limit, after))
-        return Listing(page.value.assets, page.value.next_key, total, active, stats.stale or page.stale)
+        page = self.store.list_page(query, limit, after)
+        return Listing(page.assets, page.next_key, total, active, stats.stale)
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
         snapshot = self.snapshot_cache.get("all", lambda: list(self.store.iter_all()))

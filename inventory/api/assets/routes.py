@@ -10,6 +10,7 @@ from ...extensions import get_service
 from ...search import SearchQuery, key_from_cursor, key_to_cursor
 from ...store import PageKey
 from ..cursors import decode_cursor, encode_cursor
+from ..responses import Rendered, cached_json, render
 from .schemas import (
     AssetEnvelopeSchema,
     AssetPageSchema,
@@ -26,12 +27,12 @@ blp = Blueprint(
     "assets", __name__, url_prefix="/inventory/assets", description="The asset catalog and live prices"
 )
 
-# RFC 7234's warning for a response served from cache past its freshness, sent
-# when the store is failing and a recently expired value stands in.
-STALE_WARNING = {"Warning": '110 - "Response is Stale"'}
+_PAGE = AssetPageSchema()
+_DETAIL = AssetEnvelopeSchema()
+_HISTORY = HistorySchema()
 
 
-def _envelope(listing, next_cursor):
+def _render_page(listing, next_cursor) -> Rendered:
     service = get_service()
     now = service.clock()
     body = {
@@ -40,7 +41,7 @@ def _envelope(listing, next_cursor):
         "active_count": listing.active_count,
         "next_cursor": next_cursor,
     }
-    return (body, 200, STALE_WARNING) if listing.stale else body
+    return render(body, _PAGE, listing.stale)
 
 
 @blp.route("")
@@ -63,16 +64,20 @@ class AssetList(MethodView):
             if not (isinstance(asset_id, str) and isinstance(rank_key, str)):
                 raise InvalidCursor()
             after = PageKey(asset_id, rank_key)
-        listing = get_service().list_assets(
-            status=args.get("status"),
-            category=args.get("category"),
-            active_only=args["active_only"],
-            limit=args["limit"],
-            after=after,
-        )
-        key = listing.next_key
-        cursor = encode_cursor("list", filters, [key.asset_id, key.rank_key]) if key else None
-        return _envelope(listing, cursor)
+
+        def build() -> Rendered:
+            listing = get_service().list_assets(
+                status=args.get("status"),
+                category=args.get("category"),
+                active_only=args["active_only"],
+                limit=args["limit"],
+                after=after,
+            )
+            key = listing.next_key
+            cursor = encode_cursor("list", filters, [key.asset_id, key.rank_key]) if key else None
+            return _render_page(listing, cursor)
+
+        return cached_json("list", (tuple(sorted(filters.items())), after), build)
 
 
 @blp.route("/search")
@@ -95,10 +100,14 @@ class AssetSearch(MethodView):
                 after = key_from_cursor(position, query.sort)
             except ValueError:
                 raise InvalidCursor() from None
-        listing = get_service().search(query, args["limit"], after)
-        key = listing.next_key
-        cursor = encode_cursor("search", filters, key_to_cursor(key)) if key else None
-        return _envelope(listing, cursor)
+
+        def build() -> Rendered:
+            listing = get_service().search(query, args["limit"], after)
+            key = listing.next_key
+            cursor = encode_cursor("search", filters, key_to_cursor(key)) if key else None
+            return _render_page(listing, cursor)
+
+        return cached_json("search", (query, args["limit"], after), build)
 
 
 def _asset_id(raw: str) -> str:
@@ -124,8 +133,12 @@ class AssetHistory(MethodView):
         """
         asset_id = _asset_id(asset_id)
         interval = args["interval"]
-        points = get_service().history(asset_id, args.get("from_"), args.get("to"), INTERVALS[interval])
-        return {"asset_id": asset_id, "interval": interval, "data": points}
+
+        def build() -> Rendered:
+            points = get_service().history(asset_id, args.get("from_"), args.get("to"), INTERVALS[interval])
+            return render({"asset_id": asset_id, "interval": interval, "data": points}, _HISTORY)
+
+        return cached_json("history", (asset_id, interval, args.get("from_"), args.get("to")), build)
 
 
 @blp.route("/<path:asset_id>")
@@ -139,7 +152,11 @@ class AssetDetail(MethodView):
         The id is trimmed and matched case-insensitively (`btc` finds `BTC`).
         Inactive and suspended assets are returned with their status.
         """
-        service = get_service()
-        asset, stale = service.get_asset(_asset_id(asset_id))
-        body = {"data": AssetView.of(asset, service.clock(), service.max_age)}
-        return (body, 200, STALE_WARNING) if stale else body
+        asset_id = _asset_id(asset_id)
+
+        def build() -> Rendered:
+            service = get_service()
+            asset = service.get_asset(asset_id)
+            return render({"data": AssetView.of(asset, service.clock(), service.max_age)}, _DETAIL)
+
+        return cached_json("asset", asset_id, build)
