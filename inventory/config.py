@@ -59,6 +59,18 @@ class Config:
     CACHE_MAX_PAGES: int = 2_000
     CATALOG_SNAPSHOT_TTL_SECONDS: float = 5.0
 
+    # Access control: JSON list of {"name", "scopes": [...], "hash"} from
+    # `flask create-token`; tokens themselves are never configured.
+    API_TOKENS: str = "[]"
+    REQUIRE_AUTH_FOR_READS: bool = False
+
+    # Hardening
+    RATE_LIMIT_READS: str = "1200/minute"
+    RATE_LIMIT_WRITES: str = "120/minute"
+    RATE_LIMIT_STORAGE_URI: str = "memory://"
+    TRUSTED_PROXIES: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
+    CORS_ORIGINS: str = ""  # comma-separated exact origins; empty = no CORS
+
     LOG_LEVEL: str = "INFO"
     # Set by gunicorn.conf.py: where worker processes share their metric values.
     PROMETHEUS_MULTIPROC_DIR: str | None = None
