@@ -11,10 +11,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
+from .auth import check_read_access, parse_tokens
 from .config import Config
 from .errors import REQUEST_ID_HEADER, current_request_id, register_error_handlers
 from .extensions import api as rest_api
 from .metrics import InventoryMetrics
+from .security import init_security
 
 
 class DecimalJSONProvider(DefaultJSONProvider):
@@ -55,7 +57,10 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     app.json = DecimalJSONProvider(app)
     logging.basicConfig(level=config.LOG_LEVEL)
 
-    app.extensions["inventory"] = {"build_service": lambda: _build_service(config, dynamodb_client, metrics)}
+    app.extensions["inventory"] = {
+        "build_service": lambda: _build_service(config, dynamodb_client, metrics),
+        "tokens": parse_tokens(config.API_TOKENS),
+    }
 
     rest_api.init_app(app)
     from .api import assets, health
@@ -65,10 +70,15 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     register_error_handlers(app)
 
     metrics = _init_metrics(app, config)
+    # Rate limits, security headers, CORS, body checks: after the metrics hooks
+    # (429s are counted), before auth (floods of bad tokens are throttled too).
+    init_security(app, config)
 
     @app.before_request
     def _assign_request_id():
         current_request_id()
+
+    app.before_request(check_read_access)
 
     @app.after_request
     def _echo_request_id(response):
@@ -103,4 +113,7 @@ def _build_service(config: Config, client, metrics):
     prices = PriceStore(
         client, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
     )
-    return CatalogService(store, prices, config, on_cache_lookup=metrics.cache_lookup)
+    from .store.changes import StatusStore
+
+    changes = StatusStore(client, config.DYNAMODB_TABLE_NAME)
+    return CatalogService(store, prices, config, changes=changes, on_cache_lookup=metrics.cache_lookup)

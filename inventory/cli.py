@@ -9,6 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from .auth import SCOPES, hash_token, new_token
 from .catalog import bundled_rows, sync_catalog
 from .extensions import get_service
 from .store import utcnow
@@ -20,6 +21,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(refresh_command)
     app.cli.add_command(backfill_history_command)
+    app.cli.add_command(create_token_command)
 
 
 @click.command("migrate")
@@ -82,3 +84,16 @@ def backfill_history_command(asset_id: str, days: int):
     asset = service.store.get(asset_id.strip().upper())
     written = backfill_history(client_from_config(service.config), service.prices, asset, days, utcnow())
     click.echo(f"{asset.asset_id}: {written} points written")
+
+
+@click.command("create-token")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES),
+              help="Repeat for several scopes.")
+def create_token_command(name: str, scopes: tuple[str, ...]):
+    """Print a new bearer token once, and the API_TOKENS entry (its salted hash) to configure."""
+    token = new_token()
+    entry = {"name": name, "scopes": sorted(set(scopes)), "hash": hash_token(token)}
+    click.echo(f"token (shown once, give it to {name}): {token}")
+    click.echo("add to API_TOKENS (a JSON list):")
+    click.echo(json.dumps(entry))

@@ -25,10 +25,34 @@ class InventoryError(Exception):
     http_status = 500
     message = "Internal error."
 
-    def __init__(self, message: str | None = None, *, errors: dict | None = None):
+    headers: dict = {}
+
+    def __init__(self, message: str | None = None, *, errors: dict | None = None, headers: dict | None = None):
         super().__init__(message or self.message)
         self.message = message or self.message
         self.errors = errors
+        if headers:
+            self.headers = headers
+
+
+class Unauthorized(InventoryError):
+    http_status = 401
+    message = "A valid bearer token is required."
+
+
+class Forbidden(InventoryError):
+    http_status = 403
+    message = "This token may not do that."
+
+
+class PreconditionRequired(InventoryError):
+    http_status = 428
+    message = "Send If-Match with the asset's current ETag."
+
+
+class TransitionNotAllowed(InventoryError):
+    http_status = 409
+    message = "That status change is not allowed."
 
 
 class AssetNotFound(InventoryError):
@@ -126,7 +150,7 @@ def handle_http_exception(error: HTTPException):
 def handle_inventory_error(error: InventoryError):
     if error.http_status >= 500:
         log.warning("request failed: %s", error, exc_info=error.__cause__ is not None)
-    return error_response(error.http_status, error.message, error.errors)
+    return error_response(error.http_status, error.message, error.errors, error.headers)
 
 
 def handle_unexpected(error: BaseException):

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .cache import LoadingCache
-from .errors import InvalidRequest
+from .errors import AssetNotFound, InvalidRequest, TransitionNotAllowed, VersionConflict
 from .config import Config
 from .search import SearchQuery, SortKey, search
 from .store import Asset, AssetStatus, AssetStore, CatalogStats, PageKey, plan_list_query, utcnow
-from .store.models import PricePoint
+from .store.changes import PlannedChange, StatusStore
+from .store.models import ALLOWED_TRANSITIONS, PricePoint
 from .store.prices import PriceStore
 
 # A history response holds at most this many points, and reads at most this many
@@ -35,11 +36,13 @@ class CatalogService:
         store: AssetStore,
         prices: PriceStore,
         config: Config,
+        changes: StatusStore | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_cache_lookup: Callable[[str, bool], None] | None = None,
     ):
         self.store = store
         self.prices = prices
+        self.changes = changes
         self.config = config
         self.clock = clock
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
@@ -124,3 +127,116 @@ class CatalogService:
             # Points come oldest first, so the last one written to a bucket is its close.
             buckets[int(point.at.timestamp()) // interval] = point
         return list(buckets.values())
+
+    # -- operator writes ------------------------------------------------------
+
+    def after_write(self, asset_ids: list[str]) -> None:
+        """Drop this process's cached views of changed assets and rebuild the counts."""
+        for asset_id in asset_ids:
+            self.forget(asset_id)
+        self.store.recount(self.clock(), self.max_age)
+
+    def change_status(
+        self, asset_id: str, to_status: AssetStatus, reason: str, expected_version: int, actor: str, request_id: str
+    ) -> Asset:
+        """Apply one operator status change at the version the caller saw.
+
+        :raises AssetNotFound, VersionConflict, TransitionNotAllowed:
+        """
+        asset = self.store.get(asset_id)
+        if asset.version != expected_version:
+            raise VersionConflict()
+        if asset.status is to_status:
+            return asset  # a no-op: no new version, no audit record
+        _check_transition(asset, to_status)
+        self.changes.apply([PlannedChange(asset, to_status, reason)], actor, request_id, self.clock())
+        self.after_write([asset_id])
+        return self.store.get(asset_id)
+
+    def batch_get(self, asset_ids: list[str]) -> tuple[list[Asset], list[str]]:
+        """(assets found, in request order; ids not found)."""
+        found = self.changes.batch_get(asset_ids)
+        return [found[i] for i in asset_ids if i in found], [i for i in asset_ids if i not in found]
+
+    def bulk_status(self, items: list[dict], atomic: bool, reason: str, actor: str, request_id: str) -> list[dict]:
+        """Plan every item, then apply all-or-none (atomic) or item by item; one result per item."""
+        ids = [item["asset_id"] for item in items]
+        found = self.changes.batch_get(list(dict.fromkeys(ids)))
+        results, plans = [], []
+        for item in items:
+            result = {"asset_id": item["asset_id"], "status": item["status"].value}
+            asset = found.get(item["asset_id"])
+            expected = item.get("expected_version")
+            if asset is None:
+                result["result"] = "not_found"
+            elif expected is not None and expected != asset.version:
+                result["result"] = "conflict"
+            elif asset.status is item["status"]:
+                result["result"] = "unchanged"
+            elif item["status"] not in ALLOWED_TRANSITIONS[asset.status]:
+                result["result"] = "invalid"
+                result["message"] = f"{asset.status.value} -> {item['status'].value} is not allowed"
+            else:
+                result["result"] = "planned"
+                plans.append((result, PlannedChange(asset, item["status"], reason)))
+            results.append(result)
+        now = self.clock()
+        if atomic:
+            if any(r["result"] in ("not_found", "conflict", "invalid") for r in results):
+                for result, _ in plans:
+                    result["result"] = "not_applied"
+                return results
+            try:
+                self.changes.apply([plan for _, plan in plans], actor, request_id, now)
+            except VersionConflict as exc:
+                stale = set((exc.errors or {}).get("conflicts", []))
+                for result, plan in plans:
+                    result["result"] = "conflict" if plan.asset.asset_id in stale else "not_applied"
+                return results
+            for result, _ in plans:
+                result["result"] = "applied"
+        else:
+            for result, plan in plans:
+                try:
+                    self.changes.apply([plan], actor, request_id, now)
+                    result["result"] = "applied"
+                except VersionConflict:
+                    result["result"] = "conflict"
+        applied = [r["asset_id"] for r in results if r["result"] == "applied"]
+        if applied:
+            self.after_write(applied)
+        return results
+
+    def import_asset(self, asset: Asset, overwrite_linked: bool, actor: str) -> str:
+        """Create or update one asset that CoinGecko does not list; return what happened.
+
+        :raises VersionConflict: it changed while being imported.
+        """
+        try:
+            current = self.store.get(asset.asset_id)
+        except AssetNotFound:
+            created = asset.replace(created_at=self.clock(), updated_at=self.clock(), updated_by=actor)
+            if not self.store.create(created):
+                raise VersionConflict() from None
+            return "created"
+        if current.coingecko_id and not overwrite_linked:
+            return "refused_linked"
+        changes = {
+            name: getattr(asset, name)
+            for name in ("symbol", "name", "category", "image", "current_price")
+            if getattr(asset, name) is not None and getattr(asset, name) != getattr(current, name)
+        }
+        if "current_price" in changes:
+            changes["last_price_update"] = asset.last_price_update
+        if not changes:
+            return "unchanged"
+        self.changes.update_catalog(asset.asset_id, changes, current.version, actor, self.clock())
+        return "updated"
+
+
+def _check_transition(asset: Asset, to_status: AssetStatus) -> None:
+    if to_status not in ALLOWED_TRANSITIONS[asset.status]:
+        allowed = sorted(s.value for s in ALLOWED_TRANSITIONS[asset.status])
+        raise TransitionNotAllowed(
+            f"{asset.status.value} -> {to_status.value} is not allowed; from {asset.status.value}: {', '.join(allowed)}."
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -21,18 +22,24 @@ os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 from moto import mock_aws  # noqa: E402
 
 from inventory import create_app  # noqa: E402
+from inventory.auth import hash_token  # noqa: E402
 from inventory.config import Config  # noqa: E402
 from inventory.store import Asset, AssetStatus, AssetStore, make_client  # noqa: E402
 from inventory.store.migrate import migrate  # noqa: E402
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+ADMIN_TOKEN = "inv_test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture
 def config() -> Config:
     # moto is not thread-safe under concurrent transactions; DynamoDB Local is.
     return Config(
-        DYNAMODB_TABLE_NAME=f"t-{uuid.uuid4().hex[:12]}", SECRET_KEY="test-secret", DYNAMODB_WRITE_CONCURRENCY=1
+        DYNAMODB_TABLE_NAME=f"t-{uuid.uuid4().hex[:12]}",
+        SECRET_KEY="test-secret",
+        DYNAMODB_WRITE_CONCURRENCY=1,
+        API_TOKENS=json.dumps([{"name": "test-admin", "scopes": ["assets:admin"], "hash": hash_token(ADMIN_TOKEN)}]),
     )
 
 

@@ -26,11 +26,31 @@ class Rendered:
     stale: bool = False  # built from data served stale by an inner cache
 
 
-def render(payload, schema: ma.Schema, stale: bool = False) -> Rendered:
+def render(payload, schema: ma.Schema, stale: bool = False, version: int | None = None) -> Rendered:
     body = current_app.json.dumps(schema.dump(payload)).encode()
     # The ETag is a digest of the body, computed once per fill, so it changes
-    # exactly when the representation does (price, status, freshness).
-    return Rendered(body, hashlib.blake2b(body, digest_size=12).hexdigest(), stale)
+    # exactly when the representation does (price, status, freshness). An asset's
+    # ETag also leads with its version, which is what If-Match on a write checks:
+    # a price refresh between read and write does not void an operator's change.
+    digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+    return Rendered(body, f"v{version}.{digest}" if version is not None else digest, stale)
+
+
+def etag_version(tag: str) -> int | None:
+    """The asset version an ETag from `render` carries, or None."""
+    head, dot, _ = tag.partition(".")
+    if dot and head.startswith("v") and head[1:].isdigit() and len(head) < 12:
+        return int(head[1:])
+    return None
+
+
+def json_response(payload, schema: ma.Schema, status: int = 200, version: int | None = None) -> Response:
+    """An uncached JSON response in the same form (used by writes)."""
+    rendered = render(payload, schema, version=version)
+    response = current_app.response_class(rendered.body, status=status, mimetype="application/json")
+    response.set_etag(rendered.etag)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def cached_json(cache: str, key: Hashable, build: Callable[[], Rendered]) -> Response:

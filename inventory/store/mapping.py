@@ -7,6 +7,7 @@ Single-table layout (see README "Key layout"):
     catalog counts  CATALOG               STATS              -
     refresh state   REFRESH               STATE              -
     price point     HISTORY#<asset_id>    <ISO time>         - (expires_at: DynamoDB TTL)
+    status change   AUDIT#<asset_id>      <ISO time>#<version:010d>  -
     migration run   MIGRATION             <migration name>   -
 
 Every asset carries `kind = "ASSET"` and `rank_key = <rank:010d>#<asset_id>`
@@ -22,12 +23,13 @@ from datetime import datetime, timezone
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from .models import Asset, AssetStatus, CatalogStats, PricePoint, RefreshState
+from .models import Asset, AssetStatus, CatalogStats, PricePoint, RefreshState, StatusChange
 
 ASSET_KIND = "ASSET"
 ASSET_PREFIX = "ASSET#"
 ASSET_SK = "ASSET"
 HISTORY_PREFIX = "HISTORY#"
+AUDIT_PREFIX = "AUDIT#"
 STATS_KEY = {"PK": {"S": "CATALOG"}, "SK": {"S": "STATS"}}
 REFRESH_STATE_KEY = {"PK": {"S": "REFRESH"}, "SK": {"S": "STATE"}}
 MIGRATION_PK = "MIGRATION"
@@ -170,4 +172,31 @@ def item_to_point(item: dict) -> PricePoint:
         price=raw["price"],
         market_cap=raw.get("market_cap"),
         volume_24h=raw.get("volume_24h"),
+    )
+
+
+def audit_item(change: StatusChange) -> dict:
+    return {
+        "PK": {"S": AUDIT_PREFIX + change.asset_id},
+        "SK": {"S": f"{to_iso(change.at)}#{change.version:010d}"},
+        "from_status": {"S": change.from_status.value},
+        "to_status": {"S": change.to_status.value},
+        "actor": {"S": change.actor},
+        "reason": {"S": change.reason or "-"},
+        "request_id": {"S": change.request_id},
+        "version": {"N": str(change.version)},
+    }
+
+
+def item_to_audit(item: dict) -> StatusChange:
+    raw = deserialize(item)
+    return StatusChange(
+        asset_id=raw["PK"][len(AUDIT_PREFIX):],
+        from_status=AssetStatus(raw["from_status"]),
+        to_status=AssetStatus(raw["to_status"]),
+        actor=raw["actor"],
+        reason="" if raw["reason"] == "-" else raw["reason"],
+        request_id=raw["request_id"],
+        at=from_iso(raw["SK"].rsplit("#", 1)[0]),
+        version=int(raw["version"]),
     )

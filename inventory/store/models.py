@@ -84,6 +84,7 @@ class Asset:
     last_price_update: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    updated_by: str | None = None  # the token name behind the last operator change
     version: int = 1
 
     def price_stale(self, now: datetime, max_age_seconds: int) -> bool:
@@ -187,3 +188,26 @@ class PricePoint:
     price: Decimal
     market_cap: Decimal | None = None
     volume_24h: Decimal | None = None
+
+
+# Which status an operator may move an asset to from each status. INACTIVE
+# (delisted) can only come back to ACTIVE; a suspension is lifted or made final.
+ALLOWED_TRANSITIONS = {
+    AssetStatus.ACTIVE: {AssetStatus.SUSPENDED, AssetStatus.INACTIVE},
+    AssetStatus.SUSPENDED: {AssetStatus.ACTIVE, AssetStatus.INACTIVE},
+    AssetStatus.INACTIVE: {AssetStatus.ACTIVE},
+}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One operator decision, as recorded in the audit log."""
+
+    asset_id: str
+    from_status: AssetStatus
+    to_status: AssetStatus
+    actor: str
+    reason: str
+    request_id: str
+    at: datetime
+    version: int  # the asset's version after the change

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from inventory.store import AssetStatus
-from tests.conftest import build_asset
+from tests.conftest import ADMIN, build_asset
 
 # Every GET route of the app -> the requests that exercise it (status expected).
 CALLS = {
@@ -36,6 +36,10 @@ CALLS = {
         ("/inventory/assets/BTC/history", 200),
         ("/inventory/assets/btc/history?interval=1d&from=2025-12-01", 200),
         ("/inventory/assets/ZZZZ/history", 404),
+    ],
+    "/inventory/assets/<asset_id>/audit": [
+        ("/inventory/assets/BTC/audit", 200),
+        ("/inventory/assets/ZZZZ/audit", 404),
     ],
     "/health": [("/health", 200)],
     "/health/detailed": [("/health/detailed", 200)],
@@ -78,7 +82,7 @@ def dynamodb_operations(moto_client):
 def get_all_pages(client, url: str, status: int) -> None:
     """GET `url` and, for listings, every following page."""
     while True:
-        response = client.get(url)
+        response = client.get(url, headers=ADMIN)  # the audit log needs a token
         assert response.status_code == status, (url, response.get_data(as_text=True))
         cursor = (response.get_json(silent=True) or {}).get("next_cursor") if status == 200 else None
         if not cursor:

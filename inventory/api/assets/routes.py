@@ -157,6 +157,7 @@ class AssetDetail(MethodView):
         def build() -> Rendered:
             service = get_service()
             asset = service.get_asset(asset_id)
-            return render({"data": AssetView.of(asset, service.clock(), service.max_age)}, _DETAIL)
+            view = AssetView.of(asset, service.clock(), service.max_age)
+            return render({"data": view}, _DETAIL, version=asset.version)
 
         return cached_json("asset", asset_id, build)

@@ -188,3 +188,107 @@ class HistorySchema(ma.Schema):
     asset_id = fields.String()
     interval = fields.String()
     data = fields.List(fields.Nested(PricePointSchema), metadata={"description": "Oldest first"})
+
+
+# -- writes -------------------------------------------------------------------
+
+_REASON = fields.String(load_default="", validate=validate.Length(max=500))
+MAX_BATCH = 100
+# DynamoDB runs at most 100 actions in one transaction; an atomic change is two
+# (the asset and its audit record).
+MAX_ATOMIC = 50
+
+
+class _Body(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+def _no_control_chars(value: str) -> None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ma.ValidationError("Control characters are not allowed.")
+
+
+class StatusChangeSchema(_Body):
+    status = fields.Enum(AssetStatus, required=True)
+    reason = fields.String(load_default="", validate=[validate.Length(max=500), _no_control_chars])
+
+
+class BatchGetSchema(_Body):
+    ids = fields.List(
+        fields.String(validate=validate.Length(max=64)), required=True, validate=validate.Length(min=1, max=MAX_BATCH)
+    )
+
+
+class BatchGetResultSchema(ma.Schema):
+    data = fields.List(fields.Nested(AssetSchema), metadata={"description": "Found assets, in request order"})
+    not_found = fields.List(fields.String())
+    invalid = fields.List(fields.String(), metadata={"description": "Entries that are not asset ids"})
+
+
+class BulkStatusItemSchema(_Body):
+    asset_id = fields.String(required=True, validate=validate.Length(max=64))
+    status = fields.Enum(AssetStatus, required=True)
+    expected_etag = fields.String(validate=validate.Length(max=100))
+
+
+class BulkStatusSchema(_Body):
+    items = fields.List(fields.Nested(BulkStatusItemSchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
+    atomic = fields.Boolean(load_default=False)
+    reason = fields.String(load_default="", validate=[validate.Length(max=500), _no_control_chars])
+
+    @ma.validates_schema
+    def _atomic_size(self, data, **kwargs):
+        if data.get("atomic") and len(data.get("items", [])) > MAX_ATOMIC:
+            raise ma.ValidationError(f"An atomic change holds at most {MAX_ATOMIC} items.", "items")
+
+
+class BulkStatusResultSchema(ma.Schema):
+    results = fields.List(fields.Dict(), metadata={
+        "description": "Per item: asset_id, status, result (applied, unchanged, conflict, not_found, invalid, not_applied)"
+    })
+
+
+class ImportItemSchema(_Body):
+    asset_id = fields.String(required=True, validate=validate.Regexp(ASSET_ID_RE, error="1-10 upper-case letters or digits."))
+    symbol = fields.String(required=True, validate=[validate.Length(min=1, max=20), _no_control_chars])
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _no_control_chars])
+    category = fields.String(validate=validate.Regexp(CATEGORY_RE, error="Not a category slug."))
+    image = fields.Url(schemes={"https"}, validate=validate.Length(max=500))
+    current_price = fields.Decimal(validate=validate.Range(min=0, max=10**15), allow_nan=False, places=None)
+
+
+class ImportSchema(_Body):
+    items = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1, max=MAX_BATCH))
+    overwrite_linked = fields.Boolean(load_default=False, metadata={
+        "description": "Also update assets linked to a CoinGecko coin"
+    })
+
+
+class ImportResultSchema(ma.Schema):
+    results = fields.List(fields.Dict(), metadata={
+        "description": "Per item: index, asset_id, result (created, updated, unchanged, refused_linked, invalid, conflict), errors"
+    })
+
+
+class AuditEntrySchema(ma.Schema):
+    at = fields.DateTime()
+    actor = fields.String()
+    from_status = fields.Enum(AssetStatus)
+    to_status = fields.Enum(AssetStatus)
+    reason = fields.String()
+    request_id = fields.String()
+    version = fields.Integer()
+
+
+class AuditPageSchema(ma.Schema):
+    data = fields.List(fields.Nested(AuditEntrySchema), metadata={"description": "Newest first"})
+    next_cursor = fields.String(allow_none=True)
+
+
+class AuditArgsSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=250))
+    cursor = _CURSOR

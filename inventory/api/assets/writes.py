@@ -1,0 +1,207 @@
+"""Operator and service endpoints that change or bulk-read assets (all need a bearer token)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import g, request
+from flask.views import MethodView
+
+from ...auth import require_scope
+from ...errors import InvalidCursor, InvalidRequest, PreconditionRequired, VersionConflict, current_request_id
+from ...extensions import get_service
+from ...store import Asset
+from ..cursors import decode_cursor, encode_cursor
+from ..responses import etag_version, json_response
+from .routes import _DETAIL, _asset_id, blp
+from .schemas import (
+    AssetView,
+    AuditArgsSchema,
+    AuditPageSchema,
+    BatchGetResultSchema,
+    BatchGetSchema,
+    BulkStatusResultSchema,
+    BulkStatusSchema,
+    ImportItemSchema,
+    ImportResultSchema,
+    ImportSchema,
+    StatusChangeSchema,
+    normalise_asset_id,
+)
+
+_AUTH_ERRORS = {401: "No or invalid bearer token", 403: "The token lacks the scope"}
+
+
+def _document_auth(view):
+    for status, description in _AUTH_ERRORS.items():
+        view = blp.alt_response(status, description=description)(view)
+    return view
+
+
+def _expected_version() -> int:
+    """The asset version named by If-Match.
+
+    :raises PreconditionRequired: no usable If-Match (a write must name what it saw).
+    """
+    tags = request.if_match
+    if not tags or tags.star_tag:
+        raise PreconditionRequired()
+    versions = {etag_version(tag) for tag in tags.as_set(include_weak=True)}
+    versions.discard(None)
+    if len(versions) != 1:
+        raise PreconditionRequired("If-Match must carry one ETag from GET /inventory/assets/{id}.")
+    return versions.pop()
+
+
+def _view(asset: Asset):
+    service = get_service()
+    return {"data": AssetView.of(asset, service.clock(), service.max_age)}
+
+
+@blp.route("/<asset_id>/status")
+class AssetStatusChange(MethodView):
+    @blp.arguments(StatusChangeSchema)
+    @blp.response(200, _DETAIL.__class__)
+    @blp.alt_response(409, description="Transition not allowed")
+    @blp.alt_response(412, description="If-Match does not name the current version")
+    @blp.alt_response(428, description="If-Match missing")
+    @_document_auth
+    @require_scope("assets:write")
+    def patch(self, body, asset_id):
+        """Change an asset's trading status
+
+        Needs `If-Match` with the asset's current ETag (from GET). Allowed:
+        ACTIVE -> SUSPENDED | INACTIVE, SUSPENDED -> ACTIVE | INACTIVE,
+        INACTIVE -> ACTIVE. The same status again is a no-op (200, same ETag).
+        Every change is audited with the token's name.
+        """
+        asset = get_service().change_status(
+            _asset_id(asset_id),
+            body["status"],
+            body["reason"],
+            _expected_version(),
+            g.token_name,
+            current_request_id(),
+        )
+        return json_response(_view(asset), _DETAIL, version=asset.version)
+
+
+@blp.route("/<asset_id>/audit")
+class AssetAudit(MethodView):
+    @blp.arguments(AuditArgsSchema, location="query")
+    @blp.response(200, AuditPageSchema)
+    @_document_auth
+    @require_scope("assets:read")
+    def get(self, args, asset_id):
+        """Status changes of an asset, newest first"""
+        asset_id = _asset_id(asset_id)
+        service = get_service()
+        service.get_asset(asset_id)
+        after = None
+        if "cursor" in args:
+            (after,) = decode_cursor("audit", {"asset_id": asset_id}, args["cursor"], arity=1)
+            if not isinstance(after, str):
+                raise InvalidCursor()
+        entries, next_key = service.changes.audit(asset_id, args["limit"], after)
+        cursor = encode_cursor("audit", {"asset_id": asset_id}, [next_key]) if next_key else None
+        return {"data": entries, "next_cursor": cursor}
+
+
+@blp.route("/batch-get")
+class AssetBatchGet(MethodView):
+    @blp.arguments(BatchGetSchema)
+    @blp.response(200, BatchGetResultSchema)
+    def post(self, body):
+        """Read up to 100 assets at once
+
+        For validating a basket: returns the assets found (in request order),
+        the ids not found, and the entries that are not asset ids. A read:
+        public unless REQUIRE_AUTH_FOR_READS.
+        """
+        valid, invalid = [], []
+        for raw in body["ids"]:
+            normalised = normalise_asset_id(raw)
+            (valid if normalised else invalid).append(normalised or raw)
+        found, missing = get_service().batch_get(list(dict.fromkeys(valid)))
+        service = get_service()
+        now = service.clock()
+        return {
+            "data": [AssetView.of(a, now, service.max_age) for a in found],
+            "not_found": missing,
+            "invalid": invalid,
+        }
+
+
+@blp.route("/bulk-status")
+class AssetBulkStatus(MethodView):
+    @blp.arguments(BulkStatusSchema)
+    @blp.response(200, BulkStatusResultSchema)
+    @_document_auth
+    @require_scope("assets:write")
+    def post(self, body):
+        """Change the status of up to 100 assets
+
+        `atomic: true` applies all or none (one DynamoDB transaction, at most 50
+        items); otherwise each item is applied on its own. `expected_etag`
+        makes an item conditional on the version it names.
+        """
+        items, invalid = [], []
+        for index, item in enumerate(body["items"]):
+            asset_id = normalise_asset_id(item["asset_id"])
+            version = etag_version(item["expected_etag"].strip('W/"')) if "expected_etag" in item else None
+            if asset_id is None or ("expected_etag" in item and version is None):
+                invalid.append(index)
+            items.append({"asset_id": asset_id or item["asset_id"], "status": item["status"], "expected_version": version})
+        if invalid:
+            raise InvalidRequest(
+                "Some items are not valid.",
+                errors={"json": {"items": {str(i): ["Bad asset_id or expected_etag."] for i in invalid}}},
+            )
+        results = get_service().bulk_status(
+            items, body["atomic"], body["reason"], g.token_name, current_request_id()
+        )
+        return {"results": results}
+
+
+@blp.route("/import")
+class AssetImport(MethodView):
+    @blp.arguments(ImportSchema)
+    @blp.response(200, ImportResultSchema)
+    @_document_auth
+    @require_scope("assets:admin")
+    def post(self, body):
+        """Create or update assets that CoinGecko does not list (admin)
+
+        Validated item by item and idempotent on asset_id. An asset linked to a
+        CoinGecko coin is left alone unless `overwrite_linked` is true.
+        """
+        service = get_service()
+        schema = ImportItemSchema()
+        results, changed = [], []
+        for index, raw in enumerate(body["items"]):
+            result = {"index": index, "asset_id": raw.get("asset_id") if isinstance(raw.get("asset_id"), str) else None}
+            try:
+                item = schema.load(raw)
+            except ma.ValidationError as exc:
+                results.append({**result, "result": "invalid", "errors": exc.messages})
+                continue
+            priced = item.get("current_price") is not None
+            asset = Asset(
+                asset_id=item["asset_id"],
+                symbol=item["symbol"],
+                name=item["name"],
+                category=item.get("category"),
+                image=item.get("image"),
+                current_price=item.get("current_price"),
+                last_price_update=service.clock() if priced else None,
+            )
+            try:
+                outcome = service.import_asset(asset, body["overwrite_linked"], g.token_name)
+            except VersionConflict:
+                outcome = "conflict"
+            results.append({**result, "result": outcome})
+            if outcome in ("created", "updated"):
+                changed.append(asset.asset_id)
+        if changed:
+            service.after_write(changed)
+        return {"results": results}
+
