@@ -48,10 +48,12 @@ def when_ready(server):
     if config.PRICE_REFRESH_ENABLED and getattr(server, "price_scheduler", None) is None:
         from inventory.pricing.scheduler import start_scheduler
 
-        server.price_scheduler = start_scheduler(config)
+        server.price_scheduler, server.price_refresher = start_scheduler(config)
 
 
 def on_exit(server):
+    # Stop refreshing, then hand the lease over so another instance takes over at once.
     scheduler = getattr(server, "price_scheduler", None)
     if scheduler is not None:
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=True)
+        server.price_refresher.release()

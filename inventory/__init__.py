@@ -114,6 +114,13 @@ def _build_service(config: Config, client, metrics):
         client, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
     )
     from .store.changes import StatusStore
+    from .store.lease import LeaseStore
 
-    changes = StatusStore(client, config.DYNAMODB_TABLE_NAME)
-    return CatalogService(store, prices, config, changes=changes, on_cache_lookup=metrics.cache_lookup)
+    return CatalogService(
+        store,
+        prices,
+        config,
+        changes=StatusStore(client, config.DYNAMODB_TABLE_NAME),
+        leases=LeaseStore(client, config.DYNAMODB_TABLE_NAME),
+        on_cache_lookup=metrics.cache_lookup,
+    )

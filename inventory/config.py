@@ -45,6 +45,10 @@ class Config:
     PRICE_HISTORY_DAYS: int = 30
     # Whether gunicorn's master runs the refresher (off: prices come from elsewhere).
     PRICE_REFRESH_ENABLED: bool = True
+    # Instances share one refresher through a lease item; a dead holder is
+    # replaced once its lease expires.
+    REFRESH_LEASE_SECONDS: int = 30
+    INSTANCE_ID: str = ""  # empty: hostname-pid-random
 
     # HTTP behaviour
     # Signs list/search cursors so a tampered cursor is rejected; set it in production

@@ -68,6 +68,13 @@ class RefreshMetrics:
             registry=registry,
         )
 
+        self.lease_held = Gauge(
+            "inventory_refresh_lease_held",
+            "1 while this instance holds the price refresh lease",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+
     def source_response(self, path: str, status) -> None:
         # Coin ids in paths would make unbounded labels; keep the endpoint template.
         endpoint = "/coins/{id}/market_chart" if path.endswith("/market_chart") else path

@@ -12,6 +12,7 @@ from .config import Config
 from .search import SearchQuery, SortKey, search
 from .store import Asset, AssetStatus, AssetStore, CatalogStats, PageKey, plan_list_query, utcnow
 from .store.changes import PlannedChange, StatusStore
+from .store.lease import LeaseStore
 from .store.models import ALLOWED_TRANSITIONS, PricePoint
 from .store.prices import PriceStore
 
@@ -37,12 +38,14 @@ class CatalogService:
         prices: PriceStore,
         config: Config,
         changes: StatusStore | None = None,
+        leases: LeaseStore | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_cache_lookup: Callable[[str, bool], None] | None = None,
     ):
         self.store = store
         self.prices = prices
         self.changes = changes
+        self.leases = leases
         self.config = config
         self.clock = clock
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS

@@ -12,7 +12,7 @@ from datetime import datetime
 from ..catalog import IdentityIndex, RowRejected, new_asset, parse_row, rank_order
 from ..errors import InventoryError
 from ..store import Asset, AssetStatus, AssetStore, utcnow
-from ..store.dynamo import count_calls
+from ..store.dynamo import LeaseLost, count_calls
 from ..store.models import CatalogStats, RefreshState
 from ..store.prices import PriceStore, PriceUpdate
 from .client import CoinGeckoClient
@@ -61,20 +61,26 @@ def refresh_prices(
     pages: int,
     max_age_seconds: int,
     clock: Callable[[], datetime] = utcnow,
+    guard: dict | None = None,
 ) -> RefreshReport:
     """Fetch market pages, write changed figures (never operator fields), record the outcome.
 
     A failure of the source or the store leaves every stored asset as it was and
     is recorded in the refresh state for /health/detailed; it is not raised.
+    `guard` (the lease fence) joins every write, so an instance that lost the
+    lease mid-refresh writes nothing more.
     """
     report = RefreshReport()
     started, began = clock(), time.perf_counter()
     with count_calls(store.client) as calls:
         try:
-            _refresh(client, store, prices, pages, max_age_seconds, started, report)
+            _refresh(client, store, prices, pages, max_age_seconds, started, report, guard)
         except InventoryError as exc:
             report.error = str(exc)
             log.warning("price refresh failed: %s", exc)
+        except LeaseLost:
+            report.error = "the refresh lease was lost to another instance; writes stopped"
+            log.warning("price refresh fenced off: lease lost")
         _record_state(store, client, started, report)
     report.dynamodb_requests = calls["calls"]
     report.duration_seconds = time.perf_counter() - began
@@ -82,7 +88,7 @@ def refresh_prices(
     return report
 
 
-def _refresh(client, store, prices, pages, max_age_seconds, now, report: RefreshReport) -> None:
+def _refresh(client, store, prices, pages, max_age_seconds, now, report: RefreshReport, guard) -> None:
     existing = list(store.iter_all())
     fetch = client.fetch_markets(pages)
     report.source_calls = fetch.calls
@@ -128,13 +134,13 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
                     },
                 )
             )
-    result = prices.apply(updates)
+    result = prices.apply(updates, guard)
     report.updated = len(result.applied)
     report.skipped["newer_price_stored"] += len(result.rejected)
-    created, existed = store.create_many(new_assets)
+    created, existed = store.create_many(new_assets, guard)
     created_ids = set(created)
     added = [a for a in new_assets if a.asset_id in created_ids]
-    prices.record_first_points(added)
+    prices.record_first_points(added, guard)
     report.created = len(created)
     report.skipped["created_concurrently"] += len(existed)
     report.skipped += Counter()  # `+=` drops the reasons that stayed at zero

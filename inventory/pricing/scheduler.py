@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+import time
+import uuid
 from collections.abc import Callable
 from datetime import timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..config import Config
+from ..errors import InventoryError
 from ..metrics import RefreshMetrics
 from ..store import AssetStore, make_client, utcnow
+from ..store.lease import Lease, LeaseStore
 from ..store.prices import PriceStore
 from . import client_from_config
 from .refresh import RefreshReport, refresh_prices
@@ -20,8 +27,8 @@ log = logging.getLogger(__name__)
 JOB_ID = "refresh-prices"
 
 
-def build_refresher(config: Config, metrics: RefreshMetrics | None = None) -> Callable[[], RefreshReport]:
-    """Wire the client and stores for refreshes in this process; return a no-argument job."""
+def build_refresher(config: Config, metrics: RefreshMetrics | None = None) -> Callable[..., RefreshReport]:
+    """Wire the client and stores for refreshes in this process; return the job (guard optional)."""
     client = client_from_config(config, on_response=metrics.source_response if metrics else None)
     dynamodb = make_client(config)
     store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
@@ -29,7 +36,7 @@ def build_refresher(config: Config, metrics: RefreshMetrics | None = None) -> Ca
         dynamodb, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
     )
 
-    def run() -> RefreshReport:
+    def run(guard: dict | None = None) -> RefreshReport:
         started = utcnow()
         report = refresh_prices(
             client,
@@ -37,6 +44,7 @@ def build_refresher(config: Config, metrics: RefreshMetrics | None = None) -> Ca
             prices,
             pages=config.PRICE_REFRESH_PAGES,
             max_age_seconds=config.PRICE_MAX_AGE_SECONDS,
+            guard=guard,
         )
         if metrics:
             metrics.record(report, client.breaker.state, started, report.oldest_price_at)
@@ -45,12 +53,90 @@ def build_refresher(config: Config, metrics: RefreshMetrics | None = None) -> Ca
     return run
 
 
-def start_scheduler(config: Config) -> BackgroundScheduler:
-    """Run the refresher every PRICE_REFRESH_INTERVAL_SECONDS, the first time right away."""
-    job = build_refresher(config, RefreshMetrics())
+class LeasedRefresher:
+    """Refreshes only while this instance holds the lease; renews it by heartbeat."""
+
+    def __init__(self, config: Config, leases: LeaseStore, store: AssetStore, run, owner: str,
+                 metrics: RefreshMetrics | None = None, clock_ms=lambda: int(time.time() * 1000)):
+        self.config, self.leases, self.store, self.run = config, leases, store, run
+        self.owner, self.metrics, self.clock_ms = owner, metrics, clock_ms
+        self.lease: Lease | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def ttl_ms(self) -> int:
+        return self.config.REFRESH_LEASE_SECONDS * 1000
+
+    def heartbeat(self) -> None:
+        """Renew the lease we hold, or try to take a free or expired one."""
+        with self._lock:
+            try:
+                now = self.clock_ms()
+                if self.lease is not None:
+                    self.lease = self.leases.renew(self.lease, now, self.ttl_ms)
+                    if self.lease is None:
+                        log.warning("refresh lease lost by %s", self.owner)
+                if self.lease is None:
+                    self.lease = self.leases.acquire(self.owner, now, self.ttl_ms)
+                    if self.lease is not None:
+                        log.info("refresh lease taken by %s (fence %s)", self.owner, self.lease.fence)
+            except InventoryError as exc:  # store down: keep what we believe; fencing protects writes
+                log.warning("refresh lease heartbeat failed: %s", exc)
+            if self.metrics:
+                self.metrics.lease_held.set(1 if self.lease else 0)
+
+    def tick(self) -> RefreshReport | None:
+        """The scheduled job: refresh if we hold the lease and this interval is not done yet."""
+        self.heartbeat()
+        lease = self.lease
+        if lease is None:
+            return None
+        try:
+            last = self.store.get_refresh_state().last_attempt_at
+        except InventoryError:
+            last = None
+        interval = self.config.PRICE_REFRESH_INTERVAL_SECONDS
+        if last is not None and (utcnow() - last).total_seconds() < interval * 0.8:
+            return None  # a previous holder refreshed this interval just before the takeover
+        return self.run(self.leases.guard(lease))
+
+    def release(self) -> None:
+        with self._lock:
+            if self.lease is not None:
+                try:
+                    self.leases.release(self.lease)
+                except InventoryError as exc:
+                    log.warning("could not release the refresh lease: %s", exc)
+                self.lease = None
+
+
+def instance_id(config: Config) -> str:
+    return config.INSTANCE_ID or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefresher]:
+    """Every PRICE_REFRESH_INTERVAL_SECONDS (the first time right away) refresh, if we hold the lease."""
+    metrics = RefreshMetrics()
+    dynamodb = make_client(config)
+    refresher = LeasedRefresher(
+        config,
+        LeaseStore(dynamodb, config.DYNAMODB_TABLE_NAME),
+        AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME),
+        build_refresher(config, metrics),
+        instance_id(config),
+        metrics,
+    )
     scheduler = BackgroundScheduler(timezone=timezone.utc)
     scheduler.add_job(
-        job,
+        refresher.heartbeat,
+        "interval",
+        id="refresh-lease-heartbeat",
+        seconds=max(1, config.REFRESH_LEASE_SECONDS // 3),
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        refresher.tick,
         "interval",
         id=JOB_ID,
         seconds=config.PRICE_REFRESH_INTERVAL_SECONDS,
@@ -61,5 +147,5 @@ def start_scheduler(config: Config) -> BackgroundScheduler:
         misfire_grace_time=config.PRICE_REFRESH_INTERVAL_SECONDS,
     )
     scheduler.start()
-    log.info("price refresher started: every %ss", config.PRICE_REFRESH_INTERVAL_SECONDS)
-    return scheduler
+    log.info("price refresher %s started: every %ss", refresher.owner, config.PRICE_REFRESH_INTERVAL_SECONDS)
+    return scheduler, refresher

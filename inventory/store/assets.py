@@ -99,14 +99,14 @@ class AssetStore:
             return False
         return True
 
-    def create_many(self, assets: list[Asset]) -> tuple[list[str], list[str]]:
+    def create_many(self, assets: list[Asset], guard: dict | None = None) -> tuple[list[str], list[str]]:
         """Store new assets, 100 per call; return (created ids, ids that already existed)."""
         groups = [
             [{"Put": {"TableName": self.table_name, "Item": mapping.asset_to_item(a),
                       "ConditionExpression": _ASSET_IS_NEW}}]
             for a in assets
         ]
-        created, existed = write_groups(self.client, groups, self.write_concurrency)
+        created, existed = write_groups(self.client, groups, self.write_concurrency, guard)
         return [assets[i].asset_id for i in created], [assets[i].asset_id for i in existed]
 
     def update_fields(self, asset_id: str, changes: dict, now: datetime) -> None:

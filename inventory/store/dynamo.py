@@ -30,6 +30,10 @@ class TransactionCancelled(Exception):
         self.reasons = reasons
 
 
+class LeaseLost(Exception):
+    """This instance no longer holds the lease its writes were fenced with."""
+
+
 class TableMissing(StoreError):
     message = "The table does not exist; run `flask --app wsgi migrate`."
 
@@ -96,18 +100,24 @@ TRANSACTION_MAX_ACTIONS = 100
 _CONFLICT_RETRIES = 5
 
 
-def write_groups(client, groups: list[list[dict]], concurrency: int = 4) -> tuple[list[int], list[int]]:
+def write_groups(
+    client, groups: list[list[dict]], concurrency: int = 4, guard: dict | None = None
+) -> tuple[list[int], list[int]]:
     """Write groups of transaction actions, many groups per TransactWriteItems call.
 
     Each group (the actions for one entity) applies whole or not at all. A group
     whose condition fails is dropped and reported; the others are retried, as
     are groups cancelled by a conflicting concurrent write. Up to `concurrency`
     transactions are in flight at once: each waits a network round trip.
+    `guard`, a ConditionCheck, joins every transaction (the lease fence).
     Returns (applied group indexes, rejected group indexes).
+
+    :raises LeaseLost: the guard's condition failed.
     """
+    capacity = TRANSACTION_MAX_ACTIONS - (1 if guard else 0)
     batches, batch, size = [], [], 0
     for index, group in enumerate(groups):
-        if batch and size + len(group) > TRANSACTION_MAX_ACTIONS:
+        if batch and size + len(group) > capacity:
             batches.append(batch)
             batch, size = [], 0
         batch.append(index)
@@ -117,29 +127,34 @@ def write_groups(client, groups: list[list[dict]], concurrency: int = 4) -> tupl
     applied: list[int] = []
     rejected: list[int] = []
     if len(batches) <= 1 or concurrency <= 1:
-        outcomes = [_write_batch(client, groups, b) for b in batches]
+        outcomes = [_write_batch(client, groups, b, guard) for b in batches]
     else:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            outcomes = list(pool.map(lambda b: _write_batch(client, groups, b), batches))
+            outcomes = list(pool.map(lambda b: _write_batch(client, groups, b, guard), batches))
     for done, failed in outcomes:
         applied.extend(done)
         rejected.extend(failed)
     return applied, rejected
 
 
-def _write_batch(client, groups: list[list[dict]], batch: list[int]) -> tuple[list[int], list[int]]:
+def _write_batch(client, groups: list[list[dict]], batch: list[int], guard: dict | None):
     """One transaction for the batch's groups; returns (applied, rejected) group indexes."""
     rejected: list[int] = []
     for attempt in range(_CONFLICT_RETRIES + 1):
         if not batch:
             break
-        actions = [action for index in batch for action in groups[index]]
+        actions = ([guard] if guard else []) + [action for index in batch for action in groups[index]]
         try:
             with translate_errors("TransactWriteItems"):
                 client.transact_write_items(TransactItems=actions)
             return batch, rejected
         except TransactionCancelled as exc:
-            failed = _failed_groups(batch, groups, exc.reasons)
+            reasons = exc.reasons
+            if guard:
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    raise LeaseLost() from exc
+                reasons = reasons[1:]
+            failed = _failed_groups(batch, groups, reasons)
             rejected.extend(failed)
             batch = [index for index in batch if index not in failed]
             if batch and attempt == _CONFLICT_RETRIES:

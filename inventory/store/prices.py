@@ -40,20 +40,22 @@ class PriceStore:
         self.history_days = history_days
         self.write_concurrency = write_concurrency
 
-    def apply(self, updates: list[PriceUpdate]) -> ApplyResult:
+    def apply(self, updates: list[PriceUpdate], guard: dict | None = None) -> ApplyResult:
         """Write each update with its history point atomically, up to 50 assets per call.
 
         Only the market fields named in `changes` are SET; status and every other
         operator field are never part of the write, so a concurrent status change
         cannot be lost.
         """
-        applied, rejected = write_groups(self.client, [self._actions(u) for u in updates], self.write_concurrency)
+        applied, rejected = write_groups(
+            self.client, [self._actions(u) for u in updates], self.write_concurrency, guard
+        )
         return ApplyResult(
             applied=[updates[i].asset_id for i in applied],
             rejected=[updates[i].asset_id for i in rejected],
         )
 
-    def record_first_points(self, assets) -> None:
+    def record_first_points(self, assets, guard: dict | None = None) -> None:
         """History points for newly added priced assets (their first price)."""
         groups = [
             [self._point_put(a.asset_id, a.last_price_update,
@@ -61,7 +63,7 @@ class PriceStore:
             for a in assets
             if a.current_price is not None and a.last_price_update is not None
         ]
-        write_groups(self.client, groups, self.write_concurrency)
+        write_groups(self.client, groups, self.write_concurrency, guard)
 
     def record_points(self, asset_id: str, points: list[PricePoint], kept_from: datetime) -> int:
         """Store backfilled points, each kept PRICE_HISTORY_DAYS from `kept_from`; return the count."""

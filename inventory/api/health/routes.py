@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -32,12 +33,20 @@ class PriceHealthSchema(ma.Schema):
     breaker_state = ma.fields.String(allow_none=True)
 
 
+class LeaseSchema(ma.Schema):
+    owner = ma.fields.String(allow_none=True)
+    fence = ma.fields.Integer(allow_none=True)
+    expires_at = ma.fields.DateTime(allow_none=True)
+    held = ma.fields.Boolean(metadata={"description": "Someone holds an unexpired lease"})
+
+
 class HealthSchema(ma.Schema):
     status = ma.fields.String(metadata={"description": "healthy, degraded or unhealthy"})
     reasons = ma.fields.List(ma.fields.String())
     store = ma.fields.Nested(StoreHealthSchema)
     assets = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     prices = ma.fields.Nested(PriceHealthSchema)
+    refresh_lease = ma.fields.Nested(LeaseSchema)
 
 
 @blp.route("")
@@ -66,6 +75,7 @@ class Detailed(MethodView):
             table = service.store.describe()
             stats = service.store.get_stats()
             refresh = service.store.get_refresh_state()
+            lease = service.leases.current()
         except StoreError:
             report.update(
                 status="unhealthy",
@@ -73,7 +83,7 @@ class Detailed(MethodView):
                 store={"reachable": False, "latency_ms": None, "table_status": None},
             )
             return report, 503
-        latency_ms = round((time.perf_counter() - started) * 1000 / 3, 2)
+        latency_ms = round((time.perf_counter() - started) * 1000 / 4, 2)
         total, active = stats.counts(now, service.max_age)
         report["store"] = {"reachable": True, "latency_ms": latency_ms, "table_status": table["status"]}
         report["assets"] = {"total": total, "tradable": active}
@@ -85,6 +95,13 @@ class Detailed(MethodView):
             "max_age_seconds": service.max_age,
             "last_error": refresh.last_error,
             "breaker_state": refresh.breaker_state,
+        }
+        expires = datetime.fromtimestamp(lease.expires_ms / 1000, tz=timezone.utc) if lease else None
+        report["refresh_lease"] = {
+            "owner": lease.owner if lease else None,
+            "fence": lease.fence if lease else None,
+            "expires_at": expires,
+            "held": bool(expires and expires > now),
         }
         if last is None:
             report["reasons"].append("no successful price refresh yet")
