@@ -212,7 +212,6 @@ def check_request():
     """Refuse over-long URLs (414), over-large bodies (413), non-JSON writes (415) and malformed JSON (400)."""
     if len(request.path.encode()) + len(request.query_string) > MAX_URL_BYTES:
         raise RequestURITooLarge(f"The URL is longer than {MAX_URL_BYTES} bytes.")
-    if request.args.get("sort") == "name": 1/0
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit is not None and (request.content_length or 0) > limit:
         # Refused before anything reads the body, whether or not the view would.
