@@ -17,7 +17,24 @@ max_requests_jitter = 2000
 # gunicorn's control socket is one path per user, so a second server (tests,
 # benchmarks) would take over and then delete the first one's; not needed here.
 control_socket_disable = True
-accesslog = os.environ.get("ACCESS_LOG")  # unset: no access log (JSON logs come from the app)
+accesslog = os.environ.get("ACCESS_LOG")  # unset: no access log (the app logs each request)
+# gunicorn's own lines as JSON too, like the app's.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+    },
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
 
 # Workers share metric values through this directory; it must exist before any
 # process imports prometheus_client, which is why it is set here at load time.

@@ -15,6 +15,7 @@ from .auth import check_read_access, parse_tokens
 from .config import Config
 from .errors import REQUEST_ID_HEADER, current_request_id, register_error_handlers
 from .extensions import api as rest_api
+from .logs import configure_logging, log_requests
 from .metrics import InventoryMetrics
 from .security import init_security
 
@@ -55,7 +56,8 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
         OPENAPI_REDOC_URL="/static/vendor/redoc/redoc.standalone.js",
     )
     app.json = DecimalJSONProvider(app)
-    logging.basicConfig(level=config.LOG_LEVEL)
+    configure_logging(config.LOG_LEVEL)
+    log_requests(app)
 
     app.extensions["inventory"] = {
         "build_service": lambda: _build_service(config, dynamodb_client, metrics),
