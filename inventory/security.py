@@ -38,7 +38,7 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # search index in a blob: worker; Swagger UI's page has one inline <script>,
 # allowed by its hash rather than by 'unsafe-inline'.
 _DOCS_CSP = (
-    "default-src 'none'; script-src 'self'{script_hashes}; style-src 'self' 'unsafe-inline'; "
+    "default-src 'none'; script-src 'self'{script_hashes}; style-src 'self'; "
     "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src blob:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
