@@ -30,6 +30,8 @@ logconfig_dict = {
         }
     },
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    # The app sets up the root logger itself (with the request id on each line).
+    "root": {"level": "INFO", "handlers": []},
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
@@ -60,8 +62,10 @@ def when_ready(server):
     # SIGHUP) but this hook runs once per master, and the scheduler is kept on the
     # arbiter, which outlives a reload of this file.
     from inventory.config import Config
+    from inventory.logs import configure_logging
 
     config = Config.from_env()
+    configure_logging(config.LOG_LEVEL)
     if config.PRICE_REFRESH_ENABLED and getattr(server, "price_scheduler", None) is None:
         from inventory.pricing.scheduler import start_scheduler
 

@@ -107,9 +107,11 @@ def _init_metrics(app: Flask, config: Config):
 def _build_service(config: Config, client, metrics):
     from .service import CatalogService
     from .store import AssetStore, make_client
+    from .store.dynamo import instrument
     from .store.prices import PriceStore
 
     client = client or make_client(config)
+    instrument(client, metrics.dynamodb_call)
     store = AssetStore(client, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
     prices = PriceStore(
         client, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY

@@ -20,6 +20,34 @@ class InventoryMetrics:
             registry=registry,
         )
 
+        self.dynamodb_calls = Counter(
+            "inventory_dynamodb_requests_total",
+            "DynamoDB API calls by operation and outcome (ok, conditional_failed, error, unreachable)",
+            ("operation", "outcome"),
+            registry=registry,
+        )
+        self.dynamodb_latency = Histogram(
+            "inventory_dynamodb_request_duration_seconds",
+            "DynamoDB API call latency, retries included",
+            ("operation",),
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=registry,
+        )
+        self.dynamodb_retries = Counter(
+            "inventory_dynamodb_retries_total", "Retries botocore made", ("operation",), registry=registry
+        )
+        self.dynamodb_throttles = Counter(
+            "inventory_dynamodb_throttles_total", "Throttled DynamoDB attempts", ("operation",), registry=registry
+        )
+
+    def dynamodb_call(self, operation: str, outcome: str, seconds: float, retries: int, throttles: int) -> None:
+        self.dynamodb_calls.labels(operation=operation, outcome=outcome).inc()
+        self.dynamodb_latency.labels(operation=operation).observe(seconds)
+        if retries:
+            self.dynamodb_retries.labels(operation=operation).inc(retries)
+        if throttles:
+            self.dynamodb_throttles.labels(operation=operation).inc(throttles)
+
     def cache_lookup(self, cache: str, hit: bool) -> None:
         self.cache_lookups.labels(cache=cache, result="hit" if hit else "miss").inc()
 

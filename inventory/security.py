@@ -6,7 +6,6 @@ import base64
 import hashlib
 import ipaddress
 import json
-import logging
 import re
 import time
 
@@ -17,8 +16,6 @@ from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 from .auth import authenticate
 from .config import Config
 from .errors import InventoryError, error_response
-
-log = logging.getLogger(__name__)
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -33,22 +30,28 @@ CORS_EXPOSE_HEADERS = ", ".join(("ETag", "X-Request-ID", *RATE_LIMIT_HEADERS))
 CORS_MAX_AGE_SECONDS = 600
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-# Swagger UI and ReDoc are served from /static; the spec they fetch is ours too.
-# ReDoc injects <style> elements at run time (styled-components) and runs its
-# search index in a blob: worker; Swagger UI's page has one inline <script>,
-# allowed by its hash rather than by 'unsafe-inline'.
+# The docs pages load their scripts and styles from /static and fetch the spec
+# from us; anything else (ReDoc's sidebar logo on cdn.redoc.ly) stays blocked.
+# Swagger UI's page has one inline <script>, allowed by its hash rather than by
+# 'unsafe-inline'. ReDoc injects <style> elements at run time (styled-components)
+# and builds its search index in a blob: worker.
 _DOCS_CSP = (
-    "default-src 'none'; script-src 'self'{script_hashes}; style-src 'self'; "
-    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src blob:; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'{script_hashes}; style-src {style_src}; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self';{worker_src} base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
 )
+_SWAGGER_UI = {"style_src": "'self'", "worker_src": ""}
+_REDOC = {"style_src": "'self' 'unsafe-inline'", "worker_src": " worker-src blob:;"}
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
 
 def init_security(app: Flask, config: Config) -> Limiter:
     """Install the hardening on `app`: after the metrics (429s are counted), before auth (floods are throttled)."""
-    docs_paths = frozenset(_doc_path(app, key) for key in ("OPENAPI_SWAGGER_UI_PATH", "OPENAPI_REDOC_PATH"))
-    exempt_paths = docs_paths | {"/health", "/health/detailed", "/metrics", _doc_path(app, "OPENAPI_JSON_PATH")}
+    docs_pages = {
+        _doc_path(app, "OPENAPI_SWAGGER_UI_PATH"): _SWAGGER_UI,
+        _doc_path(app, "OPENAPI_REDOC_PATH"): _REDOC,
+    }
+    exempt_paths = {*docs_pages, "/health", "/health/detailed", "/metrics", _doc_path(app, "OPENAPI_JSON_PATH")}
     cors_origins = parse_origins(config.CORS_ORIGINS)
     trusted = parse_networks(config.TRUSTED_PROXIES)
     app.extensions["inventory_security"] = {"trusted_proxies": trusted}
@@ -69,7 +72,7 @@ def init_security(app: Flask, config: Config) -> Limiter:
     # registered before the limiter's, so it sees the headers the limiter added.
     @app.after_request
     def _secure_headers(response: Response) -> Response:
-        _security_headers(response, docs_paths)
+        _security_headers(response, docs_pages)
         _cache_control(response)
         _cors_headers(response, cors_origins)
         _rate_limit_headers(response)
@@ -260,23 +263,24 @@ def _doc_path(app: Flask, key: str) -> str:
     return "/" + "/".join(p for p in (prefix.strip("/"), app.config[key].strip("/")) if p)
 
 
-def _security_headers(response: Response, docs_paths: frozenset[str]) -> None:
+def _security_headers(response: Response, docs_pages: dict[str, dict]) -> None:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "no-referrer"
-    if request.path in docs_paths and response.mimetype == "text/html":
-        response.headers["Content-Security-Policy"] = docs_csp(response.get_data())
+    page = docs_pages.get(request.path)
+    if page is not None and response.mimetype == "text/html":
+        response.headers["Content-Security-Policy"] = docs_csp(response.get_data(), **page)
     else:
         response.headers["Content-Security-Policy"] = API_CSP
 
 
-def docs_csp(page: bytes) -> str:
+def docs_csp(page: bytes, style_src: str, worker_src: str) -> str:
     """The CSP for a docs page: 'self' plus the hashes of the inline scripts it really has."""
     hashes = "".join(
         f" 'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
         for script in _INLINE_SCRIPT.findall(page)
     )
-    return _DOCS_CSP.format(script_hashes=hashes)
+    return _DOCS_CSP.format(script_hashes=hashes, style_src=style_src, worker_src=worker_src)
 
 
 def _cache_control(response: Response) -> None:

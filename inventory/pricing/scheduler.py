@@ -15,8 +15,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..config import Config
 from ..errors import InventoryError
-from ..metrics import RefreshMetrics
+from ..metrics import InventoryMetrics, RefreshMetrics
 from ..store import AssetStore, make_client, utcnow
+from ..store.dynamo import instrument
 from ..store.lease import Lease, LeaseStore
 from ..store.prices import PriceStore
 from . import client_from_config
@@ -27,10 +28,12 @@ log = logging.getLogger(__name__)
 JOB_ID = "refresh-prices"
 
 
-def build_refresher(config: Config, metrics: RefreshMetrics | None = None) -> Callable[..., RefreshReport]:
+def build_refresher(
+    config: Config, metrics: RefreshMetrics | None = None, dynamodb=None
+) -> Callable[..., RefreshReport]:
     """Wire the client and stores for refreshes in this process; return the job (guard optional)."""
     client = client_from_config(config, on_response=metrics.source_response if metrics else None)
-    dynamodb = make_client(config)
+    dynamodb = dynamodb or make_client(config)
     store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
     prices = PriceStore(
         dynamodb, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
@@ -118,11 +121,13 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
     """Every PRICE_REFRESH_INTERVAL_SECONDS (the first time right away) refresh, if we hold the lease."""
     metrics = RefreshMetrics()
     dynamodb = make_client(config)
+    # The master's DynamoDB calls show in /metrics beside the workers'.
+    instrument(dynamodb, InventoryMetrics(None).dynamodb_call)
     refresher = LeasedRefresher(
         config,
         LeaseStore(dynamodb, config.DYNAMODB_TABLE_NAME),
         AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME),
-        build_refresher(config, metrics),
+        build_refresher(config, metrics, dynamodb),
         instance_id(config),
         metrics,
     )

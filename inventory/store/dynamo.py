@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -57,6 +59,44 @@ def make_client(config: Config):
         ),
         **kwargs,
     )
+
+
+_THROTTLES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+
+
+def instrument(client, observe: Callable[[str, str, float, int, int], None]) -> None:
+    """Report every DynamoDB call: observe(operation, outcome, seconds, retries, throttles).
+
+    Built on botocore's own events, so retries made inside botocore are seen too.
+    """
+    calls = threading.local()
+
+    def before(model, **_):
+        calls.started = time.perf_counter()
+        calls.throttles = 0
+
+    def needs_retry(response, attempts, **_):
+        if response is not None:
+            code = response[1].get("Error", {}).get("Code", "")
+            if code in _THROTTLES:
+                calls.throttles = getattr(calls, "throttles", 0) + 1
+
+    def after(model, parsed, **_):
+        error = parsed.get("Error", {}).get("Code")
+        outcome = "ok" if not error else ("conditional_failed" if "Condition" in error or "Cancel" in error else "error")
+        retries = parsed.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+        seconds = time.perf_counter() - getattr(calls, "started", time.perf_counter())
+        observe(model.name, outcome, seconds, retries, getattr(calls, "throttles", 0))
+
+    def after_error(model, exception, **_):
+        seconds = time.perf_counter() - getattr(calls, "started", time.perf_counter())
+        observe(model.name, "unreachable", seconds, 0, getattr(calls, "throttles", 0))
+
+    events = client.meta.events
+    events.register("before-call.dynamodb", before)
+    events.register("needs-retry.dynamodb", needs_retry)
+    events.register("after-call.dynamodb", after)
+    events.register("after-call-error.dynamodb", after_error)
 
 
 @contextlib.contextmanager

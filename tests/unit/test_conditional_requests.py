@@ -78,3 +78,17 @@ def test_cache_hits_and_misses_are_counted_in_metrics(client, catalog):
     text = client.get("/metrics").get_data(as_text=True)
     assert 'inventory_cache_lookups_total{cache="asset",result="miss"} 1.0' in text
     assert 'inventory_cache_lookups_total{cache="asset",result="hit"} 2.0' in text
+
+
+def test_dynamodb_calls_are_counted_by_operation_and_outcome(client, catalog, store):
+    client.get("/inventory/assets/BTC")
+    client.get("/inventory/assets/NOPE")
+    text = client.get("/metrics").get_data(as_text=True)
+    counts = {
+        line.split("{")[1].split("}")[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("inventory_dynamodb_requests_total{")
+    }
+    assert counts['operation="GetItem",outcome="ok"'] == 2
+    assert 'inventory_dynamodb_request_duration_seconds_count{operation="GetItem"} 2.0' in text
+    assert '"/inventory/assets/BTC"' not in text and '"/inventory/assets/NOPE"' not in text
