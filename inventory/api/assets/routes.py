@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from ...errors import InvalidCursor, InvalidRequest
+from ...errors import ErrorSchema, InvalidCursor, InvalidRequest
 from ...extensions import get_service
 from ...search import SearchQuery, key_from_cursor, key_to_cursor
 from ...store import PageKey
@@ -48,7 +48,7 @@ def _render_page(listing, next_cursor) -> Rendered:
 class AssetList(MethodView):
     @blp.arguments(ListArgsSchema, location="query")
     @blp.response(200, AssetPageSchema)
-    @blp.alt_response(400, description="Tampered or foreign cursor")
+    @blp.alt_response(400, schema=ErrorSchema, description="Tampered or foreign cursor")
     def get(self, args):
         """List assets in market-cap-rank order
 
@@ -84,7 +84,7 @@ class AssetList(MethodView):
 class AssetSearch(MethodView):
     @blp.arguments(SearchArgsSchema, location="query")
     @blp.response(200, AssetPageSchema)
-    @blp.alt_response(400, description="Tampered or foreign cursor")
+    @blp.alt_response(400, schema=ErrorSchema, description="Tampered or foreign cursor")
     def get(self, args):
         """Search assets by ticker prefix or name
 
@@ -124,7 +124,7 @@ def _asset_id(raw: str) -> str:
 class AssetHistory(MethodView):
     @blp.arguments(HistoryArgsSchema, location="query")
     @blp.response(200, HistorySchema)
-    @blp.alt_response(404, description="No asset with this id")
+    @blp.alt_response(404, schema=ErrorSchema, description="No asset with this id")
     def get(self, args, asset_id):
         """Price history of one asset
 
@@ -144,8 +144,8 @@ class AssetHistory(MethodView):
 @blp.route("/<path:asset_id>")
 class AssetDetail(MethodView):
     @blp.response(200, AssetEnvelopeSchema)
-    @blp.alt_response(404, description="No asset with this id")
-    @blp.alt_response(422, description="Not an asset id (1-10 letters or digits)")
+    @blp.alt_response(404, schema=ErrorSchema, description="No asset with this id")
+    @blp.alt_response(422, schema=ErrorSchema, description="Not an asset id (1-10 letters or digits)")
     def get(self, asset_id):
         """Get one asset by id
 

@@ -7,7 +7,7 @@ from flask import g, request
 from flask.views import MethodView
 
 from ...auth import require_scope
-from ...errors import InvalidCursor, InvalidRequest, PreconditionRequired, VersionConflict, current_request_id
+from ...errors import ErrorSchema, InvalidCursor, InvalidRequest, PreconditionRequired, VersionConflict, current_request_id
 from ...extensions import get_service
 from ...store import Asset
 from ..cursors import decode_cursor, encode_cursor
@@ -33,7 +33,7 @@ _AUTH_ERRORS = {401: "No or invalid bearer token", 403: "The token lacks the sco
 
 def _document_auth(view):
     for status, description in _AUTH_ERRORS.items():
-        view = blp.alt_response(status, description=description)(view)
+        view = blp.alt_response(status, schema=ErrorSchema, description=description)(view)
     return view
 
 
@@ -61,9 +61,9 @@ def _view(asset: Asset):
 class AssetStatusChange(MethodView):
     @blp.arguments(StatusChangeSchema)
     @blp.response(200, _DETAIL.__class__)
-    @blp.alt_response(409, description="Transition not allowed")
-    @blp.alt_response(412, description="If-Match does not name the current version")
-    @blp.alt_response(428, description="If-Match missing")
+    @blp.alt_response(409, schema=ErrorSchema, description="Transition not allowed")
+    @blp.alt_response(412, schema=ErrorSchema, description="If-Match does not name the current version")
+    @blp.alt_response(428, schema=ErrorSchema, description="If-Match missing")
     @_document_auth
     @require_scope("assets:write")
     def patch(self, body, asset_id):
