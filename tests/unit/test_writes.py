@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from decimal import Decimal
 
 import pytest
@@ -125,30 +124,6 @@ def test_disallowed_transition_is_409(client, catalog):
     response = patch(client, "SUSPENDED", asset_id="GONE", if_match=etag(client, "GONE"))
     assert response.status_code == 409
     assert "INACTIVE" in body(response)["message"]
-
-
-def test_two_concurrent_patches_with_one_etag_exactly_one_wins(app, catalog):
-    seen = etag(app.test_client())
-    barrier = threading.Barrier(2)
-    outcomes = []
-
-    def operator(status):
-        client = app.test_client()
-        barrier.wait()
-        outcomes.append((status, patch(client, status, if_match=seen).status_code))
-
-    threads = [threading.Thread(target=operator, args=(s,)) for s in ("SUSPENDED", "INACTIVE")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    codes = sorted(code for _, code in outcomes)
-    assert codes == [200, 412]
-    winner = next(status for status, code in outcomes if code == 200)
-    client = app.test_client()
-    assert client.get("/inventory/assets/BTC").get_json()["data"]["status"] == winner
-    audit = body(client.get("/inventory/assets/BTC/audit", headers=auth("ops")))["data"]
-    assert [e["to_status"] for e in audit] == [winner]
 
 
 def test_audit_pages_newest_first(client, catalog):
