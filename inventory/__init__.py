@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import simplejson
 from flask import Flask, g
 from flask.json.provider import DefaultJSONProvider
@@ -105,9 +104,12 @@ def _init_metrics(app: Flask, config: Config):
 
 
 def _build_service(config: Config, client, metrics):
+    # Imported here: boto3 loads only in processes that serve requests.
     from .service import CatalogService
     from .store import AssetStore, make_client
+    from .store.changes import StatusStore
     from .store.dynamo import instrument
+    from .store.lease import LeaseStore
     from .store.prices import PriceStore
 
     client = client or make_client(config)
@@ -116,9 +118,6 @@ def _build_service(config: Config, client, metrics):
     prices = PriceStore(
         client, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
     )
-    from .store.changes import StatusStore
-    from .store.lease import LeaseStore
-
     return CatalogService(
         store,
         prices,
