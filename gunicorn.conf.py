@@ -12,8 +12,9 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 # Recycle workers now and then so slow leaks cannot grow without bound.
-max_requests = int(os.environ.get("MAX_REQUESTS", "20000"))
-max_requests_jitter = 2000
+# Rarely: each restart empties the worker's caches.
+max_requests = int(os.environ.get("MAX_REQUESTS", "200000"))
+max_requests_jitter = 20000
 # gunicorn's control socket is one path per user, so a second server (tests,
 # benchmarks) would take over and then delete the first one's; not needed here.
 control_socket_disable = True

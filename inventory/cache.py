@@ -49,6 +49,7 @@ class LoadingCache(Generic[T]):
         grace: float = 0.0,
         timer: Callable[[], float] = time.monotonic,
         on_lookup: Callable[[str, bool], None] | None = None,
+        refresh_ahead: bool = False,
     ):
         self.name = name
         self.ttl = ttl
@@ -60,6 +61,9 @@ class LoadingCache(Generic[T]):
         self._lock = threading.Lock()
         self._flights: dict[Hashable, _Flight] = {}
         self._on_lookup = on_lookup
+        # For values that are slow to load (the search snapshot): once expired,
+        # keep serving the old value while one background thread reloads it.
+        self.refresh_ahead = refresh_ahead
 
     def get(self, key: Hashable, loader: Callable[[], T]) -> Cached[T]:
         """Return the cached value for key, loading it (once per process) when expired.
@@ -73,6 +77,12 @@ class LoadingCache(Generic[T]):
                 self._record(hit=True)
                 return Cached(entry[0])
             flight = self._flights.get(key)
+            if self.refresh_ahead and entry is not None:
+                if flight is None:
+                    flight = self._flights[key] = _Flight()
+                    threading.Thread(target=self._load, args=(key, loader, flight), daemon=True).start()
+                self._record(hit=True)
+                return Cached(entry[0])
             leader = flight is None
             if leader:
                 flight = self._flights[key] = _Flight()

@@ -60,8 +60,8 @@ class Config:
     CACHE_TTL_SECONDS: float = 5.0
     CACHE_STALE_GRACE_SECONDS: float = 30.0
     CACHE_MAX_ASSETS: int = 20_000
-    CACHE_MAX_PAGES: int = 2_000
-    CATALOG_SNAPSHOT_TTL_SECONDS: float = 5.0
+    CACHE_MAX_PAGES: int = 500
+    CATALOG_SNAPSHOT_TTL_SECONDS: float = 30.0
 
     # Access control: JSON list of {"name", "scopes": [...], "hash"} from
     # `flask create-token`; tokens themselves are never configured.

@@ -50,8 +50,8 @@ class CatalogService:
         self.clock = clock
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
 
-        def cache(name: str, maxsize: int, ttl: float = ttl) -> LoadingCache:
-            return LoadingCache(name, maxsize, ttl, grace, on_lookup=on_cache_lookup)
+        def cache(name: str, maxsize: int, ttl: float = ttl, refresh_ahead: bool = False) -> LoadingCache:
+            return LoadingCache(name, maxsize, ttl, grace, on_lookup=on_cache_lookup, refresh_ahead=refresh_ahead)
 
         # Rendered responses (body + ETag) by request, filled by the API layer.
         self.responses = {
@@ -61,7 +61,10 @@ class CatalogService:
             "history": cache("history", config.CACHE_MAX_PAGES),
         }
         self.stats_cache = cache("catalog_counts", 1)
-        self.snapshot_cache = cache("catalog_snapshot", 1, config.CATALOG_SNAPSHOT_TTL_SECONDS)
+        # Loading 10,000 assets takes seconds: requests never wait for a reload.
+        self.snapshot_cache = cache(
+            "catalog_snapshot", 1, config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True
+        )
 
     @property
     def max_age(self) -> int:

@@ -92,7 +92,8 @@ def asset_to_item(asset: Asset) -> dict:
         "kind": {"S": ASSET_KIND},
         "rank_key": {"S": rank_key(asset.market_cap_rank, asset.asset_id)},
     }
-    for name, value in vars(asset).items():
+    for name in Asset.__dataclass_fields__:
+        value = getattr(asset, name)
         if value is not None:
             item[name] = serialize(value)
     return item

@@ -53,7 +53,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@dataclass
+@dataclass(slots=True)
 class Asset:
     asset_id: str
     symbol: str

@@ -330,3 +330,27 @@ def test_outage_with_nothing_cached_is_503(short_cache_app, moto_client, add_ass
     response = short_cache_app.test_client().get("/inventory/assets/BTC")
     assert response.status_code == 503
     assert body(response)["code"] == 503
+
+
+def test_refresh_ahead_serves_the_old_value_while_one_thread_reloads():
+    from inventory.cache import LoadingCache
+
+    now = [0.0]
+    cache = LoadingCache("snapshot", 1, ttl=10, grace=30, timer=lambda: now[0], refresh_ahead=True)
+    assert cache.get("k", lambda: "v1").value == "v1"
+    release, calls = threading.Event(), []
+
+    def slow_reload():
+        calls.append(1)
+        assert release.wait(5)
+        return "v2"
+
+    now[0] = 11  # expired: the next gets must not wait for the reload
+    assert cache.get("k", slow_reload).value == "v1"
+    assert cache.get("k", slow_reload).value == "v1"
+    release.set()
+    deadline = time.monotonic() + 5
+    while cache.get("k", slow_reload).value != "v2":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert len(calls) == 1

@@ -1,0 +1,300 @@
+"""Lifecycle end to end: a store outage under a running gunicorn, SIGTERM and SIGHUP of the master."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from inventory.config import Config
+from inventory.devtools.dynamodb_local import DynamoDBLocal, free_port
+from inventory.store import make_client
+from tests.e2e.conftest import REPO, _flask, _stop, _wait_until_healthy
+from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
+
+pytestmark = pytest.mark.e2e
+
+INTERVAL = 2
+TTL = 1
+GRACE = 6
+GRACEFUL_TIMEOUT = 20  # gunicorn.conf.py
+LEASE_KEY = {"PK": {"S": "LEASE"}, "SK": {"S": "price-refresh"}}
+ERROR_KEYS = {"code", "status", "message", "request_id"}
+LEAKS = ("botocore", "Traceback", "Endpoint", "Exception", "dynamodb")
+
+
+def _env(endpoint: str, cg: FakeCoinGecko, workdir: Path, **extra) -> dict:
+    env = {
+        **os.environ,
+        "DYNAMODB_ENDPOINT_URL": endpoint,
+        "DYNAMODB_TABLE_NAME": f"e2e-life-{uuid.uuid4().hex[:10]}",
+        "COINGECKO_API_URL": cg.url,
+        "COINGECKO_CALLS_PER_MINUTE": "600",
+        "COINGECKO_RETRIES": "1",
+        "PRICE_REFRESH_INTERVAL_SECONDS": str(INTERVAL),
+        "WEB_CONCURRENCY": "2",
+        "BIND": f"127.0.0.1:{free_port()}",
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+        "GUNICORN_CMD_ARGS": "--no-control-socket",
+        **extra,
+    }
+    (workdir / "metrics").mkdir(exist_ok=True)
+    return env
+
+
+def _start(env: dict, workdir: Path) -> tuple[subprocess.Popen, str, Path]:
+    log_path = workdir / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = "http://" + env["BIND"]
+    _wait_until_healthy(url, process, log_path)
+    return process, url, log_path
+
+
+def _get(url: str, path: str, timeout: float = 10) -> requests.Response:
+    """GET on a fresh connection (any worker may answer); a 500 is never acceptable."""
+    response = requests.get(url + path, timeout=timeout, headers={"Connection": "close"})
+    assert response.status_code == 503 or response.status_code < 500, (path, response.status_code, response.text)
+    return response
+
+
+def _wait_for(predicate, timeout: float, what: str, log_path: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    tail = log_path.read_text(errors="replace")[-3000:] if log_path else ""
+    raise AssertionError(f"timed out waiting for {what}\n{tail}")
+
+
+def _healthy_with_lease(url: str):
+    response = _get(url, "/health/detailed")
+    body = response.json()
+    if response.status_code == 200 and body["status"] == "healthy" and body["refresh_lease"]["held"]:
+        return body
+    return None
+
+
+def _assert_error_body(response: requests.Response, status: int) -> None:
+    assert response.status_code == status
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert ERROR_KEYS <= set(body) <= ERROR_KEYS | {"errors"}, body
+    assert body["status"] == status and body["request_id"]
+    for leak in LEAKS:
+        assert leak.lower() not in response.text.lower(), (leak, response.text)
+
+
+def _children(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="], capture_output=True, text=True).stdout
+    return {int(line) for line in out.split()}
+
+
+def _markets(cg: FakeCoinGecko) -> list[float]:
+    with cg.lock:
+        return [r["time"] for r in cg.requests if r["path"].endswith("/coins/markets")]
+
+
+# -- 1. store outage ------------------------------------------------------------------
+
+
+def test_store_outage_serves_stale_within_grace_then_503_and_recovers_without_restart(tmp_path):
+    ddb = DynamoDBLocal(port=free_port(), db_path=tmp_path / "ddb").start()
+    try:
+        with FakeCoinGecko(generate_catalog(40)) as cg:
+            cg.tick()
+            env = _env(
+                ddb.endpoint, cg, tmp_path,
+                CACHE_TTL_SECONDS=str(TTL),
+                CACHE_STALE_GRACE_SECONDS=str(GRACE),
+                DYNAMODB_CONNECT_TIMEOUT="0.5",
+                DYNAMODB_READ_TIMEOUT="1",
+                DYNAMODB_MAX_ATTEMPTS="2",
+            )
+            _flask(["migrate"], env)
+            process, url, log_path = _start(env, tmp_path)
+            try:
+                _wait_for(lambda: _healthy_with_lease(url), 30, "healthy after a first refresh", log_path)
+                asset_id = _get(url, "/inventory/assets?limit=1").json()["data"][0]["asset_id"]
+                path = f"/inventory/assets/{asset_id}"
+
+                # GIVEN every worker has the asset cached (fresh connections land on either worker)
+                for _ in range(12):
+                    response = _get(url, path)
+                    assert response.status_code == 200 and "Warning" not in response.headers
+                warmed = time.monotonic()  # no load in any worker happens after this
+                # WHEN DynamoDB goes away
+                ddb.stop()
+
+                # THEN after the TTL and within the grace a cached copy stands in, marked stale
+                while time.monotonic() < warmed + TTL + 0.2:
+                    time.sleep(0.05)
+                stale_seen = 0
+                while time.monotonic() < warmed + TTL + GRACE - 1.5:
+                    response = _get(url, path)
+                    if response.status_code == 200:
+                        assert response.headers.get("Warning") == '110 - "Response is Stale"', response.headers
+                        assert response.json()["data"]["asset_id"] == asset_id
+                        stale_seen += 1
+                    else:
+                        _assert_error_body(response, 503)
+                    time.sleep(0.1)
+                assert stale_seen >= 1, "no stale 200 within the grace period"
+
+                # AND after the grace the caller gets a clean 503
+                while time.monotonic() < warmed + TTL + GRACE + 0.5:
+                    time.sleep(0.05)
+                for _ in range(6):
+                    _assert_error_body(_get(url, path), 503)
+                health = _get(url, "/health/detailed")
+                assert health.status_code == 503, health.text
+                assert health.json()["status"] == "unhealthy"
+                for leak in LEAKS:
+                    assert leak.lower() not in health.text.lower()
+                assert process.poll() is None
+
+                # WHEN DynamoDB comes back on the same port and data path
+                ddb.start()
+                # THEN the data survived the restart (-dbPath persists)
+                client = make_client(Config(DYNAMODB_ENDPOINT_URL=ddb.endpoint,
+                                            DYNAMODB_TABLE_NAME=env["DYNAMODB_TABLE_NAME"]))
+                item = client.get_item(
+                    TableName=env["DYNAMODB_TABLE_NAME"],
+                    Key={"PK": {"S": f"ASSET#{asset_id}"}, "SK": {"S": "ASSET"}},
+                    ConsistentRead=True,
+                )
+                assert "Item" in item, "DynamoDB Local lost the table's data across stop/start"
+                # AND the same gunicorn serves fresh data again within ~15 s
+                restarted = time.monotonic()
+
+                def recovered():
+                    r = _get(url, path)
+                    return r.status_code == 200 and "Warning" not in r.headers
+                _wait_for(recovered, 15, "fresh 200 after DynamoDB came back", log_path)
+                _wait_for(lambda: _get(url, "/health/detailed").status_code == 200, 15 - (time.monotonic() - restarted),
+                          "/health/detailed 200 again", log_path)
+                for _ in range(6):  # every worker, not just one
+                    r = _get(url, path)
+                    assert r.status_code == 200 and "Warning" not in r.headers, (r.status_code, r.headers)
+                assert process.poll() is None, "gunicorn must not have been restarted"
+            finally:
+                _stop(process)
+    finally:
+        ddb.stop()
+
+
+# -- 2. SIGTERM ------------------------------------------------------------------------
+
+
+def test_sigterm_finishes_in_flight_requests_exits_0_and_releases_the_lease(dynamodb_local, tmp_path):
+    with FakeCoinGecko(generate_catalog(250)) as cg:
+        cg.tick()
+        # No response cache, so each request really reads a page of 250 assets.
+        env = _env(dynamodb_local, cg, tmp_path, CACHE_TTL_SECONDS="0", CACHE_STALE_GRACE_SECONDS="0")
+        _flask(["migrate"], env)
+        process, url, log_path = _start(env, tmp_path)
+        try:
+            _wait_for(lambda: _healthy_with_lease(url), 30, "healthy with the lease", log_path)
+            path = "/inventory/assets?limit=250&active_only=false"
+            page_size = len(_get(url, path).json()["data"])
+            assert page_size > 200  # a few generated coins get no id (ticker clashes)
+
+            # WHEN ~20 requests are on their way and the master gets SIGTERM
+            results: list = [None] * 20
+            barrier = threading.Barrier(len(results) + 1)
+
+            def fire(i):
+                barrier.wait()
+                try:
+                    results[i] = requests.get(url + path, timeout=GRACEFUL_TIMEOUT + 5,
+                                              headers={"Connection": "close"})
+                except requests.RequestException as exc:
+                    results[i] = exc
+
+            threads = [threading.Thread(target=fire, args=(i,)) for i in range(len(results))]
+            for t in threads:
+                t.start()
+            barrier.wait()
+            time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            # THEN the master exits 0 within graceful_timeout
+            code = process.wait(timeout=GRACEFUL_TIMEOUT + 5)
+            elapsed = time.monotonic() - signalled
+            for t in threads:
+                t.join(timeout=10)
+            assert code == 0, log_path.read_text(errors="replace")[-3000:]
+            assert elapsed <= GRACEFUL_TIMEOUT
+
+            # AND every request that got an answer got a whole 200
+            answered = [r for r in results if isinstance(r, requests.Response)]
+            assert answered, f"no request got a response: {results}"
+            for r in answered:
+                assert r.status_code == 200, (r.status_code, r.text[:300])
+                assert len(r.json()["data"]) == page_size
+
+            # AND the lease was handed back
+            client = make_client(Config(DYNAMODB_ENDPOINT_URL=dynamodb_local,
+                                        DYNAMODB_TABLE_NAME=env["DYNAMODB_TABLE_NAME"]))
+            item = client.get_item(TableName=env["DYNAMODB_TABLE_NAME"], Key=LEASE_KEY, ConsistentRead=True)
+            assert "Item" in item
+            assert int(item["Item"]["expires_ms"]["N"]) <= int(time.time() * 1000), item["Item"]
+        finally:
+            _stop(process)
+
+
+# -- 3. SIGHUP -------------------------------------------------------------------------
+
+
+def test_sighup_replaces_workers_keeps_one_refresher_and_the_lease(dynamodb_local, tmp_path):
+    with FakeCoinGecko(generate_catalog(40)) as cg:
+        cg.tick()
+        env = _env(dynamodb_local, cg, tmp_path)
+        _flask(["migrate"], env)
+        process, url, log_path = _start(env, tmp_path)
+        try:
+            before = _wait_for(lambda: _healthy_with_lease(url), 30, "healthy with the lease", log_path)
+            owner = before["refresh_lease"]["owner"]
+            old_workers = _wait_for(lambda: (c := _children(process.pid)) and len(c) == 2 and c, 10, "2 workers")
+
+            # WHEN the master is told to reload
+            process.send_signal(signal.SIGHUP)
+
+            # THEN the workers are replaced
+            new_workers = _wait_for(
+                lambda: (c := _children(process.pid)) and len(c) == 2 and not (c & old_workers) and c,
+                20, "new workers", log_path,
+            )
+            assert new_workers.isdisjoint(old_workers)
+            _wait_for(lambda: _get(url, "/health").status_code == 200, 10, "serving after the reload")
+
+            # AND prices are still refreshed about once per interval, not twice
+            cg.reset_log()
+            started = time.monotonic()
+            time.sleep(5 * INTERVAL)
+            elapsed = time.monotonic() - started
+            times = _markets(cg)
+            assert elapsed / INTERVAL - 1 <= len(times) <= elapsed / INTERVAL + 1, times
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            assert not gaps or min(gaps) >= INTERVAL * 0.8 - 0.2, gaps
+
+            # AND the same instance holds the lease
+            after = _get(url, "/health/detailed").json()
+            assert after["refresh_lease"]["owner"] == owner
+            assert after["refresh_lease"]["fence"] == before["refresh_lease"]["fence"]
+            assert process.poll() is None
+        finally:
+            _stop(process)
