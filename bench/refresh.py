@@ -38,7 +38,7 @@ def _refresh(cg, store, prices, pages):
 class OneByOnePriceStore(PriceStore):
     """The baseline writer: the same actions, one request each (no transactions)."""
 
-    def apply(self, updates):
+    def apply(self, updates, guard=None):
         result = ApplyResult()
         for update in updates:
             try:

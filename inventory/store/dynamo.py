@@ -88,9 +88,10 @@ def instrument(client, observe: Callable[[str, str, float, int, int], None]) -> 
         seconds = time.perf_counter() - getattr(calls, "started", time.perf_counter())
         observe(model.name, outcome, seconds, retries, getattr(calls, "throttles", 0))
 
-    def after_error(model, exception, **_):
+    def after_error(exception, event_name, **_):
+        # botocore passes no operation model here; the event name ends with it.
         seconds = time.perf_counter() - getattr(calls, "started", time.perf_counter())
-        observe(model.name, "unreachable", seconds, 0, getattr(calls, "throttles", 0))
+        observe(event_name.rsplit(".", 1)[-1], "unreachable", seconds, 0, getattr(calls, "throttles", 0))
 
     events = client.meta.events
     events.register("before-call.dynamodb", before)

@@ -93,7 +93,7 @@ def _assert_error_body(response: requests.Response, status: int) -> None:
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
     assert ERROR_KEYS <= set(body) <= ERROR_KEYS | {"errors"}, body
-    assert body["status"] == status and body["request_id"]
+    assert body["code"] == status and body["status"] == "Service Unavailable" and body["request_id"]
     for leak in LEAKS:
         assert leak.lower() not in response.text.lower(), (leak, response.text)
 
@@ -169,6 +169,7 @@ def test_store_outage_serves_stale_within_grace_then_503_and_recovers_without_re
                 # WHEN DynamoDB comes back on the same port and data path
                 ddb.start()
                 # THEN the data survived the restart (-dbPath persists)
+                assert list((tmp_path / "ddb").glob("*.db")), "DynamoDB Local wrote no database file"
                 client = make_client(Config(DYNAMODB_ENDPOINT_URL=ddb.endpoint,
                                             DYNAMODB_TABLE_NAME=env["DYNAMODB_TABLE_NAME"]))
                 item = client.get_item(
