@@ -117,31 +117,13 @@ class AssetStore:
 
         :raises AssetNotFound: the asset does not exist.
         """
-        names, values, sets, removes = {}, {}, [], []
-        for i, (name, value) in enumerate({**changes, "updated_at": now}.items()):
-            names[f"#f{i}"] = name
-            if value is None:
-                removes.append(f"#f{i}")
-            else:
-                values[f":v{i}"] = mapping.serialize(value)
-                sets.append(f"#f{i} = :v{i}")
-        if "market_cap_rank" in changes:
-            # The GSIs sort on rank_key, so it moves with the rank.
-            names["#rk"] = "rank_key"
-            values[":rk"] = {"S": mapping.rank_key(changes["market_cap_rank"], asset_id)}
-            sets.append("#rk = :rk")
-        expression = "SET " + ", ".join(sets)
-        if removes:
-            expression += " REMOVE " + ", ".join(removes)
         try:
             with translate_errors("UpdateItem"):
                 self.client.update_item(
                     TableName=self.table_name,
                     Key=mapping.asset_key(asset_id),
-                    UpdateExpression=expression,
                     ConditionExpression=_ASSET_EXISTS,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
+                    **mapping.asset_update(asset_id, {**changes, "updated_at": now}),
                 )
         except ConditionFailed:
             raise AssetNotFound(f"Asset {asset_id} not found.") from None

@@ -143,32 +143,25 @@ class StatusStore:
 
         :raises VersionConflict: the asset changed (or vanished) meanwhile.
         """
-        names = {"#version": "version", "#updated_at": "updated_at", "#by": "updated_by"}
-        values = {
-            ":expected": {"N": str(expected_version)},
-            ":next": {"N": str(expected_version + 1)},
-            ":now": mapping.serialize(now),
-            ":by": {"S": actor},
-        }
-        sets = ["#version = :next", "#updated_at = :now", "#by = :by"]
-        removes = []
-        for i, (name, value) in enumerate(changes.items()):
-            names[f"#f{i}"] = name
-            if value is None:
-                removes.append(f"#f{i}")
-            else:
-                values[f":v{i}"] = mapping.serialize(value)
-                sets.append(f"#f{i} = :v{i}")
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        params = mapping.asset_update(
+            asset_id,
+            changes,
+            names={"#version": "version", "#updated_at": "updated_at", "#by": "updated_by"},
+            values={
+                ":expected": {"N": str(expected_version)},
+                ":next": {"N": str(expected_version + 1)},
+                ":now": mapping.serialize(now),
+                ":by": {"S": actor},
+            },
+            sets=("#version = :next", "#updated_at = :now", "#by = :by"),
+        )
         try:
             with translate_errors("UpdateItem"):
                 self.client.update_item(
                     TableName=self.table_name,
                     Key=mapping.asset_key(asset_id),
-                    UpdateExpression=expression,
                     ConditionExpression=_VERSION_MATCHES,
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
+                    **params,
                 )
         except ConditionFailed:
             raise VersionConflict() from None

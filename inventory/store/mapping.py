@@ -85,6 +85,30 @@ def deserialize(item: dict) -> dict:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
+def asset_update(
+    asset_id: str, changes: dict, *, names: dict | None = None, values: dict | None = None, sets: tuple = ()
+) -> dict:
+    """UpdateItem parameters that SET the changed fields (REMOVE for None) and nothing else.
+
+    `names`, `values` and `sets` add the caller's own placeholders and assignments.
+    The GSIs sort on rank_key, so it moves with market_cap_rank.
+    """
+    names, values, sets, removes = dict(names or {}), dict(values or {}), list(sets), []
+    for i, (name, value) in enumerate(changes.items()):
+        names[f"#f{i}"] = name
+        if value is None:
+            removes.append(f"#f{i}")
+        else:
+            values[f":v{i}"] = serialize(value)
+            sets.append(f"#f{i} = :v{i}")
+    if "market_cap_rank" in changes:
+        names["#rk"] = "rank_key"
+        values[":rk"] = {"S": rank_key(changes["market_cap_rank"], asset_id)}
+        sets.append("#rk = :rk")
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    return {"UpdateExpression": expression, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+
+
 def asset_to_item(asset: Asset) -> dict:
     """The full item for an asset; None fields are left out rather than stored as NULL."""
     item = {

@@ -81,30 +81,19 @@ class PriceStore:
         return {"Put": {"TableName": self.table_name, "Item": mapping.history_item(asset_id, at, values, expires)}}
 
     def _actions(self, update: PriceUpdate) -> list[dict]:
-        names = {"#lpu": "last_price_update"}
-        values = {":lpu": mapping.serialize(update.last_price_update)}
-        sets, removes = [], []
-        for i, (name, value) in enumerate(update.changes.items()):
-            names[f"#f{i}"] = name
-            if value is None:
-                removes.append(f"#f{i}")
-            else:
-                values[f":v{i}"] = mapping.serialize(value)
-                sets.append(f"#f{i} = :v{i}")
-        if "market_cap_rank" in update.changes:
-            names["#rk"] = "rank_key"
-            values[":rk"] = {"S": mapping.rank_key(update.changes["market_cap_rank"], update.asset_id)}
-            sets.append("#rk = :rk")
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        params = mapping.asset_update(
+            update.asset_id,
+            update.changes,
+            names={"#lpu": "last_price_update"},
+            values={":lpu": mapping.serialize(update.last_price_update)},
+        )
         return [
             {
                 "Update": {
                     "TableName": self.table_name,
                     "Key": mapping.asset_key(update.asset_id),
-                    "UpdateExpression": expression,
                     "ConditionExpression": _NOT_NEWER_STORED,
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
+                    **params,
                 }
             },
             self._point_put(update.asset_id, update.last_price_update, update.point),
