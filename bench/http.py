@@ -471,7 +471,9 @@ def run(seconds: int) -> tuple[list[list[str]], str]:
 
         # 6. Worker model: mixed reads, sync vs gthread (4 threads), 10,000 assets.
         gthread = server("gthread", "bench-10000", WORKER_CLASS="gthread", THREADS="4")
+        sync = server("sync", "bench-10000", WORKER_CLASS="sync", THREADS="1")
         gthread.wait_healthy()
+        sync.wait_healthy()
         # Interleave so every window of requests sees all three kinds: detail, detail, list, search...
         detail_paths = [f"/inventory/assets/{i}" for i in ids[:100]]
         interleaved = []
@@ -480,7 +482,7 @@ def run(seconds: int) -> tuple[list[list[str]], str]:
             if n % 2 == 1:
                 interleaved += [LIST, SEARCH]
         mixed = lua_script(scripts, "mixed", interleaved)
-        sync_r, gthread_r = alternate(("mixed (sync, 2 workers)", large.url, mixed),
+        sync_r, gthread_r = alternate(("mixed (sync, 2 workers)", sync.url, mixed),
                                       ("mixed (gthread, 2x4 threads)", gthread.url, mixed), 16)
         ratio = gthread_r.rps / sync_r.rps
         better = "gthread" if ratio > 1.05 else "sync" if ratio < 0.95 else "neither (within 5%)"
@@ -491,6 +493,7 @@ def run(seconds: int) -> tuple[list[list[str]], str]:
         gthread_rss = gthread.worker_rss_mb()
         gthread_restarts = gthread.restarts()
         gthread.stop()
+        sync.stop()
 
         # 5. Memory of the 10,000-asset server's workers after the load, plus a sweep over every id.
         sweep = lua_script(scripts, "sweep", [f"/inventory/assets/{i}" for i in ids])
@@ -532,7 +535,7 @@ def run(seconds: int) -> tuple[list[list[str]], str]:
                      f"{errors_note(served)}", "report", "n/a"])
     notes = [
         f"Tables: {large_n} and {small_n} assets, loaded by one refresh from the fake CoinGecko; "
-        f"gunicorn with gunicorn.conf.py (sync, WEB_CONCURRENCY=2 unless stated), PRICE_REFRESH_ENABLED=false, "
+        f"gunicorn with gunicorn.conf.py (its defaults: gthread with 4 threads, WEB_CONCURRENCY=2, unless stated), PRICE_REFRESH_ENABLED=false, "
         f"PRICE_MAX_AGE_SECONDS={MAX_AGE}, RATE_LIMIT_READS={UNLIMITED_READS} (the limiter runs but never "
         f"throttles), default caches (CACHE_TTL_SECONDS=5). wrk -t2 -d{seconds}s; "
         f"A and B alternate {ROUNDS} times, medians shown; wrk, gunicorn and DynamoDB Local share the "

@@ -179,7 +179,7 @@ def main(argv=None) -> None:
         f".venv/bin/python -m bench.load --seconds {args.seconds} --connections {args.connections}",
         ["measure", "value", "target"],
         rows,
-        "500 assets; refresher every 2 s in the gunicorn master; 2 sync workers. Lost changes are checked "
+        "500 assets; refresher every 2 s in the gunicorn master; gunicorn.conf.py defaults (WEB_CONCURRENCY=2). Lost changes are checked "
         "after the run against each asset's audit log.",
     )
 
