@@ -33,62 +33,41 @@ class LeaseStore:
 
     def acquire(self, owner: str, now_ms: int, ttl_ms: int) -> Lease | None:
         """Take the lease if it is free or expired; taking it bumps the fence."""
+        attributes = self._update(
+            "SET #owner = :me, #expires = :exp ADD #fence :one",
+            _TAKEABLE,
+            {":me": owner, ":now": now_ms, ":exp": now_ms + ttl_ms, ":one": 1},
+        )
+        return _lease(attributes) if attributes else None
+
+    def renew(self, lease: Lease, now_ms: int, ttl_ms: int) -> Lease | None:
+        """Extend a lease we hold; None when it was lost (taken over after expiring)."""
+        held = {":me": lease.owner, ":fence": lease.fence}
+        if self._update("SET #expires = :exp", _HELD, {**held, ":exp": now_ms + ttl_ms}) is None:
+            return None
+        return Lease(lease.owner, lease.fence, now_ms + ttl_ms)
+
+    def release(self, lease: Lease) -> None:
+        """Let another instance take over at once (on shutdown); a no-op if it is already theirs."""
+        self._update("SET #expires = :zero", _HELD, {":me": lease.owner, ":fence": lease.fence, ":zero": 0})
+
+    def _update(self, expression: str, condition: str, values: dict) -> dict | None:
+        """Apply a conditional update to the lease item; its new attributes, or None if refused."""
+        names = {"#owner": "owner", "#expires": "expires_ms", "#fence": "fence"}
         try:
             with translate_errors("UpdateItem"):
                 response = self.client.update_item(
                     TableName=self.table_name,
                     Key=self.key,
-                    UpdateExpression="SET #owner = :me, #expires = :exp ADD #fence :one",
-                    ConditionExpression=_TAKEABLE,
-                    ExpressionAttributeNames={"#owner": "owner", "#expires": "expires_ms", "#fence": "fence"},
-                    ExpressionAttributeValues={
-                        ":me": {"S": owner},
-                        ":now": {"N": str(now_ms)},
-                        ":exp": {"N": str(now_ms + ttl_ms)},
-                        ":one": {"N": "1"},
-                    },
+                    UpdateExpression=expression,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={k: v for k, v in names.items() if k in expression + condition},
+                    ExpressionAttributeValues={k: mapping.serialize(v) for k, v in values.items()},
                     ReturnValues="ALL_NEW",
                 )
         except ConditionFailed:
             return None
-        return _lease(response["Attributes"])
-
-    def renew(self, lease: Lease, now_ms: int, ttl_ms: int) -> Lease | None:
-        """Extend a lease we hold; None when it was lost (taken over after expiring)."""
-        try:
-            with translate_errors("UpdateItem"):
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=self.key,
-                    UpdateExpression="SET #expires = :exp",
-                    ConditionExpression=_HELD,
-                    ExpressionAttributeNames={"#owner": "owner", "#expires": "expires_ms", "#fence": "fence"},
-                    ExpressionAttributeValues={
-                        ":me": {"S": lease.owner},
-                        ":fence": {"N": str(lease.fence)},
-                        ":exp": {"N": str(now_ms + ttl_ms)},
-                    },
-                )
-        except ConditionFailed:
-            return None
-        return Lease(lease.owner, lease.fence, now_ms + ttl_ms)
-
-    def release(self, lease: Lease) -> None:
-        """Let another instance take over at once (on shutdown)."""
-        try:
-            with translate_errors("UpdateItem"):
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=self.key,
-                    UpdateExpression="SET #expires = :zero",
-                    ConditionExpression=_HELD,
-                    ExpressionAttributeNames={"#owner": "owner", "#expires": "expires_ms", "#fence": "fence"},
-                    ExpressionAttributeValues={
-                        ":me": {"S": lease.owner}, ":fence": {"N": str(lease.fence)}, ":zero": {"N": "0"},
-                    },
-                )
-        except ConditionFailed:
-            pass  # already someone else's
+        return response["Attributes"]
 
     def current(self) -> Lease | None:
         with translate_errors("GetItem"):

@@ -68,6 +68,22 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, log_path: Path) -> 
     raise TimeoutError(f"gunicorn did not answer /health in time:\n{log_path.read_text(errors='replace')}")
 
 
+def start_gunicorn(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """gunicorn with gunicorn.conf.py on env["BIND"], logging to log_path; returns once /health answers."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = "http://" + env["BIND"]
+    try:
+        _wait_until_healthy(url, process, log_path)
+    except BaseException:
+        _stop(process)
+        raise
+    return process, url
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is not None:
         return
@@ -108,14 +124,8 @@ def gunicorn_server(dynamodb_local, tmp_path_factory):
         # server would take it over (and delete it on exit) from a `make run`.
         GUNICORN_CMD_ARGS="--no-control-socket",
     )
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    process, url = start_gunicorn(env, log_path)
     try:
-        _wait_until_healthy(url, process, log_path)
         yield GunicornServer(url, table_name, metrics_dir, log_path, seed_report, WORKERS)
     finally:
         _stop(process)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -17,7 +16,7 @@ import requests
 from inventory.config import Config
 from inventory.devtools.dynamodb_local import DynamoDBLocal, free_port
 from inventory.store import make_client
-from tests.e2e.conftest import REPO, _flask, _stop, _wait_until_healthy
+from tests.e2e.conftest import _flask, _stop, start_gunicorn
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
 pytestmark = pytest.mark.e2e
@@ -52,13 +51,7 @@ def _env(endpoint: str, cg: FakeCoinGecko, workdir: Path, **extra) -> dict:
 
 def _start(env: dict, workdir: Path) -> tuple[subprocess.Popen, str, Path]:
     log_path = workdir / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = "http://" + env["BIND"]
-    _wait_until_healthy(url, process, log_path)
+    process, url = start_gunicorn(env, log_path)
     return process, url, log_path
 
 

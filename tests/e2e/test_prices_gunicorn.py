@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from decimal import Decimal
@@ -14,7 +12,7 @@ import requests
 import simplejson
 
 from inventory.devtools.dynamodb_local import free_port
-from tests.e2e.conftest import REPO, _flask, _stop, _wait_until_healthy
+from tests.e2e.conftest import _flask, _stop, start_gunicorn
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
 pytestmark = pytest.mark.e2e
@@ -83,15 +81,8 @@ def service(dynamodb_local, tmp_path_factory):
             "PROMETHEUS_MULTIPROC_DIR": str(workdir),
         }
         _flask(["migrate"], env)
-        log_path = workdir / "gunicorn.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        url = "http://" + env["BIND"]
+        process, url = start_gunicorn(env, workdir / "gunicorn.log")
         try:
-            _wait_until_healthy(url, process, log_path)
             svc = Service(url, cg)
             svc.wait_for(lambda: svc.json("/health/detailed")["status"] == "healthy", 30, "a first refresh")
             yield svc

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
@@ -13,7 +11,7 @@ import pytest
 import requests
 
 from inventory.devtools.dynamodb_local import free_port
-from tests.e2e.conftest import REPO, _flask, _stop, _wait_until_healthy
+from tests.e2e.conftest import _flask, _stop, start_gunicorn
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
 pytestmark = pytest.mark.e2e
@@ -47,16 +45,8 @@ def instances(dynamodb_local, tmp_path):
                 port = free_port()
                 metrics = tmp_path / f"metrics-{n}"
                 metrics.mkdir()
-                log_path = tmp_path / f"gunicorn-{n}.log"
-                with open(log_path, "wb") as log:
-                    process = subprocess.Popen(
-                        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                        cwd=REPO, env={**env, "BIND": f"127.0.0.1:{port}", "PROMETHEUS_MULTIPROC_DIR": str(metrics)},
-                        stdout=log, stderr=subprocess.STDOUT,
-                    )
-                url = f"http://127.0.0.1:{port}"
-                _wait_until_healthy(url, process, log_path)
-                processes.append((process, url))
+                instance_env = {**env, "BIND": f"127.0.0.1:{port}", "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+                processes.append(start_gunicorn(instance_env, tmp_path / f"gunicorn-{n}.log"))
             yield cg, processes
         finally:
             for process, _ in processes:
