@@ -38,7 +38,9 @@ logconfig_dict = {
     "root": {"level": "INFO", "handlers": []},
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        # The app logs every request itself (with the request id and route);
+        # logconfig_dict would otherwise switch gunicorn's access lines on too.
+        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO" if accesslog else "WARNING", "propagate": False},
     },
 }
 

@@ -270,7 +270,9 @@ def test_sighup_replaces_workers_keeps_one_refresher_and_the_lease(dynamodb_loca
             # THEN the workers are replaced
             new_workers = _wait_for(
                 lambda: (c := _children(process.pid)) and len(c) == 2 and not (c & old_workers) and c,
-                20, "new workers", log_path,
+                # An old worker leaves within graceful_timeout (20 s); one that does not is
+                # killed by the master once it misses `timeout` (30 s) of heartbeats.
+                60, "new workers", log_path,
             )
             assert new_workers.isdisjoint(old_workers)
             _wait_for(lambda: _get(url, "/health").status_code == 200, 10, "serving after the reload")
