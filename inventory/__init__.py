@@ -1,128 +1,16 @@
-"""The Inventory Service: create_app() is the one place things are wired."""
+"""The Inventory Service. `create_app` (in inventory/app.py) is the one place things are wired.
 
-from __future__ import annotations
-
-import simplejson
-from flask import Flask, g
-from flask.json.provider import DefaultJSONProvider
-from prometheus_client import CollectorRegistry
-from prometheus_flask_exporter import PrometheusMetrics
-from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
-
-from .auth import check_read_access, parse_tokens
-from .config import Config
-from .errors import REQUEST_ID_HEADER, current_request_id, register_error_handlers
-from .extensions import api as rest_api
-from .logs import configure_logging, log_requests
-from .metrics import InventoryMetrics
-from .security import init_security
+It is imported lazily so that the inner layers (`inventory.domain`, `inventory.store`)
+load without Flask, and the API schemas without boto3.
+"""
 
 
-class DecimalJSONProvider(DefaultJSONProvider):
-    """JSON with Decimals written as exact numbers (0.00001234 stays 0.00001234)."""
+def __getattr__(name):
+    if name == "create_app":
+        from .app import create_app
 
-    def dumps(self, obj, **kwargs):
-        kwargs.setdefault("default", self.default)
-        kwargs.setdefault("ensure_ascii", self.ensure_ascii)
-        kwargs.setdefault("sort_keys", self.sort_keys)
-        return simplejson.dumps(obj, use_decimal=True, **kwargs)
-
-    def loads(self, s, **kwargs):
-        # NaN and Infinity are rejected; numbers with a fraction parse as Decimal.
-        return simplejson.loads(s, use_decimal=True, **kwargs)
+        return create_app
+    raise AttributeError(name)
 
 
-def route_template(request) -> str:
-    """Metric label for a request: the matched rule, never the raw path."""
-    return request.url_rule.rule if request.url_rule else "<unmatched>"
-
-
-def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
-    """Build the app; `config` defaults to the environment, the client to one from Config."""
-    config = config or Config.from_env()
-    app = Flask(__name__)
-    app.config.from_mapping(vars(config))
-    app.config.update(
-        API_TITLE="Inventory Service",
-        API_VERSION="1.0.0",
-        OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/",
-        OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="/static/vendor/swagger-ui/",
-        OPENAPI_REDOC_PATH="/redoc",
-        OPENAPI_REDOC_URL="/static/vendor/redoc/redoc.standalone.js",
-    )
-    app.json = DecimalJSONProvider(app)
-    configure_logging(config.LOG_LEVEL)
-    log_requests(app)
-
-    app.extensions["inventory"] = {
-        "build_service": lambda: _build_service(config, dynamodb_client, metrics),
-        "tokens": parse_tokens(config.API_TOKENS),
-    }
-
-    rest_api.init_app(app)
-    from .api import assets, health
-
-    rest_api.register_blueprint(assets.blp)
-    rest_api.register_blueprint(health.blp)
-    register_error_handlers(app)
-
-    metrics = _init_metrics(app, config)
-    # Rate limits, security headers, CORS, body checks: after the metrics hooks
-    # (429s are counted), before auth (floods of bad tokens are throttled too).
-    init_security(app, config)
-
-    @app.before_request
-    def _assign_request_id():
-        current_request_id()
-
-    app.before_request(check_read_access)
-
-    @app.after_request
-    def _echo_request_id(response):
-        if "request_id" in g:
-            response.headers[REQUEST_ID_HEADER] = g.request_id
-        return response
-
-    from . import cli
-
-    cli.register(app)
-    return app
-
-
-def _init_metrics(app: Flask, config: Config):
-    options = dict(group_by=route_template, default_labels={}, excluded_paths=["^/static/"])
-    if config.PROMETHEUS_MULTIPROC_DIR:
-        # Under gunicorn: every worker writes to the shared directory and /metrics
-        # sums them, so a scrape sees all workers whichever one answers.
-        metrics = GunicornInternalPrometheusMetrics(app, **options)
-    else:
-        metrics = PrometheusMetrics(app, registry=CollectorRegistry(), **options)
-    return InventoryMetrics(None if config.PROMETHEUS_MULTIPROC_DIR else metrics.registry)
-
-
-def _build_service(config: Config, client, metrics):
-    # Imported here: boto3 loads only in processes that serve requests.
-    from .service import CatalogService
-    from .store import AssetStore, make_client
-    from .store.changes import StatusStore
-    from .store.dynamo import instrument
-    from .store.lease import LeaseStore
-    from .store.prices import PriceStore
-
-    client = client or make_client(config)
-    instrument(client, metrics.dynamodb_call)
-    store = AssetStore(client, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
-    prices = PriceStore(
-        client, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
-    )
-    return CatalogService(
-        store,
-        prices,
-        config,
-        changes=StatusStore(client, config.DYNAMODB_TABLE_NAME),
-        leases=LeaseStore(client, config.DYNAMODB_TABLE_NAME),
-        on_cache_lookup=metrics.cache_lookup,
-    )
+__all__ = ["create_app"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from flask import current_app, g, request
 
-from .errors import Forbidden, Unauthorized
+from .domain import Forbidden, Unauthorized
 
 SCOPES = ("assets:read", "assets:write", "assets:admin")
 TOKEN_PREFIX = "inv_"

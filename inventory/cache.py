@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 from cachetools import TTLCache
 
-from .errors import StoreError
+from .domain import StoreError
 
 T = TypeVar("T")
 

@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from importlib import resources
 
-from .store import ASSET_ID_RE, CATEGORY_RE, MARKET_FIELDS, Asset, AssetStore
+from .domain import ASSET_ID_RE, CATEGORY_RE, MARKET_FIELDS, Asset
+from .store import AssetStore
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from flask.cli import with_appcontext
 
 from .auth import SCOPES, hash_token, new_token
 from .catalog import bundled_rows, sync_catalog
+from .domain import utcnow
 from .extensions import get_service
-from .store import utcnow
 from .store.migrate import migrate
 
 

@@ -7,8 +7,7 @@ import os
 from flask import current_app
 from flask_smorest import Api
 
-from .errors import ErrorSchema
-
+from .api.errors import ErrorSchema
 
 
 class InventoryApi(Api):

@@ -8,7 +8,7 @@ import time
 from flask import Flask, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
-from .errors import current_request_id
+from .api.request_id import current_request_id
 
 log = logging.getLogger("inventory.request")
 FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from .store import Asset, AssetStatus
+from .domain import Asset, AssetStatus
 
 _SORT_ATTRIBUTE = {
     "rank": "market_cap_rank",

@@ -13,9 +13,10 @@ from flask import Flask, Response, current_app, g, request
 from flask_limiter import ApplicationLimit, HeaderNames, Limiter, RateLimitExceeded
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 
+from .api.errors import error_response
 from .auth import authenticate
 from .config import Config
-from .errors import InventoryError, error_response
+from .domain import InventoryError
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -7,13 +7,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .cache import LoadingCache
-from .errors import AssetNotFound, InvalidRequest, TransitionNotAllowed, VersionConflict
 from .config import Config
+from .domain import (
+    ALLOWED_TRANSITIONS,
+    Asset,
+    AssetNotFound,
+    AssetStatus,
+    CatalogStats,
+    InvalidRequest,
+    PricePoint,
+    TransitionNotAllowed,
+    VersionConflict,
+    utcnow,
+)
 from .search import SearchQuery, SortKey, search
-from .store import Asset, AssetStatus, AssetStore, CatalogStats, PageKey, plan_list_query, utcnow
+from .store import AssetStore, PageKey, plan_list_query
 from .store.changes import PlannedChange, StatusStore
 from .store.lease import LeaseStore
-from .store.models import ALLOWED_TRANSITIONS, PricePoint
 from .store.prices import PriceStore
 
 # A history response holds at most this many points, and reads at most this many

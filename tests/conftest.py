@@ -24,7 +24,8 @@ from moto import mock_aws  # noqa: E402
 from inventory import create_app  # noqa: E402
 from inventory.auth import hash_token  # noqa: E402
 from inventory.config import Config  # noqa: E402
-from inventory.store import Asset, AssetStatus, AssetStore, make_client  # noqa: E402
+from inventory.domain import Asset, AssetStatus  # noqa: E402
+from inventory.store import AssetStore, make_client  # noqa: E402
 from inventory.store.migrate import migrate  # noqa: E402
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)

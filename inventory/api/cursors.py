@@ -8,7 +8,7 @@ import json
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from ..errors import InvalidCursor
+from ..domain import InvalidCursor
 
 
 def _serializer(scope: str) -> URLSafeSerializer:

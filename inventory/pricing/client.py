@@ -14,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ..catalog import load_rows
-from ..errors import PriceSourceError
+from ..domain import PriceSourceError
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from ..store import Asset
-from ..store.models import PricePoint
+from ..domain import Asset, PricePoint
 from ..store.prices import PriceStore
 from .client import CoinGeckoClient, MalformedResponse
 

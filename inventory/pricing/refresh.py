@@ -10,10 +10,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..catalog import IdentityIndex, RowRejected, new_asset, parse_row, rank_order
-from ..errors import InventoryError
-from ..store import Asset, AssetStatus, AssetStore, utcnow
+from ..domain import (
+    Asset,
+    AssetStatus,
+    CatalogStats,
+    InventoryError,
+    RefreshState,
+    utcnow,
+)
+from ..store import AssetStore
 from ..store.dynamo import LeaseLost, count_calls
-from ..store.models import CatalogStats, RefreshState
 from ..store.prices import PriceStore, PriceUpdate
 from .client import CoinGeckoClient
 

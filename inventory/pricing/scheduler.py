@@ -14,9 +14,9 @@ from datetime import timezone
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..config import Config
-from ..errors import InventoryError
+from ..domain import InventoryError, utcnow
 from ..metrics import InventoryMetrics, RefreshMetrics
-from ..store import AssetStore, make_client, utcnow
+from ..store import AssetStore, make_client
 from ..store.dynamo import instrument
 from ..store.lease import Lease, LeaseStore
 from ..store.prices import PriceStore

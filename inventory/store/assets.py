@@ -6,10 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..errors import AssetNotFound
+from ..domain import Asset, AssetNotFound, AssetStatus, CatalogStats, RefreshState
 from . import mapping
 from .dynamo import ConditionFailed, translate_errors, write_groups
-from .models import Asset, AssetStatus, CatalogStats, RefreshState
 
 # Create only: the seed must never replace an asset that already exists.
 _ASSET_IS_NEW = "attribute_not_exists(PK)"

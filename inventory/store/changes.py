@@ -6,10 +6,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..errors import StoreError, VersionConflict
+from ..domain import Asset, AssetStatus, StatusChange, StoreError, VersionConflict
 from . import mapping
 from .dynamo import ConditionFailed, TransactionCancelled, translate_errors
-from .models import Asset, AssetStatus, StatusChange
 
 # The change applies only to the version the operator saw: two operators acting
 # on the same ETag cannot both win.

@@ -15,7 +15,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config import Config
-from ..errors import StoreError
+from ..domain import StoreError
 
 log = logging.getLogger(__name__)
 

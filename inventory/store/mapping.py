@@ -23,7 +23,14 @@ from datetime import datetime, timezone
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from .models import Asset, AssetStatus, CatalogStats, PricePoint, RefreshState, StatusChange
+from ..domain import (
+    Asset,
+    AssetStatus,
+    CatalogStats,
+    PricePoint,
+    RefreshState,
+    StatusChange,
+)
 
 ASSET_KIND = "ASSET"
 ASSET_PREFIX = "ASSET#"

@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..domain import PricePoint
 from . import mapping
 from .dynamo import translate_errors, write_groups
-from .models import PricePoint
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import pytest
 
 from inventory import create_app
 from inventory.auth import hash_token
-from inventory.store import utcnow
+from inventory.domain import utcnow
 from tests.conftest import build_asset
 
 pytestmark = pytest.mark.integration

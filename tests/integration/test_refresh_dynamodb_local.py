@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
+from inventory.domain import AssetStatus, utcnow
 from inventory.pricing.client import CoinGeckoClient
 from inventory.pricing.refresh import refresh_prices
-from inventory.store import AssetStatus, utcnow
 from inventory.store.prices import PriceStore
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 

@@ -9,9 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from inventory.errors import AssetNotFound
-from inventory.store import AssetStatus, make_client, plan_list_query
-from inventory.store import mapping
+from inventory.domain import AssetNotFound, AssetStatus
+from inventory.store import make_client, mapping, plan_list_query
 from inventory.store.dynamo import count_calls
 from inventory.store.migrate import available, migrate
 from tests.conftest import NOW, build_asset

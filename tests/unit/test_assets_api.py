@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 import simplejson
 
-from inventory.store import AssetStatus
+from inventory.domain import AssetStatus
 from tests.conftest import build_asset
 
 

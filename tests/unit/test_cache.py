@@ -12,9 +12,8 @@ from botocore.exceptions import EndpointConnectionError
 
 from inventory import create_app
 from inventory.cache import LoadingCache
-from inventory.errors import AssetNotFound, StoreError
+from inventory.domain import AssetNotFound, StoreError, utcnow
 from inventory.extensions import get_service
-from inventory.store import utcnow
 from tests.conftest import build_asset
 
 TTL, GRACE = 10.0, 30.0

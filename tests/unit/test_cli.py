@@ -11,8 +11,8 @@ import pytest
 
 from inventory import create_app
 from inventory.catalog import bundled_rows, sync_catalog
-from inventory.store import AssetStatus, AssetStore, utcnow
-from inventory.store import mapping
+from inventory.domain import AssetStatus, utcnow
+from inventory.store import AssetStore, mapping
 from inventory.store.migrate import available
 
 # The bundled catalog's coins that cannot get an asset id, by reason.

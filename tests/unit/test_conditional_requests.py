@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from inventory.domain import AssetStatus, utcnow
 from inventory.extensions import get_service
-from inventory.store import AssetStatus, utcnow
 from tests.conftest import build_asset
 
 URLS = ["/inventory/assets/BTC", "/inventory/assets?limit=5", "/inventory/assets/search?q=b"]

@@ -4,7 +4,7 @@ import pytest
 
 from inventory.config import Config
 from inventory.devtools.dynamodb_local import free_port
-from inventory.errors import StoreError
+from inventory.domain import StoreError
 from inventory.store import AssetStore, make_client
 from inventory.store.dynamo import instrument
 

@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from inventory import create_app
 from inventory.auth import hash_token
 from inventory.config import Config
-from inventory.store import AssetStatus
+from inventory.domain import AssetStatus
 from tests.conftest import build_asset
 
 ADMIN_TOKEN = "inv_fuzz-admin-token"

@@ -10,8 +10,7 @@ import simplejson
 from botocore.exceptions import EndpointConnectionError
 
 from inventory.config import Config
-from inventory.store import AssetStatus, utcnow
-from inventory.store.models import RefreshState
+from inventory.domain import AssetStatus, RefreshState, utcnow
 from tests.conftest import build_asset
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -10,9 +10,9 @@ import simplejson
 from prometheus_client import CollectorRegistry
 
 from inventory import create_app
+from inventory.domain import PricePoint
 from inventory.metrics import RefreshMetrics
 from inventory.pricing.scheduler import build_refresher
-from inventory.store.models import PricePoint
 from inventory.store.prices import PriceStore
 from tests.conftest import build_asset
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog

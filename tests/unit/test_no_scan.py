@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inventory.store import AssetStatus
+from inventory.domain import AssetStatus
 from tests.conftest import ADMIN, build_asset
 
 # Every GET route of the app -> the requests that exercise it (status expected).

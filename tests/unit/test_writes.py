@@ -10,7 +10,7 @@ import simplejson
 
 from inventory import create_app
 from inventory.auth import hash_token
-from inventory.store import AssetStatus
+from inventory.domain import AssetStatus
 from tests.conftest import build_asset
 
 TOKENS = {
@@ -101,8 +101,8 @@ def test_if_match_is_required_and_checked(client, catalog):
 
 
 def test_a_price_change_does_not_void_an_if_match(client, store, catalog, app):
+    from inventory.domain import utcnow
     from inventory.extensions import get_service
-    from inventory.store import utcnow
 
     seen = etag(client)
     store.update_fields("BTC", {"current_price": Decimal("1")}, utcnow())

@@ -1,4 +1,1 @@
-from . import writes  # noqa: F401  (registers the write views on blp)
-from .routes import blp
-
-__all__ = ["blp"]
+"""Asset endpoints: reads in routes.py, operator writes in writes.py, schemas side by side."""

@@ -5,16 +5,17 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from ...errors import ErrorSchema, InvalidCursor, InvalidRequest
+from ...domain import InvalidCursor, InvalidRequest
 from ...extensions import get_service
 from ...search import SearchQuery, key_from_cursor, key_to_cursor
 from ...store import PageKey
 from ..cursors import decode_cursor, encode_cursor
+from ..errors import ErrorSchema
 from ..responses import Rendered, cached_json, render
 from .schemas import (
+    INTERVALS,
     AssetEnvelopeSchema,
     AssetPageSchema,
-    INTERVALS,
     AssetView,
     HistoryArgsSchema,
     HistorySchema,

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ...store import ASSET_ID_RE, CATEGORY_RE, Asset, AssetStatus
+from ...domain import ASSET_ID_RE, CATEGORY_RE, Asset, AssetStatus
 
 SORT_FIELDS = ("rank", "price", "market_cap", "volume_24h", "price_change_percentage_24h", "name")
 _CURSOR = fields.String(

@@ -7,10 +7,17 @@ from flask import g, request
 from flask.views import MethodView
 
 from ...auth import require_scope
-from ...errors import ErrorSchema, InvalidCursor, InvalidRequest, PreconditionRequired, VersionConflict, current_request_id
+from ...domain import (
+    Asset,
+    InvalidCursor,
+    InvalidRequest,
+    PreconditionRequired,
+    VersionConflict,
+)
 from ...extensions import get_service
-from ...store import Asset
 from ..cursors import decode_cursor, encode_cursor
+from ..errors import ErrorSchema
+from ..request_id import current_request_id
 from ..responses import etag_version, json_response
 from .routes import _DETAIL, _asset_id, blp
 from .schemas import (

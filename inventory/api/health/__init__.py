@@ -1,3 +1,1 @@
-from .routes import blp
-
-__all__ = ["blp"]
+"""Liveness and detailed health."""

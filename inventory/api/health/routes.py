@@ -9,7 +9,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from ...errors import StoreError
+from ...domain import StoreError
 from ...extensions import get_service
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness and health")

@@ -1,0 +1,25 @@
+"""The request id: taken from a plain X-Request-ID header or made, echoed on the response and in logs."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import g, has_request_context, request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Accept a caller's request id only when it is short and plain, so it is safe to
+# echo in headers, bodies and log lines.
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def current_request_id() -> str:
+    """Return this request's id, taking a valid X-Request-ID header or making one."""
+    if not has_request_context():
+        return "-"
+    rid = g.get("request_id")
+    if rid is None:
+        supplied = request.headers.get(REQUEST_ID_HEADER, "")
+        rid = supplied if _REQUEST_ID_RE.fullmatch(supplied) else uuid.uuid4().hex
+        g.request_id = rid
+    return rid

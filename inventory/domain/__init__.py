@@ -1,0 +1,53 @@
+"""The domain: entities and errors, with no Flask and no boto3 (both layers around it import this)."""
+
+from .errors import (
+    AssetNotFound,
+    Forbidden,
+    InvalidCursor,
+    InvalidRequest,
+    InventoryError,
+    PreconditionRequired,
+    PriceSourceError,
+    StoreError,
+    TransitionNotAllowed,
+    Unauthorized,
+    VersionConflict,
+)
+from .models import (
+    ALLOWED_TRANSITIONS,
+    ASSET_ID_RE,
+    CATEGORY_RE,
+    MARKET_FIELDS,
+    Asset,
+    AssetStatus,
+    CatalogStats,
+    PricePoint,
+    RefreshState,
+    StatusChange,
+    utcnow,
+)
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "ASSET_ID_RE",
+    "CATEGORY_RE",
+    "MARKET_FIELDS",
+    "Asset",
+    "AssetNotFound",
+    "AssetStatus",
+    "CatalogStats",
+    "Forbidden",
+    "InvalidCursor",
+    "InvalidRequest",
+    "InventoryError",
+    "PreconditionRequired",
+    "PriceSourceError",
+    "PricePoint",
+    "RefreshState",
+    "StatusChange",
+    "StoreError",
+    "TransitionNotAllowed",
+    "Unauthorized",
+    "VersionConflict",
+    "utcnow",
+]
