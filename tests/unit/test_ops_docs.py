@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -160,6 +162,33 @@ def test_alert_expressions_are_balanced():
             assert text.count("{{") == text.count("}}"), (rule["alert"], text)
 
 
+def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    # `make test` installs promtool (Debian's prometheus package) like Java.
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not installed: run `make test` (target system-promtool)"
+    return subprocess.run([promtool, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_promtool_accepts_the_rules():
+    result = _promtool("check", "rules", str(ALERTS), cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_fire_the_right_alerts(tmp_path):
+    # GIVEN the rules without annotations (promtool compares those verbatim; the
+    # check above covers their templates) beside the unit tests
+    document = load_alerts()
+    for group in document["groups"]:
+        for rule in group["rules"]:
+            rule.pop("annotations", None)
+    (tmp_path / "alerts.yml").write_text(yaml.safe_dump(document))
+    shutil.copy(ROOT / "tests" / "promtool" / "alerts.test.yml", tmp_path)
+    # WHEN promtool replays their series THEN every expected alert (and silence) holds
+    result = _promtool("test", "rules", "alerts.test.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
 def test_alerts_cover_what_operators_need():
     exprs = {rule["alert"]: rule["expr"] for rule in alert_rules()}
     joined = "\n".join(exprs.values())
@@ -172,6 +201,9 @@ def test_alerts_cover_what_operators_need():
         r'flask_http_request_duration_seconds_count\{status=~"5\.\."\}',
         r"max by \(job\) \(inventory_refresh_lease_held\) == 0",
         r"inventory_coingecko_breaker_open",
+        r'histogram_quantile\(0\.99,\s+sum by \(job, le\) \(rate\(flask_http_request_duration_seconds_bucket',
+        r"> \(14\.4 \* 0\.001\)",
+        r'up\{job="inventory"\} == 0',
     ]
     for pattern in wanted:
         assert re.search(pattern, joined), pattern
