@@ -8,9 +8,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..domain import Asset, AssetNotFound, AssetStatus, CatalogStats, Fence, StoreError, VersionConflict
+from ..domain import (
+    Asset,
+    AssetNotFound,
+    AssetStatus,
+    CatalogStats,
+    Fence,
+    StoreError,
+    VersionConflict,
+)
 from . import mapping
-from .dynamo import ConditionFailed, TransactionCancelled, query_items, transact, translate_errors, write_groups
+from .dynamo import (
+    ConditionFailed,
+    TransactionCancelled,
+    query_items,
+    transact,
+    translate_errors,
+    write_groups,
+)
 
 # Create only: the seed must never replace an asset that already exists.
 _ASSET_IS_NEW = "attribute_not_exists(PK)"

@@ -6,7 +6,14 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..domain import MAX_ATOMIC_CHANGES, Asset, AssetStatus, CatalogStats, StatusChange, VersionConflict
+from ..domain import (
+    MAX_ATOMIC_CHANGES,
+    Asset,
+    AssetStatus,
+    CatalogStats,
+    StatusChange,
+    VersionConflict,
+)
 from . import mapping
 from .assets import VERSION_MATCHES, counts_action
 from .dynamo import TransactionCancelled, query_items, transact

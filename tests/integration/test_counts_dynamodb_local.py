@@ -7,7 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from inventory.domain import MAX_ATOMIC_CHANGES, Asset, AssetStatus, CatalogStats, utcnow
+from inventory.domain import (
+    MAX_ATOMIC_CHANGES,
+    Asset,
+    AssetStatus,
+    CatalogStats,
+    utcnow,
+)
 from inventory.service import CatalogService
 from inventory.store import Stores, mapping
 from inventory.store.dynamo import count_calls
