@@ -31,9 +31,6 @@ from .dynamo import (
 _ASSET_IS_NEW = "attribute_not_exists(PK)"
 # Update only: a write that targets a deleted or unknown asset must not create a stub.
 _ASSET_EXISTS = "attribute_exists(PK)"
-# An operator's change applies only to the version they saw: two operators acting
-# on the same ETag cannot both win.
-VERSION_MATCHES = "attribute_exists(PK) AND #version = :expected"
 
 # How many items one Query may read when a filter may discard many of them.
 _FILTERED_PAGE = 200
@@ -202,19 +199,7 @@ class AssetStore:
         update = {
             "TableName": self.table_name,
             "Key": mapping.asset_key(asset_id),
-            "ConditionExpression": VERSION_MATCHES,
-            **mapping.asset_update(
-                asset_id,
-                changes,
-                names={"#version": "version", "#updated_at": "updated_at", "#by": "updated_by"},
-                values={
-                    ":expected": {"N": str(expected_version)},
-                    ":next": {"N": str(expected_version + 1)},
-                    ":now": mapping.serialize(now),
-                    ":by": {"S": actor},
-                },
-                sets=("#version = :next", "#updated_at = :now", "#by = :by"),
-            ),
+            **mapping.versioned_asset_update(asset_id, changes, expected_version, actor, now),
         }
         try:
             self._write_one("Update", update, counts)

@@ -15,7 +15,7 @@ from ..domain import (
     VersionConflict,
 )
 from . import mapping
-from .assets import VERSION_MATCHES, counts_action
+from .assets import counts_action
 from .dynamo import TransactionCancelled, query_items, transact
 
 # An audit record is written once: a second one at the same time and version is a bug.
@@ -53,18 +53,9 @@ class StatusStore:
             "Update": {
                 "TableName": self.table_name,
                 "Key": mapping.asset_key(plan.asset.asset_id),
-                "UpdateExpression": "SET #status = :to, #version = :next, #updated_at = :now, #by = :by",
-                "ConditionExpression": VERSION_MATCHES,
-                "ExpressionAttributeNames": {
-                    "#status": "status", "#version": "version", "#updated_at": "updated_at", "#by": "updated_by",
-                },
-                "ExpressionAttributeValues": {
-                    ":to": {"S": plan.to_status.value},
-                    ":next": {"N": str(change.version)},
-                    ":expected": {"N": str(plan.asset.version)},
-                    ":now": mapping.serialize(now),
-                    ":by": {"S": actor},
-                },
+                    **mapping.versioned_asset_update(
+                    plan.asset.asset_id, {"status": plan.to_status}, plan.asset.version, actor, now
+                ),
             }
         }
         audit = {

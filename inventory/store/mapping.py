@@ -130,6 +130,31 @@ def asset_update(
     return {"UpdateExpression": expression, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
 
 
+# An operator's change applies only to the version they saw: two operators acting
+# on the same ETag cannot both win.
+_VERSION_MATCHES = "attribute_exists(PK) AND #version = :expected"
+
+
+def versioned_asset_update(asset_id: str, changes: dict, expected_version: int, actor: str, now: datetime) -> dict:
+    """UpdateItem parameters for an operator's change: the fields, the next version, who and when.
+
+    Conditional on the version the operator read (optimistic locking).
+    """
+    params = asset_update(
+        asset_id,
+        changes,
+        names={"#version": "version", "#updated_at": "updated_at", "#by": "updated_by"},
+        values={
+            ":expected": {"N": str(expected_version)},
+            ":next": {"N": str(expected_version + 1)},
+            ":now": serialize(now),
+            ":by": {"S": actor},
+        },
+        sets=("#version = :next", "#updated_at = :now", "#by = :by"),
+    )
+    return {**params, "ConditionExpression": _VERSION_MATCHES}
+
+
 def asset_to_item(asset: Asset) -> dict:
     """The full item for an asset; None fields are left out rather than stored as NULL."""
     item = {
