@@ -39,7 +39,7 @@ def _refresh(cg, store, prices, pages):
 class OneByOnePriceStore(PriceStore):
     """The baseline writer: the same actions, one request each (no transactions)."""
 
-    def apply(self, updates, guard=None):
+    def apply(self, updates, fence=None):
         result = ApplyResult()
         for update in updates:
             try:

@@ -108,23 +108,9 @@ def _init_metrics(app: Flask, config: Config):
 def _build_service(config: Config, client, metrics):
     # Imported here: boto3 loads only in processes that serve requests.
     from .service import CatalogService
-    from .store import AssetStore, make_client
-    from .store.changes import StatusStore
+    from .store import Stores, make_client
     from .store.dynamo import instrument
-    from .store.lease import LeaseStore
-    from .store.prices import PriceStore
 
     client = client or make_client(config)
     instrument(client, metrics.dynamodb_call)
-    store = AssetStore(client, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
-    prices = PriceStore(
-        client, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
-    )
-    return CatalogService(
-        store,
-        prices,
-        config,
-        changes=StatusStore(client, config.DYNAMODB_TABLE_NAME),
-        leases=LeaseStore(client, config.DYNAMODB_TABLE_NAME),
-        on_cache_lookup=metrics.cache_lookup,
-    )
+    return CatalogService(Stores.build(client, config), config, on_cache_lookup=metrics.cache_lookup)

@@ -6,14 +6,12 @@ import json
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import with_appcontext
 
 from .auth import SCOPES, hash_token, new_token
-from .catalog import bundled_rows, sync_catalog
-from .domain import utcnow
+from .catalog import bundled_rows
 from .extensions import get_service
-from .store.migrate import migrate
 
 
 def register(app: Flask) -> None:
@@ -28,9 +26,7 @@ def register(app: Flask) -> None:
 @with_appcontext
 def migrate_command():
     """Apply pending table migrations (idempotent)."""
-    config = current_app.config
-    service = get_service()
-    ran = migrate(service.store.client, config["DYNAMODB_TABLE_NAME"], utcnow())
+    ran = get_service().migrate()
     if ran:
         click.echo(f"applied {len(ran)} migration(s): {', '.join(ran)}")
     else:
@@ -51,10 +47,8 @@ def seed_command(from_coingecko: bool):
         rows = client_from_config(service.config).fetch_markets(service.config.PRICE_REFRESH_PAGES).rows
     else:
         rows = bundled_rows()
-    now = utcnow()
     with click.progressbar(length=len(rows), label="seeding", file=sys.stderr) as bar:
-        report = sync_catalog(rows, service.store, now, progress=bar.update)
-    service.store.recount(now, service.max_age)
+        report = service.seed(rows, progress=bar.update)
     click.echo(json.dumps(report.as_dict(), indent=2))
 
 
@@ -78,11 +72,9 @@ def refresh_command():
 def backfill_history_command(asset_id: str, days: int):
     """Fill an asset's price history from CoinGecko's market_chart."""
     from .pricing import client_from_config
-    from .pricing.history import backfill_history
 
     service = get_service()
-    asset = service.store.get(asset_id.strip().upper())
-    written = backfill_history(client_from_config(service.config), service.prices, asset, days, utcnow())
+    asset, written = service.backfill_history(client_from_config(service.config), asset_id.strip().upper(), days)
     click.echo(f"{asset.asset_id}: {written} points written")
 
 

@@ -1,4 +1,4 @@
-"""CatalogService: the read paths the API serves, and the per-process caches in front of them."""
+"""CatalogService: what the API and the CLI ask of the catalog, and the per-process caches in front of it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .cache import LoadingCache
+from .catalog import SyncReport, sync_catalog
 from .config import Config
 from .domain import (
     ALLOWED_TRANSITIONS,
@@ -15,16 +16,17 @@ from .domain import (
     AssetStatus,
     CatalogStats,
     InvalidRequest,
+    Lease,
     PricePoint,
+    RefreshState,
+    StatusChange,
     TransitionNotAllowed,
     VersionConflict,
     utcnow,
 )
 from .search import SearchQuery, SortKey, search
-from .store import AssetStore, PageKey, plan_list_query
-from .store.changes import PlannedChange, StatusStore
-from .store.lease import LeaseStore
-from .store.prices import PriceStore
+from .store import PageKey, PlannedChange, Stores, plan_list_query
+from .store.migrate import migrate, table_status
 
 # A history response holds at most this many points, and reads at most this many
 # raw ones (30 days of one-minute refreshes is 43,200).
@@ -35,27 +37,32 @@ MAX_RAW_POINTS = 50_000
 @dataclass(frozen=True)
 class Listing:
     assets: list[Asset]
-    next_key: object  # PageKey for listings, SortKey for search; None on the last page
+    next_key: PageKey | SortKey | None  # PageKey for listings, SortKey for search; None on the last page
     total_count: int
     active_count: int
     stale: bool = False  # served from cache while the store was failing
 
 
+@dataclass(frozen=True)
+class HealthFacts:
+    """What /health/detailed reports, read straight from the store (never cached)."""
+
+    table_status: str
+    counts: CatalogStats
+    refresh: RefreshState
+    lease: Lease | None
+
+
 class CatalogService:
     def __init__(
         self,
-        store: AssetStore,
-        prices: PriceStore,
+        stores: Stores,
         config: Config,
-        changes: StatusStore | None = None,
-        leases: LeaseStore | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_cache_lookup: Callable[[str, bool], None] | None = None,
     ):
-        self.store = store
-        self.prices = prices
-        self.changes = changes
-        self.leases = leases
+        self._stores = stores
+        self._assets = stores.assets
         self.config = config
         self.clock = clock
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
@@ -82,7 +89,7 @@ class CatalogService:
 
     def get_asset(self, asset_id: str) -> Asset:
         """:raises AssetNotFound: no such asset."""
-        return self.store.get(asset_id)
+        return self._assets.get(asset_id)
 
     def forget(self, asset_id: str) -> None:
         """Drop what this process cached about an asset it just changed."""
@@ -102,25 +109,22 @@ class CatalogService:
         after: PageKey | None,
     ) -> Listing:
         now = self.clock()
-        stats = self.stats_cache.get("stats", self.store.get_stats)
+        stats = self.stats_cache.get("stats", self._assets.get_stats)
         total, active = stats.value.counts(now, self.max_age, status, category)
         if active_only and status not in (None, AssetStatus.ACTIVE):
             # Only ACTIVE assets can be tradable: nothing to read.
             return Listing([], None, total, active, stats.stale)
         since = now - timedelta(seconds=self.max_age) if active_only else None
         query = plan_list_query(status, category, since)
-        page = self.store.list_page(query, limit, after)
+        page = self._assets.list_page(query, limit, after)
         return Listing(page.assets, page.next_key, total, active, stats.stale)
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
-        snapshot = self.snapshot_cache.get("all", lambda: list(self.store.iter_all()))
+        snapshot = self.snapshot_cache.get("all", lambda: list(self._assets.iter_all()))
         now = self.clock()
         page, next_key, matched = search(snapshot.value, query, limit, after)
         active = sum(1 for asset in matched if asset.is_tradable(now, self.max_age))
         return Listing(page, next_key, len(matched), active, snapshot.stale)
-
-    def stats(self) -> CatalogStats:
-        return self.stats_cache.get("stats", self.store.get_stats).value
 
     def history(self, asset_id: str, start: datetime | None, end: datetime | None, interval: int) -> list[PricePoint]:
         """Points between start and end, the last one of each interval, oldest first.
@@ -139,18 +143,41 @@ class CatalogService:
             )
         self.get_asset(asset_id)
         buckets: dict[int, PricePoint] = {}
-        for point in self.prices.history(asset_id, start, end, MAX_RAW_POINTS):
+        for point in self._stores.prices.history(asset_id, start, end, MAX_RAW_POINTS):
             # Points come oldest first, so the last one written to a bucket is its close.
             buckets[int(point.at.timestamp()) // interval] = point
         return list(buckets.values())
 
+    def audit(self, asset_id: str, limit: int, after: str | None) -> tuple[list[StatusChange], str | None]:
+        """Status changes of an asset, newest first, and the key to resume after (none for an unknown id)."""
+        return self._stores.changes.audit(asset_id, limit, after)
+
+    def health(self) -> HealthFacts:
+        """The table's status, the stored counts, the refresh state and the lease holder.
+
+        :raises StoreError: the store is unreachable.
+        """
+        stores = self._stores
+        return HealthFacts(
+            table_status=table_status(stores.client, stores.table_name),
+            counts=self._assets.get_stats(),
+            refresh=stores.refresh_state.get(),
+            lease=stores.leases.current(),
+        )
+
     # -- operator writes ------------------------------------------------------
 
     def after_write(self, asset_ids: list[str]) -> None:
-        """Drop this process's cached views of changed assets and rebuild the counts."""
+        """Drop this process's cached views of assets an operator write changed.
+
+        The write moved the catalog counts itself, in its own transaction.
+        """
         for asset_id in asset_ids:
             self.forget(asset_id)
-        self.store.recount(self.clock(), self.max_age)
+
+    def _moved(self, before: list[Asset], after: list[Asset]) -> CatalogStats:
+        """The change an operator write makes to the catalog counts (written in its transaction)."""
+        return CatalogStats.moved_by(before, after, self.clock(), self.max_age)
 
     def change_status(
         self, asset_id: str, to_status: AssetStatus, reason: str, expected_version: int, actor: str, request_id: str
@@ -159,25 +186,31 @@ class CatalogService:
 
         :raises AssetNotFound, VersionConflict, TransitionNotAllowed:
         """
-        asset = self.store.get(asset_id)
+        asset = self._assets.get(asset_id)
         if asset.version != expected_version:
             raise VersionConflict()
         if asset.status is to_status:
             return asset  # a no-op: no new version, no audit record
         _check_transition(asset, to_status)
-        self.changes.apply([PlannedChange(asset, to_status, reason)], actor, request_id, self.clock())
+        plan = PlannedChange(asset, to_status, reason)
+        self._apply([plan], actor, request_id)
         self.after_write([asset_id])
-        return self.store.get(asset_id)
+        return self._assets.get(asset_id)
+
+    def _apply(self, plans: list[PlannedChange], actor: str, request_id: str) -> None:
+        """:raises VersionConflict: (errors name the stale assets)"""
+        counts = self._moved([p.asset for p in plans], [p.changed_asset for p in plans])
+        self._stores.changes.apply(plans, actor, request_id, self.clock(), counts)
 
     def batch_get(self, asset_ids: list[str]) -> tuple[list[Asset], list[str]]:
         """(assets found, in request order; ids not found)."""
-        found = self.changes.batch_get(asset_ids)
+        found = self._assets.batch_get(asset_ids)
         return [found[i] for i in asset_ids if i in found], [i for i in asset_ids if i not in found]
 
     def bulk_status(self, items: list[dict], atomic: bool, reason: str, actor: str, request_id: str) -> list[dict]:
         """Plan every item, then apply all-or-none (atomic) or item by item; one result per item."""
         ids = [item["asset_id"] for item in items]
-        found = self.changes.batch_get(list(dict.fromkeys(ids)))
+        found = self._assets.batch_get(list(dict.fromkeys(ids)))
         results, plans = [], []
         for item in items:
             result = {"asset_id": item["asset_id"], "status": item["status"].value}
@@ -196,14 +229,13 @@ class CatalogService:
                 result["result"] = "planned"
                 plans.append((result, PlannedChange(asset, item["status"], reason)))
             results.append(result)
-        now = self.clock()
         if atomic:
             if any(r["result"] in ("not_found", "conflict", "invalid") for r in results):
                 for result, _ in plans:
                     result["result"] = "not_applied"
                 return results
             try:
-                self.changes.apply([plan for _, plan in plans], actor, request_id, now)
+                self._apply([plan for _, plan in plans], actor, request_id)
             except VersionConflict as exc:
                 stale = set((exc.errors or {}).get("conflicts", []))
                 for result, plan in plans:
@@ -214,25 +246,26 @@ class CatalogService:
         else:
             for result, plan in plans:
                 try:
-                    self.changes.apply([plan], actor, request_id, now)
+                    self._apply([plan], actor, request_id)
                     result["result"] = "applied"
                 except VersionConflict:
                     result["result"] = "conflict"
-        applied = [r["asset_id"] for r in results if r["result"] == "applied"]
-        if applied:
-            self.after_write(applied)
+        self.after_write([r["asset_id"] for r in results if r["result"] == "applied"])
         return results
 
     def import_asset(self, asset: Asset, overwrite_linked: bool, actor: str) -> str:
         """Create or update one asset that CoinGecko does not list; return what happened.
 
+        The catalog counts move in the same write. Cached views are the caller's
+        to drop (after_write), once for the whole import.
+
         :raises VersionConflict: it changed while being imported.
         """
         try:
-            current = self.store.get(asset.asset_id)
+            current = self._assets.get(asset.asset_id)
         except AssetNotFound:
             created = asset.replace(created_at=self.clock(), updated_at=self.clock(), updated_by=actor)
-            if not self.store.create(created):
+            if not self._assets.create(created, counts=self._moved([], [created])):
                 raise VersionConflict() from None
             return "created"
         if current.coingecko_id and not overwrite_linked:
@@ -246,8 +279,33 @@ class CatalogService:
             changes["last_price_update"] = asset.last_price_update
         if not changes:
             return "unchanged"
-        self.changes.update_catalog(asset.asset_id, changes, current.version, actor, self.clock())
+        counts = self._moved([current], [current.replace(**changes)])
+        self._assets.update_catalog(asset.asset_id, changes, current.version, actor, self.clock(), counts)
         return "updated"
+
+    # -- jobs the CLI runs ----------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply pending table migrations; return the names applied this time."""
+        return migrate(self._stores.client, self._stores.table_name, self.clock())
+
+    def seed(self, rows: list[dict], progress: Callable[[int], None] | None = None) -> SyncReport:
+        """Load catalog rows (create or refresh identities), then rebuild the counts; return the report."""
+        now = self.clock()
+        report = sync_catalog(rows, self._assets, now, progress=progress)
+        self._assets.recount(now, self.max_age)
+        return report
+
+    def backfill_history(self, source, asset_id: str, days: int) -> tuple[Asset, int]:
+        """Fill an asset's price history from `source` (a CoinGecko client); (asset, points written).
+
+        :raises AssetNotFound: no such asset.
+        """
+        # Imported here: the price source's HTTP stack loads only where a job needs it.
+        from .pricing.history import backfill_history
+
+        asset = self.get_asset(asset_id)
+        return asset, backfill_history(source, self._stores.prices, asset, days, self.clock())
 
 
 def _check_transition(asset: Asset, to_status: AssetStatus) -> None:

@@ -25,7 +25,7 @@ from inventory import create_app  # noqa: E402
 from inventory.auth import hash_token  # noqa: E402
 from inventory.config import Config  # noqa: E402
 from inventory.domain import Asset, AssetStatus  # noqa: E402
-from inventory.store import AssetStore, make_client  # noqa: E402
+from inventory.store import AssetStore, RefreshStateStore, make_client  # noqa: E402
 from inventory.store.migrate import migrate  # noqa: E402
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -55,6 +55,11 @@ def moto_client(config):
 @pytest.fixture
 def store(moto_client, config) -> AssetStore:
     return AssetStore(moto_client, config.DYNAMODB_TABLE_NAME, write_concurrency=1)
+
+
+@pytest.fixture
+def refresh_state(moto_client, config) -> RefreshStateStore:
+    return RefreshStateStore(moto_client, config.DYNAMODB_TABLE_NAME)
 
 
 @pytest.fixture

@@ -103,9 +103,6 @@ class Asset:
             and not self.price_stale(now, max_age_seconds)
         )
 
-    def market_values(self) -> dict:
-        return {name: getattr(self, name) for name in MARKET_FIELDS}
-
     def replace(self, **changes) -> "Asset":
         return dataclasses.replace(self, **changes)
 
@@ -122,7 +119,8 @@ class CatalogStats:
     """Counts per (status, category), with tradable assets grouped by price time.
 
     Kept as one item so total_count/active_count never need a scan; rebuilt by
-    whoever rewrites the catalog (seed, refresh, status changes).
+    whoever rewrites the catalog (seed, refresh) and moved by operator writes in
+    the same transaction as the write (`moved_by`).
     """
 
     # "STATUS|category" -> {"total": int, "priced": {bucket_epoch: int}}
@@ -149,6 +147,33 @@ class CatalogStats:
                 bucket["priced"][slot] = bucket["priced"].get(slot, 0) + 1
         return cls(buckets=buckets, computed_at=now)
 
+    @classmethod
+    def moved_by(
+        cls, before: Iterable[Asset], after: Iterable[Asset], now: datetime, max_age_seconds: int
+    ) -> "CatalogStats":
+        """The change in counts when `before` becomes `after`: signed, zeros left out.
+
+        A price slot too old to count as fresh is left out of both sides, so a
+        change never touches a slot a reader would ignore anyway.
+        """
+        gone = cls.compute(before, now, max_age_seconds).buckets
+        delta = cls.compute(after, now, max_age_seconds).buckets
+        for key, bucket in gone.items():
+            target = delta.setdefault(key, {"total": 0, "priced": {}})
+            target["total"] -= bucket["total"]
+            for slot, n in bucket["priced"].items():
+                target["priced"][slot] = target["priced"].get(slot, 0) - n
+        return cls(buckets=_without_zeros(delta), computed_at=now)
+
+    def settled(self, now: datetime, max_age_seconds: int) -> "CatalogStats":
+        """These counts as `compute` would give them now: slots too old to matter and zeros dropped."""
+        oldest = now.timestamp() - max_age_seconds - FRESHNESS_BUCKET_SECONDS
+        buckets = {
+            key: {"total": b["total"], "priced": {s: n for s, n in b["priced"].items() if int(s) >= oldest}}
+            for key, b in self.buckets.items()
+        }
+        return CatalogStats(buckets=_without_zeros(buckets), computed_at=self.computed_at)
+
     def counts(
         self,
         now: datetime,
@@ -168,6 +193,15 @@ class CatalogStats:
             total += bucket["total"]
             active += sum(n for slot, n in bucket["priced"].items() if int(slot) >= cutoff)
         return total, active
+
+
+def _without_zeros(buckets: dict[str, dict]) -> dict[str, dict]:
+    kept = {}
+    for key, bucket in buckets.items():
+        priced = {slot: n for slot, n in bucket["priced"].items() if n}
+        if bucket["total"] or priced:
+            kept[key] = {"total": bucket["total"], "priced": priced}
+    return kept
 
 
 @dataclass
@@ -190,6 +224,29 @@ class PricePoint:
     volume_24h: Decimal | None = None
 
 
+@dataclass(frozen=True)
+class Fence:
+    """Proof of holding a lease at one fencing token; writes carrying it fail once the lease moves on."""
+
+    lease: str
+    owner: str
+    token: int
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One instance's hold on a named lease (the price refresher's), until `expires_ms`."""
+
+    name: str
+    owner: str
+    fence: int  # bumped by every takeover
+    expires_ms: int
+
+    def fence_check(self) -> Fence:
+        """The fence to carry on writes that only this holder may make."""
+        return Fence(self.name, self.owner, self.fence)
+
+
 # Which status an operator may move an asset to from each status. INACTIVE
 # (delisted) can only come back to ACTIVE; a suspension is lifted or made final.
 ALLOWED_TRANSITIONS = {
@@ -197,6 +254,12 @@ ALLOWED_TRANSITIONS = {
     AssetStatus.SUSPENDED: {AssetStatus.ACTIVE, AssetStatus.INACTIVE},
     AssetStatus.INACTIVE: {AssetStatus.ACTIVE},
 }
+
+
+# How many status changes one all-or-none change may hold: DynamoDB runs at most
+# 100 actions in a transaction, and each change is two (the asset, its audit
+# record) besides the one update of the catalog counts.
+MAX_ATOMIC_CHANGES = 49
 
 
 @dataclass(frozen=True)

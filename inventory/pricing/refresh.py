@@ -14,11 +14,12 @@ from ..domain import (
     Asset,
     AssetStatus,
     CatalogStats,
+    Fence,
     InventoryError,
     RefreshState,
     utcnow,
 )
-from ..store import AssetStore
+from ..store import AssetStore, RefreshStateStore
 from ..store.dynamo import LeaseLost, count_calls
 from ..store.prices import PriceStore, PriceUpdate
 from .client import CoinGeckoClient
@@ -67,34 +68,37 @@ def refresh_prices(
     pages: int,
     max_age_seconds: int,
     clock: Callable[[], datetime] = utcnow,
-    guard: dict | None = None,
+    fence: Fence | None = None,
+    state: RefreshStateStore | None = None,
 ) -> RefreshReport:
     """Fetch market pages, write changed figures (never operator fields), record the outcome.
 
     A failure of the source or the store leaves every stored asset as it was and
     is recorded in the refresh state for /health/detailed; it is not raised.
-    `guard` (the lease fence) joins every write, so an instance that lost the
-    lease mid-refresh writes nothing more.
+    `fence` (from the lease) joins every write, so an instance that lost the
+    lease mid-refresh writes nothing more. `state` defaults to the refresh state
+    in the asset store's table.
     """
+    state = state or RefreshStateStore(store.client, store.table_name)
     report = RefreshReport()
     started, began = clock(), time.perf_counter()
     with count_calls(store.client) as calls:
         try:
-            _refresh(client, store, prices, pages, max_age_seconds, started, report, guard)
+            _refresh(client, store, prices, pages, max_age_seconds, started, report, fence)
         except InventoryError as exc:
             report.error = str(exc)
             log.warning("price refresh failed: %s", exc)
         except LeaseLost:
             report.error = "the refresh lease was lost to another instance; writes stopped"
             log.warning("price refresh fenced off: lease lost")
-        _record_state(store, client, started, report)
+        _record_state(state, client, started, report)
     report.dynamodb_requests = calls["calls"]
     report.duration_seconds = time.perf_counter() - began
     log.info("price refresh: %s", report.as_dict())
     return report
 
 
-def _refresh(client, store, prices, pages, max_age_seconds, now, report: RefreshReport, guard) -> None:
+def _refresh(client, store, prices, pages, max_age_seconds, now, report: RefreshReport, fence) -> None:
     existing = list(store.iter_all())
     fetch = client.fetch_markets(pages)
     report.source_calls = fetch.calls
@@ -140,13 +144,13 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
                     },
                 )
             )
-    result = prices.apply(updates, guard)
+    result = prices.apply(updates, fence)
     report.updated = len(result.applied)
     report.skipped["newer_price_stored"] += len(result.rejected)
-    created, existed = store.create_many(new_assets, guard)
+    created, existed = store.create_many(new_assets, fence)
     created_ids = set(created)
     added = [a for a in new_assets if a.asset_id in created_ids]
-    prices.record_first_points(added, guard)
+    prices.record_first_points(added, fence)
     report.created = len(created)
     report.skipped["created_concurrently"] += len(existed)
     report.skipped += Counter()  # `+=` drops the reasons that stayed at zero
@@ -162,15 +166,16 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
     ]
     report.oldest_price_at = min(priced_times, default=None)
     if report.updated or report.created:
-        # Counts as of the catalog this refresh read; a status change made meanwhile
-        # rebuilds them itself, and the next refresh settles any overlap.
+        # Counts as of the catalog this refresh read: a status change made meanwhile
+        # (which moved the counts in its own transaction) may be overwritten here,
+        # and the next refresh, which reads it, settles that.
         store.put_stats(CatalogStats.compute(catalog, now, max_age_seconds))
 
 
-def _record_state(store: AssetStore, client: CoinGeckoClient, now: datetime, report: RefreshReport) -> None:
+def _record_state(state: RefreshStateStore, client: CoinGeckoClient, now: datetime, report: RefreshReport) -> None:
     try:
-        previous = store.get_refresh_state()
-        store.put_refresh_state(
+        previous = state.get()
+        state.put(
             RefreshState(
                 last_success_at=now if report.ok else previous.last_success_at,
                 last_attempt_at=now,

@@ -14,12 +14,10 @@ from datetime import timezone
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..config import Config
-from ..domain import InventoryError, utcnow
+from ..domain import Fence, InventoryError, Lease, utcnow
 from ..metrics import InventoryMetrics, RefreshMetrics
-from ..store import AssetStore, make_client
+from ..store import AssetStore, LeaseStore, PriceStore, RefreshStateStore, make_client
 from ..store.dynamo import instrument
-from ..store.lease import Lease, LeaseStore
-from ..store.prices import PriceStore
 from . import client_from_config
 from .refresh import RefreshReport, refresh_prices
 
@@ -31,7 +29,7 @@ JOB_ID = "refresh-prices"
 def build_refresher(
     config: Config, metrics: RefreshMetrics | None = None, dynamodb=None
 ) -> Callable[..., RefreshReport]:
-    """Wire the client and stores for refreshes in this process; return the job (guard optional)."""
+    """Wire the client and stores for refreshes in this process; return the job (fence optional)."""
     client = client_from_config(config, on_response=metrics.source_response if metrics else None)
     dynamodb = dynamodb or make_client(config)
     store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
@@ -39,7 +37,7 @@ def build_refresher(
         dynamodb, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
     )
 
-    def run(guard: dict | None = None) -> RefreshReport:
+    def run(fence: Fence | None = None) -> RefreshReport:
         started = utcnow()
         report = refresh_prices(
             client,
@@ -47,7 +45,7 @@ def build_refresher(
             prices,
             pages=config.PRICE_REFRESH_PAGES,
             max_age_seconds=config.PRICE_MAX_AGE_SECONDS,
-            guard=guard,
+            fence=fence,
         )
         if metrics:
             metrics.record(report, client.breaker.state, started, report.oldest_price_at)
@@ -59,9 +57,9 @@ def build_refresher(
 class LeasedRefresher:
     """Refreshes only while this instance holds the lease; renews it by heartbeat."""
 
-    def __init__(self, config: Config, leases: LeaseStore, store: AssetStore, run, owner: str,
+    def __init__(self, config: Config, leases: LeaseStore, state: RefreshStateStore, run, owner: str,
                  metrics: RefreshMetrics | None = None, clock_ms=lambda: int(time.time() * 1000)):
-        self.config, self.leases, self.store, self.run = config, leases, store, run
+        self.config, self.leases, self.state, self.run = config, leases, state, run
         self.owner, self.metrics, self.clock_ms = owner, metrics, clock_ms
         self.lease: Lease | None = None
         self._lock = threading.Lock()
@@ -95,13 +93,13 @@ class LeasedRefresher:
         if lease is None:
             return None
         try:
-            last = self.store.get_refresh_state().last_attempt_at
+            last = self.state.get().last_attempt_at
         except InventoryError:
             last = None
         interval = self.config.PRICE_REFRESH_INTERVAL_SECONDS
         if last is not None and (utcnow() - last).total_seconds() < interval * 0.8:
             return None  # a previous holder refreshed this interval just before the takeover
-        return self.run(self.leases.guard(lease))
+        return self.run(lease.fence_check())
 
     def release(self) -> None:
         with self._lock:
@@ -126,7 +124,7 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
     refresher = LeasedRefresher(
         config,
         LeaseStore(dynamodb, config.DYNAMODB_TABLE_NAME),
-        AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME),
+        RefreshStateStore(dynamodb, config.DYNAMODB_TABLE_NAME),
         build_refresher(config, metrics, dynamodb),
         instance_id(config),
         metrics,

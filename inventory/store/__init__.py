@@ -1,6 +1,55 @@
 """The DynamoDB data-access layer: everything that knows about items, keys and boto3 lives here."""
 
-from .assets import AssetPage, AssetStore, ListQuery, PageKey, plan_list_query
-from .dynamo import make_client
+from __future__ import annotations
 
-__all__ = ["AssetPage", "AssetStore", "ListQuery", "PageKey", "make_client", "plan_list_query"]
+from dataclasses import dataclass
+
+from ..config import Config
+from .assets import AssetPage, AssetStore, ListQuery, PageKey, plan_list_query
+from .changes import PlannedChange, StatusStore
+from .dynamo import make_client
+from .lease import LeaseStore
+from .prices import PriceStore
+from .refresh_state import RefreshStateStore
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Every store over one client and table: what the factory builds once per process."""
+
+    client: object
+    table_name: str
+    assets: AssetStore
+    changes: StatusStore
+    prices: PriceStore
+    refresh_state: RefreshStateStore
+    leases: LeaseStore
+
+    @classmethod
+    def build(cls, client, config: Config) -> "Stores":
+        table, concurrency = config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY
+        return cls(
+            client=client,
+            table_name=table,
+            assets=AssetStore(client, table, concurrency),
+            changes=StatusStore(client, table),
+            prices=PriceStore(client, table, config.PRICE_HISTORY_DAYS, concurrency),
+            refresh_state=RefreshStateStore(client, table),
+            leases=LeaseStore(client, table),
+        )
+
+
+__all__ = [
+    "AssetPage",
+    "AssetStore",
+    "LeaseStore",
+    "ListQuery",
+    "PageKey",
+    "PlannedChange",
+    "PriceStore",
+    "RefreshStateStore",
+    "StatusStore",
+    "Stores",
+    "make_client",
+    "plan_list_query",
+]

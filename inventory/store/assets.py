@@ -1,14 +1,31 @@
-"""AssetStore: reads and writes assets and the catalog counts in the single table."""
+"""AssetStore: asset items (reads, listings, creates, field updates) and the catalog counts item."""
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..domain import Asset, AssetNotFound, AssetStatus, CatalogStats, RefreshState
+from ..domain import (
+    Asset,
+    AssetNotFound,
+    AssetStatus,
+    CatalogStats,
+    Fence,
+    StoreError,
+    VersionConflict,
+)
 from . import mapping
-from .dynamo import ConditionFailed, translate_errors, write_groups
+from .dynamo import (
+    ConditionFailed,
+    TransactionCancelled,
+    query_items,
+    transact,
+    translate_errors,
+    write_groups,
+)
 
 # Create only: the seed must never replace an asset that already exists.
 _ASSET_IS_NEW = "attribute_not_exists(PK)"
@@ -17,6 +34,8 @@ _ASSET_EXISTS = "attribute_exists(PK)"
 
 # How many items one Query may read when a filter may discard many of them.
 _FILTERED_PAGE = 200
+_BATCH_GET_MAX = 100
+_UNPROCESSED_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,12 @@ def plan_list_query(
     return ListQuery("by_rank", mapping.ASSET_KIND, None, None)
 
 
+def counts_action(table_name: str, counts: CatalogStats | None) -> list[dict]:
+    """The transaction action that moves the catalog counts by `counts`, if it moves any."""
+    action = mapping.stats_delta_update(table_name, counts) if counts is not None else None
+    return [action] if action else []
+
+
 class AssetStore:
     """Asset items and the catalog counts item, over an injected DynamoDB client."""
 
@@ -69,7 +94,7 @@ class AssetStore:
         self.table_name = table_name
         self.write_concurrency = write_concurrency
 
-    # -- single items -------------------------------------------------------
+    # -- reads --------------------------------------------------------------
 
     def get(self, asset_id: str) -> Asset:
         """Return the asset with this id.
@@ -85,27 +110,55 @@ class AssetStore:
             raise AssetNotFound(f"Asset {asset_id} not found.")
         return mapping.item_to_asset(response["Item"])
 
-    def create(self, asset: Asset) -> bool:
-        """Store a new asset; return False (and change nothing) when the id is taken."""
+    def batch_get(self, asset_ids: list[str]) -> dict[str, Asset]:
+        """The assets that exist among `asset_ids` (BatchGetItem, unprocessed keys retried)."""
+        found: dict[str, Asset] = {}
+        for start in range(0, len(asset_ids), _BATCH_GET_MAX):
+            keys = [mapping.asset_key(i) for i in asset_ids[start : start + _BATCH_GET_MAX]]
+            request = {self.table_name: {"Keys": keys}}
+            for attempt in range(_UNPROCESSED_RETRIES + 1):
+                with translate_errors("BatchGetItem"):
+                    response = self.client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.table_name, []):
+                    asset = mapping.item_to_asset(item)
+                    found[asset.asset_id] = asset
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                if attempt == _UNPROCESSED_RETRIES:
+                    raise StoreError("the store kept some keys unprocessed")
+                # Unprocessed keys mean throttling: back off before asking again.
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+        return found
+
+    # -- writes -------------------------------------------------------------
+
+    def create(self, asset: Asset, counts: CatalogStats | None = None) -> bool:
+        """Store a new asset; return False (and change nothing) when the id is taken.
+
+        `counts`, the change the new asset makes to the catalog counts, is
+        written in the same transaction.
+        """
+        put = {"TableName": self.table_name, "Item": mapping.asset_to_item(asset), "ConditionExpression": _ASSET_IS_NEW}
         try:
-            with translate_errors("PutItem"):
-                self.client.put_item(
-                    TableName=self.table_name,
-                    Item=mapping.asset_to_item(asset),
-                    ConditionExpression=_ASSET_IS_NEW,
-                )
+            self._write_one("Put", put, counts)
         except ConditionFailed:
             return False
         return True
 
-    def create_many(self, assets: list[Asset], guard: dict | None = None) -> tuple[list[str], list[str]]:
-        """Store new assets, 100 per call; return (created ids, ids that already existed)."""
+    def create_many(self, assets: list[Asset], fence: Fence | None = None) -> tuple[list[str], list[str]]:
+        """Store new assets, 100 per call; return (created ids, ids that already existed).
+
+        Whoever creates in bulk (seed, refresh) rewrites the counts afterwards.
+        """
         groups = [
             [{"Put": {"TableName": self.table_name, "Item": mapping.asset_to_item(a),
                       "ConditionExpression": _ASSET_IS_NEW}}]
             for a in assets
         ]
-        created, existed = write_groups(self.client, groups, self.write_concurrency, guard)
+        created, existed = write_groups(
+            self.client, groups, self.write_concurrency, mapping.fence_check(self.table_name, fence)
+        )
         return [assets[i].asset_id for i in created], [assets[i].asset_id for i in existed]
 
     def update_fields(self, asset_id: str, changes: dict, now: datetime) -> None:
@@ -127,6 +180,49 @@ class AssetStore:
         except ConditionFailed:
             raise AssetNotFound(f"Asset {asset_id} not found.") from None
 
+    def update_catalog(
+        self,
+        asset_id: str,
+        changes: dict,
+        expected_version: int,
+        actor: str,
+        now: datetime,
+        counts: CatalogStats | None = None,
+    ) -> None:
+        """Set operator-owned catalog fields at the version read, bumping the version.
+
+        Only the named attributes are written, so a concurrent price refresh is
+        kept; `counts` moves the catalog counts in the same transaction.
+
+        :raises VersionConflict: the asset changed (or vanished) meanwhile.
+        """
+        update = {
+            "TableName": self.table_name,
+            "Key": mapping.asset_key(asset_id),
+            **mapping.versioned_asset_update(asset_id, changes, expected_version, actor, now),
+        }
+        try:
+            self._write_one("Update", update, counts)
+        except ConditionFailed:
+            raise VersionConflict() from None
+
+    def _write_one(self, kind: str, params: dict, counts: CatalogStats | None) -> None:
+        """One Put or Update alone, or in a transaction with the counts it moves.
+
+        :raises ConditionFailed: its condition failed.
+        """
+        moved = counts_action(self.table_name, counts)
+        if not moved:
+            with translate_errors(f"{kind}Item"):
+                getattr(self.client, f"{kind.lower()}_item")(**params)
+            return
+        try:
+            transact(self.client, [{kind: params}, *moved])
+        except TransactionCancelled as exc:
+            if "ConditionalCheckFailed" in exc.reasons:
+                raise ConditionFailed(kind) from exc
+            raise StoreError("the write kept conflicting with other writes") from exc
+
     # -- listings -----------------------------------------------------------
 
     def list_page(self, query: ListQuery, limit: int, after: PageKey | None = None) -> AssetPage:
@@ -137,25 +233,12 @@ class AssetStore:
         """
         request = self._query_request(query)
         wanted = limit + 1
-        found: list[dict] = []
-        start = (
-            mapping.index_start_key(query.index, query.partition, after.asset_id, after.rank_key)
-            if after
-            else None
-        )
-        while len(found) < wanted:
-            page_size = wanted - len(found)
-            if "FilterExpression" in request:
-                page_size = max(page_size, _FILTERED_PAGE)
-            kwargs = dict(request, Limit=page_size)
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            with translate_errors("Query"):
-                response = self.client.query(**kwargs)
-            found.extend(response["Items"])
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                break
+        request["Limit"] = max(wanted, _FILTERED_PAGE) if "FilterExpression" in request else wanted
+        if after:
+            request["ExclusiveStartKey"] = mapping.index_start_key(
+                query.index, query.partition, after.asset_id, after.rank_key
+            )
+        found = list(itertools.islice(query_items(self.client, request), wanted))
         items = found[:limit]
         next_key = None
         if len(found) > limit:
@@ -166,14 +249,7 @@ class AssetStore:
     def iter_all(self) -> Iterator[Asset]:
         """Every asset in rank order, through the by_rank index (a Query, not a Scan)."""
         request = self._query_request(plan_list_query(None, None, None))
-        while True:
-            with translate_errors("Query"):
-                response = self.client.query(**request)
-            for item in response["Items"]:
-                yield mapping.item_to_asset(item)
-            if "LastEvaluatedKey" not in response:
-                return
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return (mapping.item_to_asset(item) for item in query_items(self.client, request))
 
     def _query_request(self, query: ListQuery) -> dict:
         names = {"#pk": mapping.INDEXES[query.index]}
@@ -211,28 +287,12 @@ class AssetStore:
         return mapping.item_to_stats(response["Item"])
 
     def recount(self, now: datetime, max_age_seconds: int) -> CatalogStats:
-        """Rebuild the counts item from the by_rank index; done after catalog writes."""
+        """Rebuild the counts item from the by_rank index (after a seed rewrote the catalog)."""
         stats = CatalogStats.compute(self.iter_all(), now, max_age_seconds)
         self.put_stats(stats)
         return stats
 
     def put_stats(self, stats: CatalogStats) -> None:
+        """Replace the whole counts item (a full rewrite by seed or refresh)."""
         with translate_errors("PutItem"):
             self.client.put_item(TableName=self.table_name, Item=mapping.stats_to_item(stats))
-
-    def get_refresh_state(self) -> RefreshState:
-        with translate_errors("GetItem"):
-            response = self.client.get_item(TableName=self.table_name, Key=mapping.REFRESH_STATE_KEY)
-        if "Item" not in response:
-            return RefreshState()
-        return mapping.item_to_refresh_state(response["Item"])
-
-    def put_refresh_state(self, state: RefreshState) -> None:
-        with translate_errors("PutItem"):
-            self.client.put_item(TableName=self.table_name, Item=mapping.refresh_state_to_item(state))
-
-    def describe(self) -> dict:
-        """Table status and item count as DynamoDB reports them (for health checks)."""
-        with translate_errors("DescribeTable"):
-            table = self.client.describe_table(TableName=self.table_name)["Table"]
-        return {"status": table["TableStatus"]}

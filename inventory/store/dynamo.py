@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -136,13 +137,49 @@ def translate_errors(operation: str):
         raise StoreError() from exc
 
 
+def query_items(client, request: dict) -> Iterator[dict]:
+    """Every item a Query returns, page after page (LastEvaluatedKey followed lazily).
+
+    Stop iterating (islice) to stop reading: the next page is asked for only
+    when the items already read are used up.
+    """
+    request = dict(request)
+    while True:
+        with translate_errors("Query"):
+            response = client.query(**request)
+        yield from response["Items"]
+        if "LastEvaluatedKey" not in response:
+            return
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def transact(client, actions: list[dict]) -> None:
+    """One TransactWriteItems, retried while it only collides with other transactions.
+
+    Operator writes share the catalog counts item, so two of them at once can
+    cancel each other (TransactionConflict) although neither's condition failed:
+    those are tried again after a short, jittered pause.
+
+    :raises TransactionCancelled: a condition failed, or the conflicts did not clear.
+    """
+    for attempt in range(_CONFLICT_RETRIES + 1):
+        try:
+            with translate_errors("TransactWriteItems"):
+                client.transact_write_items(TransactItems=actions)
+            return
+        except TransactionCancelled as exc:
+            if "ConditionalCheckFailed" in exc.reasons or attempt == _CONFLICT_RETRIES:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+
+
 # DynamoDB's limit on actions in one TransactWriteItems call.
 TRANSACTION_MAX_ACTIONS = 100
 _CONFLICT_RETRIES = 5
 
 
 def write_groups(
-    client, groups: list[list[dict]], concurrency: int = 4, guard: dict | None = None
+    client, groups: list[list[dict]], concurrency: int = 4, fence_check: dict | None = None
 ) -> tuple[list[int], list[int]]:
     """Write groups of transaction actions, many groups per TransactWriteItems call.
 
@@ -150,12 +187,12 @@ def write_groups(
     whose condition fails is dropped and reported; the others are retried, as
     are groups cancelled by a conflicting concurrent write. Up to `concurrency`
     transactions are in flight at once: each waits a network round trip.
-    `guard`, a ConditionCheck, joins every transaction (the lease fence).
+    `fence_check`, a ConditionCheck on the lease, joins every transaction.
     Returns (applied group indexes, rejected group indexes).
 
-    :raises LeaseLost: the guard's condition failed.
+    :raises LeaseLost: the fence's condition failed.
     """
-    capacity = TRANSACTION_MAX_ACTIONS - (1 if guard else 0)
+    capacity = TRANSACTION_MAX_ACTIONS - (1 if fence_check else 0)
     batches, batch, size = [], [], 0
     for index, group in enumerate(groups):
         if batch and size + len(group) > capacity:
@@ -168,30 +205,30 @@ def write_groups(
     applied: list[int] = []
     rejected: list[int] = []
     if len(batches) <= 1 or concurrency <= 1:
-        outcomes = [_write_batch(client, groups, b, guard) for b in batches]
+        outcomes = [_write_batch(client, groups, b, fence_check) for b in batches]
     else:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            outcomes = list(pool.map(lambda b: _write_batch(client, groups, b, guard), batches))
+            outcomes = list(pool.map(lambda b: _write_batch(client, groups, b, fence_check), batches))
     for done, failed in outcomes:
         applied.extend(done)
         rejected.extend(failed)
     return applied, rejected
 
 
-def _write_batch(client, groups: list[list[dict]], batch: list[int], guard: dict | None):
+def _write_batch(client, groups: list[list[dict]], batch: list[int], fence_check: dict | None):
     """One transaction for the batch's groups; returns (applied, rejected) group indexes."""
     rejected: list[int] = []
     for attempt in range(_CONFLICT_RETRIES + 1):
         if not batch:
             break
-        actions = ([guard] if guard else []) + [action for index in batch for action in groups[index]]
+        actions = ([fence_check] if fence_check else []) + [action for index in batch for action in groups[index]]
         try:
             with translate_errors("TransactWriteItems"):
                 client.transact_write_items(TransactItems=actions)
             return batch, rejected
         except TransactionCancelled as exc:
             reasons = exc.reasons
-            if guard:
+            if fence_check:
                 if reasons and reasons[0] == "ConditionalCheckFailed":
                     raise LeaseLost() from exc
                 reasons = reasons[1:]

@@ -8,7 +8,16 @@ Single-table layout (see README "Key layout"):
     refresh state   REFRESH               STATE              -
     price point     HISTORY#<asset_id>    <ISO time>         - (expires_at: DynamoDB TTL)
     status change   AUDIT#<asset_id>      <ISO time>#<version:010d>  -
+    lease           LEASE                 <lease name>       - (owner, fence, expires_ms)
     migration run   MIGRATION             <migration name>   -
+
+The counts item holds one Number per counter, so an operator write can ADD to
+it inside its own transaction: `n#<STATUS>|<category>` (assets) and
+`p#<STATUS>|<category>#<slot>` (ACTIVE priced assets whose price time falls in
+that 10 s slot). DynamoDB cannot ADD into a map whose parent does not exist,
+and ADD on a missing top-level attribute starts from 0, so flat counters need
+no item to exist first. Items written before that shape kept a `buckets` map;
+it is read and added to the flat counters until the next full rewrite.
 
 Every asset carries `kind = "ASSET"` and `rank_key = <rank:010d>#<asset_id>`
 (unranked: 9999999999#<asset_id>). The three GSIs share `rank_key` as their sort
@@ -27,6 +36,8 @@ from ..domain import (
     Asset,
     AssetStatus,
     CatalogStats,
+    Fence,
+    Lease,
     PricePoint,
     RefreshState,
     StatusChange,
@@ -40,6 +51,9 @@ AUDIT_PREFIX = "AUDIT#"
 STATS_KEY = {"PK": {"S": "CATALOG"}, "SK": {"S": "STATS"}}
 REFRESH_STATE_KEY = {"PK": {"S": "REFRESH"}, "SK": {"S": "STATE"}}
 MIGRATION_PK = "MIGRATION"
+LEASE_PK = "LEASE"
+_TOTAL_PREFIX = "n#"
+_PRICED_PREFIX = "p#"
 UNRANKED = 9_999_999_999
 
 # Index name -> the attribute that is its partition key.
@@ -116,6 +130,31 @@ def asset_update(
     return {"UpdateExpression": expression, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
 
 
+# An operator's change applies only to the version they saw: two operators acting
+# on the same ETag cannot both win.
+_VERSION_MATCHES = "attribute_exists(PK) AND #version = :expected"
+
+
+def versioned_asset_update(asset_id: str, changes: dict, expected_version: int, actor: str, now: datetime) -> dict:
+    """UpdateItem parameters for an operator's change: the fields, the next version, who and when.
+
+    Conditional on the version the operator read (optimistic locking).
+    """
+    params = asset_update(
+        asset_id,
+        changes,
+        names={"#version": "version", "#updated_at": "updated_at", "#by": "updated_by"},
+        values={
+            ":expected": {"N": str(expected_version)},
+            ":next": {"N": str(expected_version + 1)},
+            ":now": serialize(now),
+            ":by": {"S": actor},
+        },
+        sets=("#version = :next", "#updated_at = :now", "#by = :by"),
+    )
+    return {**params, "ConditionExpression": _VERSION_MATCHES}
+
+
 def asset_to_item(asset: Asset) -> dict:
     """The full item for an asset; None fields are left out rather than stored as NULL."""
     item = {
@@ -147,23 +186,65 @@ def item_to_asset(item: dict) -> Asset:
     return Asset(**values)
 
 
+def _flat_counts(stats: CatalogStats) -> dict[str, int]:
+    flat = {}
+    for key, bucket in stats.buckets.items():
+        if bucket["total"]:
+            flat[_TOTAL_PREFIX + key] = bucket["total"]
+        for slot, n in bucket["priced"].items():
+            if n:
+                flat[f"{_PRICED_PREFIX}{key}#{slot}"] = n
+    return flat
+
+
 def stats_to_item(stats: CatalogStats) -> dict:
+    """The whole counts item (a full rewrite: counters not named here are gone)."""
+    item = {**STATS_KEY, **{name: {"N": str(n)} for name, n in _flat_counts(stats).items()}}
+    if stats.computed_at is not None:
+        item["computed_at"] = serialize(stats.computed_at)
+    return item
+
+
+def stats_delta_update(table_name: str, delta: CatalogStats) -> dict | None:
+    """A transaction action that ADDs a signed change to the counters; None when nothing moves."""
+    flat = _flat_counts(delta)
+    if not flat:
+        return None
+    names, values, adds = {}, {}, []
+    for i, (name, n) in enumerate(sorted(flat.items())):
+        names[f"#c{i}"] = name
+        values[f":c{i}"] = {"N": str(n)}
+        adds.append(f"#c{i} :c{i}")
     return {
-        **STATS_KEY,
-        "buckets": _serializer.serialize(stats.buckets),
-        "computed_at": serialize(stats.computed_at),
+        "Update": {
+            "TableName": table_name,
+            "Key": STATS_KEY,
+            "UpdateExpression": "ADD " + ", ".join(adds),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
     }
 
 
 def item_to_stats(item: dict) -> CatalogStats:
+    """Counts from the flat counters, plus a pre-flat `buckets` map if the item still has one."""
     raw = deserialize(item)
-    buckets = {
-        key: {
-            "total": int(bucket["total"]),
-            "priced": {slot: int(n) for slot, n in bucket["priced"].items()},
-        }
-        for key, bucket in raw.get("buckets", {}).items()
-    }
+    buckets: dict[str, dict] = {}
+
+    def bucket(key: str) -> dict:
+        return buckets.setdefault(key, {"total": 0, "priced": {}})
+
+    for key, old in raw.get("buckets", {}).items():
+        bucket(key)["total"] += int(old["total"])
+        for slot, n in old["priced"].items():
+            bucket(key)["priced"][slot] = bucket(key)["priced"].get(slot, 0) + int(n)
+    for name, value in raw.items():
+        if name.startswith(_TOTAL_PREFIX):
+            bucket(name[len(_TOTAL_PREFIX):])["total"] += int(value)
+        elif name.startswith(_PRICED_PREFIX):
+            key, slot = name[len(_PRICED_PREFIX):].rsplit("#", 1)
+            priced = bucket(key)["priced"]
+            priced[slot] = priced.get(slot, 0) + int(value)
     computed = raw.get("computed_at")
     return CatalogStats(buckets=buckets, computed_at=from_iso(computed) if computed else None)
 
@@ -207,9 +288,18 @@ def item_to_point(item: dict) -> PricePoint:
     )
 
 
+def audit_partition(asset_id: str) -> dict:
+    return {"S": AUDIT_PREFIX + asset_id}
+
+
+def audit_start_key(asset_id: str, sort_key: str) -> dict:
+    """ExclusiveStartKey that resumes an audit query right after the given change."""
+    return {"PK": audit_partition(asset_id), "SK": {"S": sort_key}}
+
+
 def audit_item(change: StatusChange) -> dict:
     return {
-        "PK": {"S": AUDIT_PREFIX + change.asset_id},
+        "PK": audit_partition(change.asset_id),
         "SK": {"S": f"{to_iso(change.at)}#{change.version:010d}"},
         "from_status": {"S": change.from_status.value},
         "to_status": {"S": change.to_status.value},
@@ -232,3 +322,37 @@ def item_to_audit(item: dict) -> StatusChange:
         at=from_iso(raw["SK"].rsplit("#", 1)[0]),
         version=int(raw["version"]),
     )
+
+
+def migration_record(name: str, applied_at: datetime) -> dict:
+    return {"PK": {"S": MIGRATION_PK}, "SK": {"S": name}, "applied_at": {"S": to_iso(applied_at)}}
+
+
+def lease_key(name: str) -> dict:
+    return {"PK": {"S": LEASE_PK}, "SK": {"S": name}}
+
+
+# Lease attributes, by the placeholders lease conditions and updates use.
+LEASE_NAMES = {"#owner": "owner", "#expires": "expires_ms", "#fence": "fence"}
+# A renewal, a release or a fenced write only by the holder of this very fence.
+LEASE_HELD = "#owner = :me AND #fence = :fence"
+
+
+def item_to_lease(item: dict) -> Lease:
+    raw = deserialize(item)
+    return Lease(name=raw["SK"], owner=raw["owner"], fence=int(raw["fence"]), expires_ms=int(raw["expires_ms"]))
+
+
+def fence_check(table_name: str, fence: Fence | None) -> dict | None:
+    """A transaction action that fails unless the fence's holder still holds the lease (None: no fence)."""
+    if fence is None:
+        return None
+    return {
+        "ConditionCheck": {
+            "TableName": table_name,
+            "Key": lease_key(fence.lease),
+            "ConditionExpression": LEASE_HELD,
+            "ExpressionAttributeNames": {"#owner": "owner", "#fence": "fence"},
+            "ExpressionAttributeValues": {":me": {"S": fence.owner}, ":fence": {"N": str(fence.token)}},
+        }
+    }

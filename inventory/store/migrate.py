@@ -1,4 +1,4 @@
-"""Apply the numbered migrations in `migrations/` and record each run in the table."""
+"""The table itself: apply the numbered migrations in `migrations/` (each run recorded), report its status."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime
 import migrations
 
 from . import mapping
-from .dynamo import ConditionFailed, TableMissing, translate_errors
+from .dynamo import ConditionFailed, TableMissing, query_items, translate_errors
 
 log = logging.getLogger(__name__)
 
@@ -23,23 +23,22 @@ def available() -> list[str]:
 def applied(client, table_name: str) -> set[str]:
     """Names recorded as run; empty when the table does not exist yet."""
     try:
-        with translate_errors("DescribeTable"):
-            client.describe_table(TableName=table_name)
+        table_status(client, table_name)
     except TableMissing:
         return set()
-    names, request = set(), {
+    request = {
         "TableName": table_name,
         "KeyConditionExpression": "PK = :pk",
         "ExpressionAttributeValues": {":pk": {"S": mapping.MIGRATION_PK}},
         "ConsistentRead": True,
     }
-    while True:
-        with translate_errors("Query"):
-            response = client.query(**request)
-        names.update(item["SK"]["S"] for item in response["Items"])
-        if "LastEvaluatedKey" not in response:
-            return names
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return {item["SK"]["S"] for item in query_items(client, request)}
+
+
+def table_status(client, table_name: str) -> str:
+    """The table's status as DynamoDB reports it (ACTIVE, UPDATING, ...), for health checks."""
+    with translate_errors("DescribeTable"):
+        return client.describe_table(TableName=table_name)["Table"]["TableStatus"]
 
 
 def migrate(client, table_name: str, now: datetime) -> list[str]:
@@ -61,11 +60,7 @@ def _record(client, table_name: str, name: str, now: datetime) -> None:
         with translate_errors("PutItem"):
             client.put_item(
                 TableName=table_name,
-                Item={
-                    "PK": {"S": mapping.MIGRATION_PK},
-                    "SK": {"S": name},
-                    "applied_at": {"S": mapping.to_iso(now)},
-                },
+                Item=mapping.migration_record(name, now),
                 # Two deploys migrating at once: the first record wins, the second is a no-op.
                 ConditionExpression="attribute_not_exists(PK)",
             )

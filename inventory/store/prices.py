@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ..domain import PricePoint
+from ..domain import Fence, PricePoint
 from . import mapping
-from .dynamo import translate_errors, write_groups
+from .dynamo import query_items, write_groups
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +41,27 @@ class PriceStore:
         self.history_days = history_days
         self.write_concurrency = write_concurrency
 
-    def apply(self, updates: list[PriceUpdate], guard: dict | None = None) -> ApplyResult:
+    def apply(self, updates: list[PriceUpdate], fence: Fence | None = None) -> ApplyResult:
         """Write each update with its history point atomically, up to 50 assets per call.
 
         Only the market fields named in `changes` are SET; status and every other
         operator field are never part of the write, so a concurrent status change
-        cannot be lost.
+        cannot be lost. With a `fence`, nothing is written once its lease is lost.
+
+        :raises LeaseLost: the fence's lease has moved on.
         """
         applied, rejected = write_groups(
-            self.client, [self._actions(u) for u in updates], self.write_concurrency, guard
+            self.client,
+            [self._actions(u) for u in updates],
+            self.write_concurrency,
+            mapping.fence_check(self.table_name, fence),
         )
         return ApplyResult(
             applied=[updates[i].asset_id for i in applied],
             rejected=[updates[i].asset_id for i in rejected],
         )
 
-    def record_first_points(self, assets, guard: dict | None = None) -> None:
+    def record_first_points(self, assets, fence: Fence | None = None) -> None:
         """History points for newly added priced assets (their first price)."""
         groups = [
             [self._point_put(a.asset_id, a.last_price_update,
@@ -63,7 +69,7 @@ class PriceStore:
             for a in assets
             if a.current_price is not None and a.last_price_update is not None
         ]
-        write_groups(self.client, groups, self.write_concurrency, guard)
+        write_groups(self.client, groups, self.write_concurrency, mapping.fence_check(self.table_name, fence))
 
     def record_points(self, asset_id: str, points: list[PricePoint], kept_from: datetime) -> int:
         """Store backfilled points, each kept PRICE_HISTORY_DAYS from `kept_from`; return the count."""
@@ -111,13 +117,5 @@ class PriceStore:
             },
             "Limit": limit,
         }
-        points: list[PricePoint] = []
-        while len(points) < limit:
-            with translate_errors("Query"):
-                response = self.client.query(**request)
-            points.extend(mapping.item_to_point(item) for item in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-            request["Limit"] = limit - len(points)
-        return points[:limit]
+        items = itertools.islice(query_items(self.client, request), limit)
+        return [mapping.item_to_point(item) for item in items]

@@ -9,8 +9,7 @@ import pytest
 from inventory.pricing.client import CoinGeckoClient
 from inventory.pricing.refresh import refresh_prices
 from inventory.pricing.scheduler import LeasedRefresher
-from inventory.store.lease import LeaseStore
-from inventory.store.prices import PriceStore
+from inventory.store import LeaseStore, PriceStore, RefreshStateStore
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
 pytestmark = pytest.mark.integration
@@ -46,13 +45,13 @@ def test_a_holder_that_lost_the_lease_writes_nothing(leases, local_store, local_
     with FakeCoinGecko(generate_catalog(30)) as cg:
         client = CoinGeckoClient(cg.url, calls_per_minute=0)
         a = leases.acquire("a", now_ms=1_000, ttl_ms=TTL)
-        assert refresh_prices(client, local_store, prices, pages=1, max_age_seconds=300, guard=leases.guard(a)).ok
+        assert refresh_prices(client, local_store, prices, pages=1, max_age_seconds=300, fence=a.fence_check()).ok
         before = {x.asset_id: x.current_price for x in local_store.iter_all()}
         # GIVEN a paused holder whose lease expired and was taken over
         leases.acquire("b", now_ms=1_000 + TTL, ttl_ms=TTL)
         cg.tick()
         # WHEN it wakes up and refreshes with its old fence
-        report = refresh_prices(client, local_store, prices, pages=1, max_age_seconds=300, guard=leases.guard(a))
+        report = refresh_prices(client, local_store, prices, pages=1, max_age_seconds=300, fence=a.fence_check())
     # THEN its writes are refused and nothing stored changed
     assert not report.ok and "lease" in report.error
     assert {x.asset_id: x.current_price for x in local_store.iter_all()} == before
@@ -65,11 +64,12 @@ def test_refreshers_on_several_instances_refresh_once_per_interval(local_store, 
     with FakeCoinGecko(generate_catalog(30)) as cg:
         client = CoinGeckoClient(cg.url, calls_per_minute=0)
 
-        def run(guard=None):
-            return refresh_prices(client, local_store, prices, pages=1, max_age_seconds=300, guard=guard)
+        def run(fence=None):
+            return refresh_prices(client, local_store, prices, pages=1, max_age_seconds=300, fence=fence)
 
         instances = [
-            LeasedRefresher(cfg, LeaseStore(local_store.client, cfg.DYNAMODB_TABLE_NAME), local_store, run,
+            LeasedRefresher(cfg, LeaseStore(local_store.client, cfg.DYNAMODB_TABLE_NAME),
+                            RefreshStateStore(local_store.client, cfg.DYNAMODB_TABLE_NAME), run,
                             owner, clock_ms=lambda: clock[0])
             for owner in ("a", "b", "c")
         ]

@@ -65,9 +65,9 @@ def test_detailed_health_is_degraded_before_any_price_refresh(client, catalog):
     assert report["prices"]["last_success_at"] is None
 
 
-def test_detailed_health_is_healthy_after_a_recent_refresh(client, store, catalog, config):
+def test_detailed_health_is_healthy_after_a_recent_refresh(client, refresh_state, catalog, config):
     last = utcnow() - timedelta(seconds=30)
-    store.put_refresh_state(RefreshState(last_success_at=last, last_attempt_at=last, breaker_state="closed"))
+    refresh_state.put(RefreshState(last_success_at=last, last_attempt_at=last, breaker_state="closed"))
     response = client.get("/health/detailed")
     assert response.status_code == 200
     report = body(response)
@@ -87,9 +87,9 @@ def test_detailed_health_is_healthy_after_a_recent_refresh(client, store, catalo
         (30, "CoinGecko answered 429", "last price refresh failed: CoinGecko answered 429"),
     ],
 )
-def test_detailed_health_is_degraded_with_a_reason(client, store, catalog, age, last_error, reason):
+def test_detailed_health_is_degraded_with_a_reason(client, refresh_state, catalog, age, last_error, reason):
     last = utcnow() - timedelta(seconds=age)
-    store.put_refresh_state(RefreshState(last_success_at=last, last_attempt_at=utcnow(), last_error=last_error))
+    refresh_state.put(RefreshState(last_success_at=last, last_attempt_at=utcnow(), last_error=last_error))
     response = client.get("/health/detailed")
     assert response.status_code == 200
     report = body(response)

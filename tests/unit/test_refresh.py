@@ -100,7 +100,7 @@ def test_refresh_never_overwrites_a_status_change_made_during_it(cg, store, pric
 
 
 @pytest.mark.parametrize("fault", ["500", "502", "503", "truncated", "html", "object", "401"])
-def test_a_failing_source_changes_nothing_stored(cg, store, prices, fault):
+def test_a_failing_source_changes_nothing_stored(cg, store, prices, refresh_state, fault):
     run(make_client(cg), store, prices)
     before = {a.asset_id: a for a in store.iter_all()}
     cg.tick()
@@ -108,7 +108,7 @@ def test_a_failing_source_changes_nothing_stored(cg, store, prices, fault):
     report = run(make_client(cg), store, prices)
     assert not report.ok and report.error
     assert {a.asset_id: a for a in store.iter_all()} == before
-    state = store.get_refresh_state()
+    state = refresh_state.get()
     assert state.last_error == report.error
     assert state.last_success_at is not None  # the earlier success is kept
 

@@ -180,6 +180,30 @@ def test_bulk_status_atomic_is_all_or_none(client, catalog):
     assert len(body(client.get("/inventory/assets/ETH/audit", headers=auth("ops")))["data"]) == 1
 
 
+def test_bulk_status_atomic_holds_at_most_49_items_one_transaction_with_the_counts(client, catalog):
+    items = [{"asset_id": f"X{i}", "status": "SUSPENDED"} for i in range(50)]
+    response = client.post("/inventory/assets/bulk-status", headers=auth("ops"), json={"items": items, "atomic": True})
+    assert response.status_code == 422
+    assert "at most 49" in str(body(response)["errors"])
+    response = client.post("/inventory/assets/bulk-status", headers=auth("ops"), json={"items": items[:49], "atomic": True})
+    assert response.status_code == 200
+
+
+def test_operator_writes_move_the_counts_without_a_recount(client, catalog):
+    def counts():
+        data = body(client.get("/inventory/assets?active_only=false&limit=1"))
+        return data["total_count"], data["active_count"]
+
+    assert counts() == (3, 2)
+    response = patch(client, "SUSPENDED", if_match=etag(client))
+    assert response.status_code == 200
+    assert counts() == (3, 1)
+    items = [{"asset_id": "NEWC", "symbol": "newc", "name": "New coin", "current_price": "2"}]
+    response = client.post("/inventory/assets/import", headers=auth("admin"), json={"items": items})
+    assert body(response)["results"][0]["result"] == "created"
+    assert counts() == (4, 2)
+
+
 def test_import_is_admin_only_idempotent_and_guards_linked_assets(client, catalog):
     items = [
         {"asset_id": "INTX", "symbol": "intx", "name": "Internal token", "current_price": "1.25", "category": "internal"},

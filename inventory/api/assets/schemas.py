@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ...domain import ASSET_ID_RE, CATEGORY_RE, Asset, AssetStatus
+from ...domain import ASSET_ID_RE, CATEGORY_RE, MAX_ATOMIC_CHANGES, Asset, AssetStatus
 
 SORT_FIELDS = ("rank", "price", "market_cap", "volume_24h", "price_change_percentage_24h", "name")
 _CURSOR = fields.String(
@@ -194,9 +194,7 @@ class HistorySchema(ma.Schema):
 
 _REASON = fields.String(load_default="", validate=validate.Length(max=500))
 MAX_BATCH = 100
-# DynamoDB runs at most 100 actions in one transaction; an atomic change is two
-# (the asset and its audit record).
-MAX_ATOMIC = 50
+MAX_ATOMIC = MAX_ATOMIC_CHANGES
 
 
 class _Body(ma.Schema):

@@ -108,7 +108,7 @@ class AssetAudit(MethodView):
             (after,) = decode_cursor("audit", {"asset_id": asset_id}, args["cursor"], arity=1)
             if not isinstance(after, str):
                 raise InvalidCursor()
-        entries, next_key = service.changes.audit(asset_id, args["limit"], after)
+        entries, next_key = service.audit(asset_id, args["limit"], after)
         cursor = encode_cursor("audit", {"asset_id": asset_id}, [next_key]) if next_key else None
         return {"data": entries, "next_cursor": cursor}
 
@@ -147,7 +147,7 @@ class AssetBulkStatus(MethodView):
     def post(self, body):
         """Change the status of up to 100 assets
 
-        `atomic: true` applies all or none (one DynamoDB transaction, at most 50
+        `atomic: true` applies all or none (one DynamoDB transaction, at most 49
         items); otherwise each item is applied on its own. `expected_etag`
         makes an item conditional on the version it names.
         """

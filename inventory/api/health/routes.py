@@ -72,10 +72,7 @@ class Detailed(MethodView):
         report = {"status": "healthy", "reasons": []}
         started = time.perf_counter()
         try:
-            table = service.store.describe()
-            stats = service.store.get_stats()
-            refresh = service.store.get_refresh_state()
-            lease = service.leases.current()
+            facts = service.health()
         except StoreError:
             report.update(
                 status="unhealthy",
@@ -84,8 +81,9 @@ class Detailed(MethodView):
             )
             return report, 503
         latency_ms = round((time.perf_counter() - started) * 1000 / 4, 2)
-        total, active = stats.counts(now, service.max_age)
-        report["store"] = {"reachable": True, "latency_ms": latency_ms, "table_status": table["status"]}
+        total, active = facts.counts.counts(now, service.max_age)
+        refresh, lease = facts.refresh, facts.lease
+        report["store"] = {"reachable": True, "latency_ms": latency_ms, "table_status": facts.table_status}
         report["assets"] = {"total": total, "tradable": active}
         last = refresh.last_success_at
         age = (now - last).total_seconds() if last else None

@@ -1,0 +1,143 @@
+"""Catalog counts moved by operator writes in their own transactions, on DynamoDB Local."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+
+from inventory.domain import (
+    MAX_ATOMIC_CHANGES,
+    Asset,
+    AssetStatus,
+    CatalogStats,
+    utcnow,
+)
+from inventory.service import CatalogService
+from inventory.store import Stores, mapping
+from inventory.store.dynamo import count_calls
+from tests.conftest import build_asset
+
+pytestmark = pytest.mark.integration
+
+ACTIVE, INACTIVE, SUSPENDED = AssetStatus.ACTIVE, AssetStatus.INACTIVE, AssetStatus.SUSPENDED
+
+
+@pytest.fixture
+def service(local_store, local_config) -> CatalogService:
+    return CatalogService(Stores.build(local_store.client, local_config), local_config)
+
+
+@pytest.fixture
+def seeded(local_store, local_config):
+    """A catalog of every status, two categories and none, fresh, stale and no prices; counts rebuilt."""
+    prices = [("1.5", 0), ("2.5", 3600), (None, 0)]
+    assets = [
+        build_asset(f"A{i:02d}", i + 1, price=prices[i % 3][0], age_seconds=prices[i % 3][1],
+                    status=[ACTIVE, ACTIVE, SUSPENDED, INACTIVE][i % 4], category=["defi", "meme", None][i % 3])
+        for i in range(60)
+    ]
+    created, _ = local_store.create_many(assets)
+    assert len(created) == len(assets)
+    local_store.recount(utcnow(), local_config.PRICE_MAX_AGE_SECONDS)
+    return assets
+
+
+def assert_counts_equal_a_recount(store, max_age):
+    now = utcnow()
+    stored = store.get_stats().settled(now, max_age)
+    assert stored.buckets == CatalogStats.compute(store.iter_all(), now, max_age).buckets
+    return stored
+
+
+def test_status_changes_bulk_changes_and_imports_keep_the_counts_equal_to_a_recount(service, seeded, local_store):
+    # GIVEN a seeded catalog whose counts item was rebuilt from it
+    max_age = service.max_age
+    assets = {a.asset_id: local_store.get(a.asset_id) for a in seeded}
+    # WHEN operators change single statuses (priced, unpriced, stale, every transition)...
+    for asset_id, to in [("A00", SUSPENDED), ("A01", INACTIVE), ("A02", ACTIVE), ("A03", ACTIVE), ("A00", ACTIVE)]:
+        current = local_store.get(asset_id)
+        service.change_status(asset_id, to, "test", current.version, "ops", "req-1")
+    # ...apply an atomic and a per-item bulk change...
+    atomic = [{"asset_id": f"A{i:02d}", "status": SUSPENDED, "expected_version": None} for i in range(4, 40, 4)]
+    results = service.bulk_status(atomic, True, "bulk", "ops", "req-2")
+    assert {r["result"] for r in results} == {"applied"}
+    per_item = [{"asset_id": f"A{i:02d}", "status": INACTIVE} for i in range(41, 60, 2)]
+    results = service.bulk_status(per_item, False, "bulk", "ops", "req-3")
+    assert "applied" in {r["result"] for r in results}
+    # ...and import new assets and update existing ones (category, price)
+    now = utcnow()
+    imports = [
+        Asset(asset_id="NEW1", symbol="new1", name="New 1", category="defi", current_price=Decimal("2"),
+              last_price_update=now),
+        Asset(asset_id="NEW2", symbol="new2", name="New 2"),
+        Asset(asset_id="A05", symbol="a05", name="A05 coin", category="meme"),
+        Asset(asset_id="A02", symbol="a02", name="A02 coin", current_price=Decimal("7"), last_price_update=now),
+    ]
+    outcomes = [service.import_asset(a, True, "admin") for a in imports]
+    assert outcomes == ["created", "created", "updated", "updated"]
+    # THEN the stored counts equal a full recount of the catalog, bucket by bucket
+    stored = assert_counts_equal_a_recount(local_store, max_age)
+    assert stored.counts(utcnow(), max_age) == (len(assets) + 2, stored.counts(utcnow(), max_age)[1])
+
+
+def test_a_status_change_costs_the_same_calls_whatever_the_catalog_size(service, seeded, local_store):
+    current = local_store.get("A00")
+    with count_calls(local_store.client) as calls:
+        service.change_status("A00", SUSPENDED, "", current.version, "ops", "req")
+    # read, one transaction (asset, audit, counts), read back: no index read of the catalog
+    assert calls["calls"] == 3
+
+
+def test_concurrent_changes_all_land_in_the_counts(service, seeded, local_store):
+    # GIVEN eight operators, each changing a different asset at the same moment
+    targets = [a.asset_id for a in seeded if a.status is ACTIVE][:8]
+    barrier = threading.Barrier(len(targets))
+    errors = []
+
+    def operator(asset_id):
+        try:
+            version = local_store.get(asset_id).version
+            barrier.wait()
+            service.change_status(asset_id, SUSPENDED, "race", version, "ops", f"req-{asset_id}")
+        except Exception as exc:  # noqa: BLE001 - reported by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=operator, args=(t,)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # THEN every change applied and every one of them moved the shared counts item
+    assert errors == []
+    assert all(local_store.get(t).status is SUSPENDED for t in targets)
+    assert_counts_equal_a_recount(local_store, service.max_age)
+
+
+def test_an_atomic_change_of_the_most_items_fits_one_transaction(service, local_store, local_config):
+    assets = [build_asset(f"M{i:02d}", i + 1, price="1", category="defi") for i in range(MAX_ATOMIC_CHANGES)]
+    local_store.create_many(assets)
+    local_store.recount(utcnow(), local_config.PRICE_MAX_AGE_SECONDS)
+    items = [{"asset_id": a.asset_id, "status": SUSPENDED} for a in assets]
+    results = service.bulk_status(items, True, "all", "ops", "req")
+    assert {r["result"] for r in results} == {"applied"}
+    stored = assert_counts_equal_a_recount(local_store, service.max_age)
+    assert stored.counts(utcnow(), service.max_age, SUSPENDED) == (MAX_ATOMIC_CHANGES, 0)
+
+
+def test_counts_written_before_the_flat_shape_are_read_and_moved(service, seeded, local_store, local_config):
+    # GIVEN a counts item in the old shape: one `buckets` map
+    now = utcnow()
+    old = CatalogStats.compute(local_store.iter_all(), now, service.max_age)
+    local_store.client.put_item(TableName=local_config.DYNAMODB_TABLE_NAME, Item={
+        **mapping.STATS_KEY,
+        "buckets": mapping.serialize(old.buckets),
+        "computed_at": mapping.serialize(now),
+    })
+    assert local_store.get_stats().settled(now, service.max_age).buckets == old.buckets
+    # WHEN an operator changes a status (ADD on flat counters beside the map)
+    current = local_store.get("A00")
+    service.change_status("A00", SUSPENDED, "", current.version, "ops", "req")
+    # THEN the reader adds both shapes up to the truth
+    assert_counts_equal_a_recount(local_store, service.max_age)
