@@ -73,7 +73,7 @@ class InventoryRequest(Request):
 
     def on_json_loading_failed(self, e: ValueError | None):
         if e is None:
-            return None  # not a JSON content type: check_body answered 415 before anything asked
+            return super().on_json_loading_failed(e)  # not a JSON content type: 415
         raise _invalid_json(e)
 
 

@@ -45,6 +45,8 @@ def install_hooks(app: Flask, config: Config, on_rate_limit_storage_error=None) 
     the final status, 429s included). Flask calls after_request hooks in
     reverse order of registration.
     """
+    if config.TRUSTED_PROXY_HOPS < 0:
+        raise ValueError("TRUSTED_PROXY_HOPS: must be 0 or more")
     if config.TRUSTED_PROXY_HOPS:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.TRUSTED_PROXY_HOPS)
     trust_client_address = config.TRUSTED_PROXY_HOPS > 0

@@ -181,9 +181,12 @@ def test_the_client_address_behind_trusted_hops(make_app, hops, xff, expected):
     assert response.get_json()["addr"] == expected
 
 
-def test_bad_rate_limits_refuse_to_start(make_app):
-    with pytest.raises(ValueError, match="RATE_LIMIT_READS"):
-        make_app(RATE_LIMIT_READS="lots")
+@pytest.mark.parametrize(
+    ("changes", "name"), [({"RATE_LIMIT_READS": "lots"}, "RATE_LIMIT_READS"), ({"TRUSTED_PROXY_HOPS": -1}, "TRUSTED_PROXY_HOPS")]
+)
+def test_bad_settings_refuse_to_start(make_app, changes, name):
+    with pytest.raises(ValueError, match=name):
+        make_app(**changes)
 
 
 def test_a_token_is_limited_by_its_name_wherever_it_comes_from(make_app):
