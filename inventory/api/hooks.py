@@ -89,7 +89,7 @@ def install_hooks(app: Flask, config: Config, on_rate_limit_storage_error=None) 
         read = access.read if access is not None else request.method in READ_METHODS
         path = request.path
         if request.method != "OPTIONS" and path not in unlimited and not path.startswith("/static/"):
-            key = rate_limit_key(g.get("token_name"), read)
+            key = rate_limit_key(entry.name if entry is not None else None, read)
             window = limits.hit(read, key) if key is not None else None
             if window is not None:
                 if window.exceeded:

@@ -226,10 +226,15 @@ def test_a_failing_limit_storage_lets_reads_through_and_counts_writes_per_proces
     def unreachable(*args, **kwargs):
         raise StorageError(ConnectionError("limit storage down"))
 
+    working = limits._storage.incr
     limits._storage.incr = unreachable  # the third-party storage object, as a dead Redis would behave
     assert [limits.hit(True, "token:a") for _ in range(3)] == [None, None, None]  # fail open
     assert [limits.hit(False, "token:a").exceeded for _ in range(2)] == [False, True]  # in-memory fallback
     assert failures == ["reads"] * 3 + ["writes"] * 2
+    # Once the storage answers again, it counts again.
+    limits._storage.incr = working
+    assert limits.hit(True, "token:a").remaining == 0
+    assert limits.hit(True, "token:a").exceeded
 
 
 # -- security headers ------------------------------------------------------------------
