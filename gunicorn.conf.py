@@ -6,6 +6,8 @@ import tempfile
 
 bind = os.environ.get("BIND", "0.0.0.0:8002")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# The workers' Config reads it: each enforces its share of a memory:// rate limit.
+os.environ["WEB_CONCURRENCY"] = str(workers)
 # Measured (BENCHMARKS.md, worker model): on the mixed read workload gthread with
 # 4 threads served 2.3x the requests of sync workers, with a third of the p99; a
 # sync worker stalls every request queued behind a slow one (a cache miss, a search).

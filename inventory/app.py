@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import simplejson
-from flask import Flask, g
-from flask.json.provider import DefaultJSONProvider
+from flask import Flask
 from prometheus_client import CollectorRegistry
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
+from .api.bodies import InventoryRequest, JSONProvider
+from .api.converters import AssetIdConverter
 from .api.errors import register_error_handlers
-from .api.request_id import REQUEST_ID_HEADER, current_request_id
-from .auth import check_read_access, parse_tokens
+from .api.hooks import install_hooks
 from .config import Config
 from .extensions import api as rest_api
-from .logs import configure_logging, log_requests
+from .logs import configure_logging
 from .metrics import InventoryMetrics
-from .security import init_security
-
-
-class DecimalJSONProvider(DefaultJSONProvider):
-    """JSON with Decimals written as exact numbers (0.00001234 stays 0.00001234)."""
-
-    def dumps(self, obj, **kwargs):
-        kwargs.setdefault("default", self.default)
-        kwargs.setdefault("ensure_ascii", self.ensure_ascii)
-        kwargs.setdefault("sort_keys", self.sort_keys)
-        return simplejson.dumps(obj, use_decimal=True, **kwargs)
-
-    def loads(self, s, **kwargs):
-        # NaN and Infinity are rejected; numbers with a fraction parse as Decimal.
-        return simplejson.loads(s, use_decimal=True, **kwargs)
 
 
 def route_template(request) -> str:
@@ -42,6 +26,8 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     """Build the app; `config` defaults to the environment, the client to one from Config."""
     config = config or Config.from_env()
     app = Flask("inventory")
+    app.request_class = InventoryRequest
+    app.url_map.converters["asset_id"] = AssetIdConverter
     app.config.from_mapping(vars(config))
     app.config.update(
         API_TITLE="Inventory Service",
@@ -54,13 +40,11 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
         OPENAPI_REDOC_PATH="/redoc",
         OPENAPI_REDOC_URL="/static/vendor/redoc/redoc.standalone.js",
     )
-    app.json = DecimalJSONProvider(app)
+    app.json = JSONProvider(app)
     configure_logging(config.LOG_LEVEL)
-    log_requests(app)
 
     app.extensions["inventory"] = {
         "build_service": lambda: _build_service(config, dynamodb_client, metrics),
-        "tokens": parse_tokens(config.API_TOKENS),
     }
 
     rest_api.init_app(app)
@@ -71,22 +55,9 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     rest_api.register_blueprint(health.blp)
     register_error_handlers(app)
 
+    # The exporter's hooks first, then ours: see install_hooks for the order.
     metrics = _init_metrics(app, config)
-    # Rate limits, security headers, CORS, body checks: after the metrics hooks
-    # (429s are counted), before auth (floods of bad tokens are throttled too).
-    init_security(app, config)
-
-    @app.before_request
-    def _assign_request_id():
-        current_request_id()
-
-    app.before_request(check_read_access)
-
-    @app.after_request
-    def _echo_request_id(response):
-        if "request_id" in g:
-            response.headers[REQUEST_ID_HEADER] = g.request_id
-        return response
+    install_hooks(app, config, metrics.rate_limit_storage_error)
 
     from . import cli
 

@@ -72,7 +72,13 @@ class Config:
     RATE_LIMIT_READS: str = "1200/minute"
     RATE_LIMIT_WRITES: str = "120/minute"
     RATE_LIMIT_STORAGE_URI: str = "memory://"
-    TRUSTED_PROXIES: str = ""  # comma-separated addresses/CIDRs whose X-Forwarded-For is believed
+    # Proxies in front of the service that append to X-Forwarded-For (the gateway,
+    # a load balancer): the client address is the entry this many from the right.
+    # 0: the header is never believed, and anonymous reads are not rate limited.
+    TRUSTED_PROXY_HOPS: int = 0
+    # Worker processes of this instance; with RATE_LIMIT_STORAGE_URI=memory:// each
+    # enforces its share of a limit. gunicorn.conf.py exports the number it starts.
+    WEB_CONCURRENCY: int = 1
     CORS_ORIGINS: str = ""  # comma-separated exact origins; empty = no CORS
 
     LOG_LEVEL: str = "INFO"

@@ -7,6 +7,7 @@ import os
 from flask import current_app
 from flask_smorest import Api
 
+from .api.converters import AssetIdConverter, asset_id_parameter
 from .api.errors import ErrorSchema
 
 
@@ -16,6 +17,8 @@ class InventoryApi(Api):
 
 
 api = InventoryApi()
+# Documents <asset_id:...> path parameters; create_app adds the converter to each app's url_map.
+api.register_converter(AssetIdConverter, asset_id_parameter)
 
 
 def get_service():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, g, has_request_context, request
+from flask import g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
 from .api.request_id import current_request_id
@@ -43,24 +43,15 @@ def configure_logging(level: str) -> None:
     root.addHandler(handler)
 
 
-def log_requests(app: Flask) -> None:
-    """One access line per request, with the route template rather than the raw path."""
-
-    @app.before_request
-    def _start_timer():
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def _access_line(response):
-        started = g.get("started")
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "route": request.url_rule.rule if request.url_rule else "<unmatched>",
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-                "token": g.get("token_name"),
-            },
-        )
-        return response
+def log_request(response, started: float | None) -> None:
+    """One access line for this request, with the route template rather than the raw path."""
+    log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "route": request.url_rule.rule if request.url_rule else "<unmatched>",
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+            "token": g.get("token_name"),
+        },
+    )

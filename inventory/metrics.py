@@ -40,6 +40,16 @@ class InventoryMetrics:
             "inventory_dynamodb_throttles_total", "Throttled DynamoDB attempts", ("operation",), registry=registry
         )
 
+        self.rate_limit_storage_errors = Counter(
+            "inventory_rate_limit_storage_errors_total",
+            "Rate limit checks the limit storage failed (reads then pass, writes count per process)",
+            ("budget",),
+            registry=registry,
+        )
+
+    def rate_limit_storage_error(self, budget: str) -> None:
+        self.rate_limit_storage_errors.labels(budget=budget).inc()
+
     def dynamodb_call(self, operation: str, outcome: str, seconds: float, retries: int, throttles: int) -> None:
         self.dynamodb_calls.labels(operation=operation, outcome=outcome).inc()
         self.dynamodb_latency.labels(operation=operation).observe(seconds)

@@ -13,7 +13,7 @@ from inventory.catalog import bundled_rows
 
 pytestmark = pytest.mark.e2e
 
-DETAIL_ROUTE = "/inventory/assets/<path:asset_id>"
+DETAIL_ROUTE = "/inventory/assets/<asset_id:asset_id>"
 DURATION_COUNT = "flask_http_request_duration_seconds_count"
 LEAKS = ("Traceback", "botocore", "ClientError", "Exception")
 
@@ -34,7 +34,7 @@ def test_get_asset_by_ticker_any_case_returns_200(gunicorn_server, raw):
 @pytest.mark.parametrize(
     "path, status",
     [
-        ("/inventory/assets/BTC!", 422),
+        ("/inventory/assets/BTC!", 404),
         ("/inventory/assets/ZZZZ", 404),
         ("/inventory/assets?limit=0", 422),
         ("/inventory/assets?cursor=garbage", 400),

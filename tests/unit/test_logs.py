@@ -27,7 +27,7 @@ def test_each_request_logs_one_json_line_with_its_request_id(client, add_assets)
     first = lines[0]
     assert response.headers["X-Request-ID"] == "abc-123"
     assert first["request_id"] == "abc-123"
-    assert first["route"] == "/inventory/assets/<path:asset_id>"
+    assert first["route"] == "/inventory/assets/<asset_id:asset_id>"
     assert first["status"] == 200 and first["level"] == "INFO" and first["logger"] == "inventory.request"
     assert first["duration_ms"] >= 0 and "time" in first
     assert lines[1]["status"] == 404 and lines[1]["request_id"] != "abc-123"

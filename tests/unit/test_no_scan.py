@@ -27,17 +27,17 @@ CALLS = {
         ("/inventory/assets/search?min_price=1&max_price=5000&status=ACTIVE", 200),
         ("/inventory/assets/search?category=layer-1&sort=name", 200),
     ],
-    "/inventory/assets/<path:asset_id>": [
+    "/inventory/assets/<asset_id:asset_id>": [
         ("/inventory/assets/BTC", 200),
         ("/inventory/assets/eth", 200),
         ("/inventory/assets/ZZZZ", 404),
     ],
-    "/inventory/assets/<asset_id>/history": [
+    "/inventory/assets/<asset_id:asset_id>/history": [
         ("/inventory/assets/BTC/history", 200),
         ("/inventory/assets/btc/history?interval=1d&from=2025-12-01", 200),
         ("/inventory/assets/ZZZZ/history", 404),
     ],
-    "/inventory/assets/<asset_id>/audit": [
+    "/inventory/assets/<asset_id:asset_id>/audit": [
         ("/inventory/assets/BTC/audit", 200),
         ("/inventory/assets/ZZZZ/audit", 404),
     ],

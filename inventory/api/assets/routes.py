@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
-
-from ...domain import InvalidCursor, InvalidRequest
+from ...domain import InvalidCursor
 from ...extensions import get_service
 from ...search import SearchQuery, key_from_cursor, key_to_cursor
 from ...store import PageKey
+from ..bodies import Blueprint
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import ErrorSchema
 from ..responses import Rendered, cached_json, render
@@ -21,7 +20,6 @@ from .schemas import (
     HistorySchema,
     ListArgsSchema,
     SearchArgsSchema,
-    normalise_asset_id,
 )
 
 blp = Blueprint(
@@ -111,17 +109,7 @@ class AssetSearch(MethodView):
         return cached_json("search", (query, args["limit"], after), build)
 
 
-def _asset_id(raw: str) -> str:
-    normalised = normalise_asset_id(raw)
-    if normalised is None:
-        raise InvalidRequest(
-            "asset_id must be 1-10 letters or digits.",
-            errors={"path": {"asset_id": ["Must be 1-10 letters or digits."]}},
-        )
-    return normalised
-
-
-@blp.route("/<asset_id>/history")
+@blp.route("/<asset_id:asset_id>/history")
 class AssetHistory(MethodView):
     @blp.arguments(HistoryArgsSchema, location="query")
     @blp.response(200, HistorySchema)
@@ -132,7 +120,6 @@ class AssetHistory(MethodView):
         Points between `from` and `to` (ISO-8601 or epoch seconds; default the
         past day), the last point of each `interval`, oldest first.
         """
-        asset_id = _asset_id(asset_id)
         interval = args["interval"]
 
         def build() -> Rendered:
@@ -142,18 +129,16 @@ class AssetHistory(MethodView):
         return cached_json("history", (asset_id, interval, args.get("from_"), args.get("to")), build)
 
 
-@blp.route("/<path:asset_id>")
+@blp.route("/<asset_id:asset_id>")
 class AssetDetail(MethodView):
     @blp.response(200, AssetEnvelopeSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No asset with this id")
-    @blp.alt_response(422, schema=ErrorSchema, description="Not an asset id (1-10 letters or digits)")
+    @blp.alt_response(404, schema=ErrorSchema, description="No asset with this id, or not an asset id")
     def get(self, asset_id):
         """Get one asset by id
 
         The id is trimmed and matched case-insensitively (`btc` finds `BTC`).
         Inactive and suspended assets are returned with their status.
         """
-        asset_id = _asset_id(asset_id)
 
         def build() -> Rendered:
             service = get_service()

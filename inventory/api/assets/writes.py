@@ -6,7 +6,6 @@ import marshmallow as ma
 from flask import g, request
 from flask.views import MethodView
 
-from ...auth import require_scope
 from ...domain import (
     Asset,
     InvalidCursor,
@@ -15,11 +14,12 @@ from ...domain import (
     VersionConflict,
 )
 from ...extensions import get_service
+from ..auth import read_operation, require_scope
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import ErrorSchema
 from ..request_id import current_request_id
 from ..responses import etag_version, json_response
-from .routes import _DETAIL, _asset_id, blp
+from .routes import _DETAIL, blp
 from .schemas import (
     AssetView,
     AuditArgsSchema,
@@ -64,7 +64,7 @@ def _view(asset: Asset):
     return {"data": AssetView.of(asset, service.clock(), service.max_age)}
 
 
-@blp.route("/<asset_id>/status")
+@blp.route("/<asset_id:asset_id>/status")
 class AssetStatusChange(MethodView):
     @blp.arguments(StatusChangeSchema)
     @blp.response(200, _DETAIL.__class__)
@@ -82,7 +82,7 @@ class AssetStatusChange(MethodView):
         Every change is audited with the token's name.
         """
         asset = get_service().change_status(
-            _asset_id(asset_id),
+            asset_id,
             body["status"],
             body["reason"],
             _expected_version(),
@@ -92,7 +92,7 @@ class AssetStatusChange(MethodView):
         return json_response(_view(asset), _DETAIL, version=asset.version)
 
 
-@blp.route("/<asset_id>/audit")
+@blp.route("/<asset_id:asset_id>/audit")
 class AssetAudit(MethodView):
     @blp.arguments(AuditArgsSchema, location="query")
     @blp.response(200, AuditPageSchema)
@@ -100,7 +100,6 @@ class AssetAudit(MethodView):
     @require_scope("assets:read")
     def get(self, args, asset_id):
         """Status changes of an asset, newest first"""
-        asset_id = _asset_id(asset_id)
         service = get_service()
         service.get_asset(asset_id)
         after = None
@@ -117,6 +116,7 @@ class AssetAudit(MethodView):
 class AssetBatchGet(MethodView):
     @blp.arguments(BatchGetSchema)
     @blp.response(200, BatchGetResultSchema)
+    @read_operation
     def post(self, body):
         """Read up to 100 assets at once
 
