@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from inventory.catalog import bundled_rows, sync_catalog
 from inventory.domain import AssetStatus, utcnow
-from inventory.pricing.client import CircuitBreaker, CoinGeckoClient
-from inventory.pricing.refresh import refresh_prices
+from inventory.jobs.refresh import refresh_prices
+from inventory.jobs.seed import bundled_rows, sync_catalog
+from inventory.source.client import CircuitBreaker, CoinGeckoClient
 from inventory.store.prices import PriceStore
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 

@@ -192,7 +192,6 @@ class HistorySchema(ma.Schema):
 
 # -- writes -------------------------------------------------------------------
 
-_REASON = fields.String(load_default="", validate=validate.Length(max=500))
 MAX_BATCH = 100
 # DynamoDB runs at most 100 actions in one transaction; an atomic change is two
 # (the asset and its audit record).

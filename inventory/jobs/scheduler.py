@@ -1,13 +1,12 @@
-"""The one price refresher: built in the gunicorn master (or the CLI), run by APScheduler."""
+"""The one price refresher: APScheduler and the lease, in the refresher process (or once, from the CLI)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
+import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import timezone
 
@@ -15,12 +14,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..config import Config
 from ..domain import InventoryError, utcnow
+from ..logs import configure_logging
 from ..metrics import InventoryMetrics, RefreshMetrics
+from ..source import client_from_config
 from ..store import AssetStore, make_client
 from ..store.dynamo import instrument
 from ..store.lease import Lease, LeaseStore
 from ..store.prices import PriceStore
-from . import client_from_config
+from .process import instance_id
 from .refresh import RefreshReport, refresh_prices
 
 log = logging.getLogger(__name__)
@@ -78,11 +79,14 @@ class LeasedRefresher:
                 if self.lease is not None:
                     self.lease = self.leases.renew(self.lease, now, self.ttl_ms)
                     if self.lease is None:
-                        log.warning("refresh lease lost by %s", self.owner)
+                        log.warning("refresh lease lost by %s", self.owner, extra={"owner": self.owner})
                 if self.lease is None:
                     self.lease = self.leases.acquire(self.owner, now, self.ttl_ms)
                     if self.lease is not None:
-                        log.info("refresh lease taken by %s (fence %s)", self.owner, self.lease.fence)
+                        log.info(
+                            "refresh lease taken by %s (fence %s)", self.owner, self.lease.fence,
+                            extra={"owner": self.owner, "fence": self.lease.fence},
+                        )
             except InventoryError as exc:  # store down: keep what we believe; fencing protects writes
                 log.warning("refresh lease heartbeat failed: %s", exc)
             if self.metrics:
@@ -111,10 +115,6 @@ class LeasedRefresher:
                 except InventoryError as exc:
                     log.warning("could not release the refresh lease: %s", exc)
                 self.lease = None
-
-
-def instance_id(config: Config) -> str:
-    return config.INSTANCE_ID or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefresher]:
@@ -152,5 +152,39 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
         misfire_grace_time=config.PRICE_REFRESH_INTERVAL_SECONDS,
     )
     scheduler.start()
-    log.info("price refresher %s started: every %ss", refresher.owner, config.PRICE_REFRESH_INTERVAL_SECONDS)
+    log.info(
+        "price refresher %s started: every %ss", refresher.owner, config.PRICE_REFRESH_INTERVAL_SECONDS,
+        extra={"owner": refresher.owner, "pid": os.getpid(), "interval_seconds": config.PRICE_REFRESH_INTERVAL_SECONDS},
+    )
     return scheduler, refresher
+
+
+def run_until_stopped(config: Config, stop: threading.Event, parent_pid: int | None = None) -> None:
+    """Refresh on schedule until `stop` is set or the parent process is gone, then hand the lease back."""
+    scheduler, refresher = start_scheduler(config)
+    try:
+        while not stop.wait(1.0):
+            # A master killed outright cannot stop us; an orphan must not keep the lease alive.
+            if parent_pid is not None and os.getppid() != parent_pid:
+                log.warning("the gunicorn master %s is gone: price refresher stopping", parent_pid)
+                break
+    finally:
+        scheduler.shutdown(wait=True)
+        refresher.release()
+
+
+def main() -> None:
+    """Entry point of the refresher process the gunicorn master spawns (jobs/process.py)."""
+    config = Config.from_env()
+    configure_logging(config.LOG_LEVEL)
+    stop = threading.Event()
+    # SIGTERM from the master, SIGINT from a terminal's Ctrl-C (sent to the whole
+    # process group); SIGHUP reloads the master's workers, not us.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    run_until_stopped(config, stop, parent_pid=os.getppid())
+
+
+if __name__ == "__main__":
+    main()
