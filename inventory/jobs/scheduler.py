@@ -121,7 +121,7 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
     """Every PRICE_REFRESH_INTERVAL_SECONDS (the first time right away) refresh, if we hold the lease."""
     metrics = RefreshMetrics()
     dynamodb = make_client(config)
-    # The master's DynamoDB calls show in /metrics beside the workers'.
+    # The refresher's DynamoDB calls show in /metrics beside the workers'.
     instrument(dynamodb, InventoryMetrics(None).dynamodb_call)
     refresher = LeasedRefresher(
         config,
@@ -159,11 +159,11 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
     return scheduler, refresher
 
 
-def run_until_stopped(config: Config, stop: threading.Event, parent_pid: int | None = None) -> None:
-    """Refresh on schedule until `stop` is set or the parent process is gone, then hand the lease back."""
+def run_until_stopped(config: Config, stop_requested: Callable[[float], bool], parent_pid: int | None = None) -> None:
+    """Refresh on schedule until `stop_requested(timeout)` says so or the parent is gone; then hand the lease back."""
     scheduler, refresher = start_scheduler(config)
     try:
-        while not stop.wait(1.0):
+        while not stop_requested(1.0):
             # A master killed outright cannot stop us; an orphan must not keep the lease alive.
             if parent_pid is not None and os.getppid() != parent_pid:
                 log.warning("the gunicorn master %s is gone: price refresher stopping", parent_pid)
@@ -177,13 +177,16 @@ def main() -> None:
     """Entry point of the refresher process the gunicorn master spawns (jobs/process.py)."""
     config = Config.from_env()
     configure_logging(config.LOG_LEVEL)
-    stop = threading.Event()
     # SIGTERM from the master, SIGINT from a terminal's Ctrl-C (sent to the whole
-    # process group); SIGHUP reloads the master's workers, not us.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    # process group): blocked, in every thread started from here, and waited for
+    # in this loop, so no handler interrupts a thread holding a lock.
+    # SIGHUP reloads the master's workers, not us.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    run_until_stopped(config, stop, parent_pid=os.getppid())
+    run_until_stopped(
+        config, lambda timeout: signal.sigtimedwait(stop_signals, timeout) is not None, parent_pid=os.getppid()
+    )
 
 
 if __name__ == "__main__":

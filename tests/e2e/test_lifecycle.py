@@ -313,8 +313,11 @@ def test_sighup_replaces_workers_keeps_one_refresher_and_the_lease(dynamodb_loca
 
 # -- 4. worker restarts while a refresh is in flight -------------------------------------
 
-BOUND = 8.0  # s: a new worker boots (imports the app) on a busy 2-core machine within this
-THREADS = 6
+# A request that arrives just after a reload waits for a new worker to import the
+# app: several seconds on a busy 2-core machine. A worker hung on a lock copied at
+# fork never answers (its requests time out at 3 x BOUND, or die with it).
+BOUND = 15.0
+THREADS = 4
 
 
 def _threads(pid: int) -> int:
@@ -357,10 +360,10 @@ def test_workers_forked_during_slow_refreshes_under_load_never_hang(dynamodb_loc
             for t in threads:
                 t.start()
             cg.reset_log()
-            # WHEN the master forks workers again and again under that load: one more
-            # (TTIN), a reload of all (HUP), one fewer (TTOU)
-            for signum in (signal.SIGTTIN, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGHUP,
-                           signal.SIGTTOU):
+            # WHEN the master forks workers again and again under that load: a reload of
+            # all (HUP, which also resets the count to WEB_CONCURRENCY), one more (TTIN),
+            # one fewer (TTOU): 2, 3, 2, 3, 2 workers
+            for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
                 process.send_signal(signum)
                 time.sleep(2.5)
             _wait_for(lambda: len(_children(process.pid)) == 2 and not (_children(process.pid) & first_workers),
@@ -378,7 +381,7 @@ def test_workers_forked_during_slow_refreshes_under_load_never_hang(dynamodb_loc
             for _ in range(12):
                 began = time.monotonic()
                 assert _get(url, "/inventory/assets?limit=20", timeout=BOUND).status_code == 200
-                assert time.monotonic() - began < BOUND / 2
+                assert time.monotonic() - began < 5
             # AND the master forked with no thread but its own running
             assert _threads(process.pid) == 1
             # AND the one refresher kept refreshing meanwhile
