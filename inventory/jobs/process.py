@@ -20,6 +20,7 @@ from ..config import Config
 # its request threads hang while its main loop keeps heart-beating (the master
 # never kills it), and a SIGHUP then waits graceful_timeout for it to drain.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_MAIN = "from inventory.jobs.scheduler import main; main()"
 
 
 def instance_id(config: Config) -> str:
@@ -28,7 +29,7 @@ def instance_id(config: Config) -> str:
 
 
 class RefresherProcess:
-    """`python -m inventory.jobs.scheduler` as a child of this process, named after this process."""
+    """`inventory.jobs.scheduler.main` in a child process, refreshing in the name of this process."""
 
     def __init__(self, process: subprocess.Popen):
         self.process = process
@@ -44,7 +45,8 @@ class RefresherProcess:
         env["INSTANCE_ID"] = instance_id(config)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         # fork+exec in one step (posix_spawn/vfork): nothing of this process runs in the child.
-        return cls(subprocess.Popen([sys.executable, "-m", "inventory.jobs.scheduler"], env=env))
+        # Not `-m inventory.jobs.scheduler`: that module would run as __main__ (and log as such).
+        return cls(subprocess.Popen([sys.executable, "-c", _MAIN], env=env))
 
     def stop(self, timeout: float) -> int | None:
         """SIGTERM (the refresher finishes its run and hands the lease back), SIGKILL after `timeout`."""

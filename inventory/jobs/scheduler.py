@@ -187,7 +187,3 @@ def main() -> None:
     run_until_stopped(
         config, lambda timeout: signal.sigtimedwait(stop_signals, timeout) is not None, parent_pid=os.getppid()
     )
-
-
-if __name__ == "__main__":
-    main()
