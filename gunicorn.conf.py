@@ -66,23 +66,28 @@ def child_exit(server, worker):
 
 
 def when_ready(server):
-    # The master runs the one price refresher: workers come and go (max_requests,
-    # SIGHUP) but this hook runs once per master, and the scheduler is kept on the
-    # arbiter, which outlives a reload of this file.
+    # The one price refresher of this instance runs in its own process, spawned
+    # here: this hook runs once per master (a SIGHUP reload does not call it
+    # again, and the handle is kept on the arbiter), and the master itself runs
+    # no thread, so forking workers never copies a lock some thread holds
+    # (inventory/jobs/process.py says what went wrong before).
     from inventory.config import Config
     from inventory.logs import configure_logging
 
     config = Config.from_env()
     configure_logging(config.LOG_LEVEL)
-    if config.PRICE_REFRESH_ENABLED and getattr(server, "price_scheduler", None) is None:
-        from inventory.pricing.scheduler import start_scheduler
+    if config.PRICE_REFRESH_ENABLED and getattr(server, "price_refresher", None) is None:
+        from inventory.jobs.process import RefresherProcess
 
-        server.price_scheduler, server.price_refresher = start_scheduler(config)
+        server.price_refresher = RefresherProcess.spawn(config)
+        server.log.info("price refresher process started (pid: %s)", server.price_refresher.pid)
 
 
 def on_exit(server):
-    # Stop refreshing, then hand the lease over so another instance takes over at once.
-    scheduler = getattr(server, "price_scheduler", None)
-    if scheduler is not None:
-        scheduler.shutdown(wait=True)
-        server.price_refresher.release()
+    # Stop refreshing and hand the lease over, so another instance takes over at once.
+    refresher = getattr(server, "price_refresher", None)
+    if refresher is not None:
+        refresher.stop(timeout=server.cfg.graceful_timeout)
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(refresher.pid)

@@ -31,7 +31,7 @@ import requests
 
 from inventory.config import Config
 from inventory.devtools.dynamodb_local import DynamoDBLocal, free_port
-from inventory.pricing.scheduler import build_refresher
+from inventory.jobs.scheduler import build_refresher
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
 from .report import write_section

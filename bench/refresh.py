@@ -13,8 +13,8 @@ import argparse
 from inventory.config import Config
 from inventory.devtools.dynamodb_local import DynamoDBLocal
 from inventory.domain import utcnow
-from inventory.pricing.client import CoinGeckoClient
-from inventory.pricing.refresh import refresh_prices
+from inventory.jobs.refresh import refresh_prices
+from inventory.source.client import CoinGeckoClient
 from inventory.store import AssetStore, make_client
 from inventory.store.dynamo import ConditionFailed, translate_errors
 from inventory.store.migrate import migrate

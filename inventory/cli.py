@@ -10,8 +10,8 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from .auth import SCOPES, hash_token, new_token
-from .catalog import bundled_rows
 from .extensions import get_service
+from .jobs.seed import bundled_rows
 
 
 def register(app: Flask) -> None:
@@ -42,7 +42,7 @@ def seed_command(from_coingecko: bool):
     """Load the catalog into the table; safe to run again."""
     service = get_service()
     if from_coingecko:
-        from .pricing import client_from_config
+        from .source import client_from_config
 
         rows = client_from_config(service.config).fetch_markets(service.config.PRICE_REFRESH_PAGES).rows
     else:
@@ -56,7 +56,7 @@ def seed_command(from_coingecko: bool):
 @with_appcontext
 def refresh_command():
     """Refresh prices from CoinGecko once and print the report."""
-    from .pricing.scheduler import build_refresher
+    from .jobs.scheduler import build_refresher
 
     report = build_refresher(get_service().config)()
     click.echo(json.dumps(report.as_dict(), indent=2))
@@ -71,7 +71,7 @@ def refresh_command():
 @with_appcontext
 def backfill_history_command(asset_id: str, days: int):
     """Fill an asset's price history from CoinGecko's market_chart."""
-    from .pricing import client_from_config
+    from .source import client_from_config
 
     service = get_service()
     asset, written = service.backfill_history(client_from_config(service.config), asset_id.strip().upper(), days)

@@ -33,6 +33,9 @@ def configure_logging(level: str) -> None:
     """Send the root logger's records to stderr as JSON lines (idempotent)."""
     root = logging.getLogger()
     root.setLevel(level.upper())
+    # APScheduler logs two INFO lines per job run ("Running job", "executed
+    # successfully"): noise every few seconds. Its warnings and errors stay.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
     for handler in root.handlers:
         if getattr(handler, "_inventory", False):
             return

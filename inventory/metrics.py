@@ -63,7 +63,7 @@ class InventoryMetrics:
 
 
 class RefreshMetrics:
-    """Metrics of the price refresher, which runs in the gunicorn master (or the CLI)."""
+    """Metrics of the price refresher, which runs in its own process beside the gunicorn master (or the CLI)."""
 
     def __init__(self, registry: CollectorRegistry | None = None):
         self.duration = Histogram(

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .cache import LoadingCache
-from .catalog import SyncReport, sync_catalog
 from .config import Config
 from .domain import (
     ALLOWED_TRANSITIONS,
@@ -24,6 +23,7 @@ from .domain import (
     VersionConflict,
     utcnow,
 )
+from .jobs.seed import SyncReport, sync_catalog
 from .search import SearchQuery, SortKey, search
 from .store import PageKey, PlannedChange, Stores, plan_list_query
 from .store.migrate import migrate, table_status
@@ -302,7 +302,7 @@ class CatalogService:
         :raises AssetNotFound: no such asset.
         """
         # Imported here: the price source's HTTP stack loads only where a job needs it.
-        from .pricing.history import backfill_history
+        from .jobs.backfill import backfill_history
 
         asset = self.get_asset(asset_id)
         return asset, backfill_history(source, self._stores.prices, asset, days, self.clock())

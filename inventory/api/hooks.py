@@ -12,7 +12,15 @@ from ..config import Config
 from ..logs import log_request
 from .auth import READ_METHODS, access_table, bearer_token, check_access
 from .bodies import check_body, check_url
-from .headers import cache_control, cors_headers, doc_path, docs_pages, parse_origins, preflight, security_headers
+from .headers import (
+    cache_control,
+    cors_headers,
+    doc_path,
+    docs_pages,
+    parse_origins,
+    preflight,
+    security_headers,
+)
 from .ratelimit import RateLimits, too_many_requests
 from .request_id import REQUEST_ID_HEADER, current_request_id
 

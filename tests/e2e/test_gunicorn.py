@@ -9,7 +9,7 @@ import simplejson
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from inventory.catalog import bundled_rows
+from inventory.jobs.seed import bundled_rows
 
 pytestmark = pytest.mark.e2e
 

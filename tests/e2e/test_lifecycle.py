@@ -1,4 +1,4 @@
-"""Lifecycle end to end: a store outage under a running gunicorn, SIGTERM and SIGHUP of the master."""
+"""Lifecycle end to end: a store outage, SIGTERM and SIGHUP of the master, worker restarts during slow refreshes."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ GRACEFUL_TIMEOUT = 20  # gunicorn.conf.py
 LEASE_KEY = {"PK": {"S": "LEASE"}, "SK": {"S": "price-refresh"}}
 ERROR_KEYS = {"code", "status", "message", "request_id"}
 LEAKS = ("botocore", "Traceback", "Endpoint", "Exception", "dynamodb")
+REFRESHER = "inventory.jobs.scheduler"
 
 
 def _env(endpoint: str, cg: FakeCoinGecko, workdir: Path, **extra) -> dict:
@@ -91,9 +92,19 @@ def _assert_error_body(response: requests.Response, status: int) -> None:
         assert leak.lower() not in response.text.lower(), (leak, response.text)
 
 
+def _processes(pid: int) -> dict[int, str]:
+    """The master's children: pid -> command line."""
+    out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid=,args="], capture_output=True, text=True).stdout
+    return {int(p): args for p, _, args in (line.strip().partition(" ") for line in out.splitlines())}
+
+
 def _children(pid: int) -> set[int]:
-    out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="], capture_output=True, text=True).stdout
-    return {int(line) for line in out.split()}
+    """The master's workers (its other child is the price refresher)."""
+    return {p for p, args in _processes(pid).items() if REFRESHER not in args}
+
+
+def _refreshers(pid: int) -> set[int]:
+    return {p for p, args in _processes(pid).items() if REFRESHER in args}
 
 
 def _markets(cg: FakeCoinGecko) -> list[float]:
@@ -263,6 +274,8 @@ def test_sighup_replaces_workers_keeps_one_refresher_and_the_lease(dynamodb_loca
             before = _wait_for(lambda: _healthy_with_lease(url), 30, "healthy with the lease", log_path)
             owner = before["refresh_lease"]["owner"]
             old_workers = _wait_for(lambda: (c := _children(process.pid)) and len(c) == 2 and c, 10, "2 workers")
+            refresher = _refreshers(process.pid)
+            assert len(refresher) == 1, _processes(process.pid)
 
             # WHEN the master is told to reload
             process.send_signal(signal.SIGHUP)
@@ -287,10 +300,95 @@ def test_sighup_replaces_workers_keeps_one_refresher_and_the_lease(dynamodb_loca
             gaps = [b - a for a, b in zip(times, times[1:])]
             assert not gaps or min(gaps) >= INTERVAL * 0.8 - 0.2, gaps
 
+            # AND the same refresher process runs, and it alone
+            assert _refreshers(process.pid) == refresher
             # AND the same instance holds the lease
             after = _get(url, "/health/detailed").json()
             assert after["refresh_lease"]["owner"] == owner
             assert after["refresh_lease"]["fence"] == before["refresh_lease"]["fence"]
             assert process.poll() is None
         finally:
+            _stop(process)
+
+
+# -- 4. worker restarts while a refresh is in flight -------------------------------------
+
+# A request that arrives just after a reload waits for a new worker to import the
+# app: several seconds on a busy 2-core machine. A worker hung on a lock copied at
+# fork never answers (its requests time out at 3 x BOUND, or die with it).
+BOUND = 15.0
+THREADS = 4
+
+
+def _threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+
+
+def test_workers_forked_during_slow_refreshes_under_load_never_hang(dynamodb_local, tmp_path):
+    with FakeCoinGecko(generate_catalog(120)) as cg:
+        cg.tick()
+        env = _env(dynamodb_local, cg, tmp_path, RATE_LIMIT_READS="1000000/minute")
+        _flask(["migrate"], env)
+        process, url, log_path = _start(env, tmp_path)
+        stop = threading.Event()
+        try:
+            _wait_for(lambda: _healthy_with_lease(url), 30, "healthy with the lease", log_path)
+            refresher = _refreshers(process.pid)
+            first_workers = _children(process.pid)
+            # GIVEN refreshes in flight most of the time: a slow source (1.5 s of a
+            # 2 s interval) whose prices keep moving, so every refresh also writes
+            cg.set_fault("slow", delay=1.5)
+            results: list[tuple[float, object]] = []
+
+            def move():
+                while not stop.wait(0.5):
+                    cg.tick()
+
+            def load():
+                while not stop.is_set():
+                    began = time.monotonic()
+                    try:
+                        response = requests.get(url + "/inventory/assets?limit=20", timeout=3 * BOUND,
+                                                headers={"Connection": "close"})
+                        outcome: object = response.status_code
+                    except requests.RequestException as exc:
+                        outcome = repr(exc)
+                    results.append((time.monotonic() - began, outcome))
+
+            threads = [threading.Thread(target=move)] + [threading.Thread(target=load) for _ in range(THREADS)]
+            for t in threads:
+                t.start()
+            cg.reset_log()
+            # WHEN the master forks workers again and again under that load: a reload of
+            # all (HUP, which also resets the count to WEB_CONCURRENCY), one more (TTIN),
+            # one fewer (TTOU): 2, 3, 2, 3, 2 workers
+            for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
+                process.send_signal(signum)
+                time.sleep(2.5)
+            _wait_for(lambda: len(_children(process.pid)) == 2 and not (_children(process.pid) & first_workers),
+                      60, "two new workers, the old ones gone", log_path)
+            time.sleep(2)
+            stop.set()
+            for t in threads:
+                t.join(timeout=3 * BOUND + 5)
+
+            # THEN every request got a 200 within the bound: no worker hung or crawled
+            assert len(results) > 50, results
+            late = [(round(seconds, 2), outcome) for seconds, outcome in results if outcome != 200 or seconds > BOUND]
+            assert not late, (late[:10], len(results), log_path.read_text(errors="replace")[-3000:])
+            # AND each new worker answers at once
+            for _ in range(12):
+                began = time.monotonic()
+                assert _get(url, "/inventory/assets?limit=20", timeout=BOUND).status_code == 200
+                assert time.monotonic() - began < 5
+            # AND the master forked with no thread but its own running
+            assert _threads(process.pid) == 1
+            # AND the one refresher kept refreshing meanwhile (a slow refresh under this
+            # load takes several seconds, so the storm sees a few of them, not one per interval)
+            assert _refreshers(process.pid) == refresher
+            assert len(_markets(cg)) >= 2
+        finally:
+            stop.set()
+            cg.set_fault(None)
             _stop(process)

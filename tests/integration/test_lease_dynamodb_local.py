@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from inventory.pricing.client import CoinGeckoClient
-from inventory.pricing.refresh import refresh_prices
-from inventory.pricing.scheduler import LeasedRefresher
+from inventory.jobs.refresh import refresh_prices
+from inventory.jobs.scheduler import LeasedRefresher
+from inventory.source.client import CoinGeckoClient
 from inventory.store import LeaseStore, PriceStore, RefreshStateStore
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from inventory.domain import AssetStatus, utcnow
-from inventory.pricing.client import CoinGeckoClient
-from inventory.pricing.refresh import refresh_prices
+from inventory.jobs.refresh import refresh_prices
+from inventory.source.client import CoinGeckoClient
 from inventory.store.prices import PriceStore
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 
 from inventory import create_app
-from inventory.catalog import bundled_rows, sync_catalog
 from inventory.domain import AssetStatus, utcnow
+from inventory.jobs.seed import bundled_rows, sync_catalog
 from inventory.store import AssetStore, mapping
 from inventory.store.migrate import available
 

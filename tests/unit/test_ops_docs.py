@@ -20,8 +20,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from inventory.jobs.refresh import RefreshReport
 from inventory.metrics import RefreshMetrics
-from inventory.pricing.refresh import RefreshReport
 from tests.conftest import build_asset
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 
-from inventory.catalog import bundled_rows, sync_catalog
 from inventory.domain import AssetStatus, utcnow
-from inventory.pricing.client import CircuitBreaker, CoinGeckoClient
-from inventory.pricing.refresh import refresh_prices
+from inventory.jobs.refresh import refresh_prices
+from inventory.jobs.seed import bundled_rows, sync_catalog
+from inventory.logs import configure_logging, json_formatter
+from inventory.source.client import CircuitBreaker, CoinGeckoClient
 from inventory.store.prices import PriceStore
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
@@ -218,3 +223,52 @@ def test_history_points_are_written_with_ttl(cg, store, prices, moto_client, con
         Key={"PK": {"S": f"HISTORY#{btc.asset_id}"}, "SK": {"S": points[0].at.isoformat(timespec="milliseconds")}},
     )["Item"]
     assert int(raw["expires_at"]["N"]) > btc.last_price_update.timestamp() + 29 * 86400
+
+
+@contextmanager
+def json_lines(logger_name: str):
+    """Collect what `logger_name` logs, formatted as the service formats it."""
+    stream, lines = io.StringIO(), []
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(json_formatter())
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
+
+
+def test_the_refresh_report_is_one_json_line_with_named_fields(cg, store, prices):
+    with json_lines("inventory.jobs.refresh") as lines:
+        report = run(make_client(cg), store, prices)
+    (line,) = [line for line in lines if line["message"] == "price refresh"]
+    assert line["level"] == "INFO" and line["logger"] == "inventory.jobs.refresh"
+    assert line["ok"] is True and line["error"] is None
+    assert line["fetched"] == report.fetched == len(cg.coins)
+    assert line["created_assets"] == report.created > 0
+    assert (line["updated"], line["unchanged"]) == (report.updated, report.unchanged)
+    assert line["skipped"] == sum(report.skipped.values()) > 0
+    assert line["skipped_by_reason"] == dict(report.skipped)
+    assert line["source_calls"] == 1 and line["dynamodb_requests"] > 0
+    assert line["duration_seconds"] >= 0
+
+
+def test_catalog_sync_logs_what_it_skipped_as_fields(store):
+    rows = [{"id": "bitcoin", "symbol": "btc", "name": "Bitcoin"}, {"id": "x", "symbol": "not a ticker", "name": "X"}, 7]
+    with json_lines("inventory.jobs.seed") as lines:
+        sync_catalog(rows, store, utcnow())
+    (line,) = lines
+    assert line["level"] == "WARNING" and line["skipped"] == 2
+    assert line["skipped_by_reason"] == {"not_an_object": ["?"], "ticker_not_usable_as_id": ["x (not a ticker, rank None)"]}
+
+
+def test_apscheduler_says_only_warnings_and_errors():
+    configure_logging("INFO")
+    job_logger = logging.getLogger("apscheduler.executors.default")
+    assert not job_logger.isEnabledFor(logging.INFO)  # "Running job", "executed successfully"
+    assert job_logger.isEnabledFor(logging.WARNING) and job_logger.isEnabledFor(logging.ERROR)

@@ -9,7 +9,6 @@ import re
 
 import pytest
 import simplejson
-
 from flask import request
 from limits.errors import StorageError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask.views import MethodView
+
 from ...domain import InvalidCursor
 from ...extensions import get_service
 from ...search import SearchQuery, key_from_cursor, key_to_cursor

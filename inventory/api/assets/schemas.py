@@ -192,7 +192,6 @@ class HistorySchema(ma.Schema):
 
 # -- writes -------------------------------------------------------------------
 
-_REASON = fields.String(load_default="", validate=validate.Length(max=500))
 MAX_BATCH = 100
 MAX_ATOMIC = MAX_ATOMIC_CHANGES
 

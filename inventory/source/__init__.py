@@ -1,4 +1,4 @@
-"""The price source: CoinGecko client, the refresh job and its scheduler wiring."""
+"""The price source: the CoinGecko client and the one conversion of its rows into assets."""
 
 from __future__ import annotations
 

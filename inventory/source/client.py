@@ -13,8 +13,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from ..catalog import load_rows
 from ..domain import PriceSourceError
+from .rows import load_json
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +152,6 @@ class CoinGeckoClient:
         self.session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=4))
         self.session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=4))
 
-    def close(self) -> None:
-        self.session.close()
-
     def get_json(self, path: str, params: dict | None = None):
         """GET one endpoint and parse its JSON with exact Decimals.
 
@@ -184,7 +181,7 @@ class CoinGeckoClient:
             self.breaker.failure()
             raise PriceSourceUnavailable(f"price source answered {response.status_code}")
         try:
-            body = load_rows(response.content)
+            body = load_json(response.content)
         except ValueError as exc:
             self.breaker.failure()
             raise MalformedResponse("price source sent a body that is not valid JSON") from exc

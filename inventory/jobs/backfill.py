@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from ..domain import Asset, PricePoint
+from ..source.client import CoinGeckoClient, MalformedResponse
 from ..store.prices import PriceStore
-from .client import CoinGeckoClient, MalformedResponse
 
 
 def _series(body: dict, name: str) -> dict[int, Decimal]:

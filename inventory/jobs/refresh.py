@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..catalog import IdentityIndex, RowRejected, new_asset, parse_row, rank_order
 from ..domain import (
     Asset,
     AssetStatus,
@@ -19,10 +18,11 @@ from ..domain import (
     RefreshState,
     utcnow,
 )
+from ..source.client import CoinGeckoClient
+from ..source.rows import match_rows
 from ..store import AssetStore, RefreshStateStore
 from ..store.dynamo import LeaseLost, count_calls
 from ..store.prices import PriceStore, PriceUpdate
-from .client import CoinGeckoClient
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,12 @@ class RefreshReport:
             "error": self.error,
         }
 
+    def log_fields(self) -> dict:
+        """The report as top-level log fields (`created` is a LogRecord attribute, so it is renamed)."""
+        fields = self.as_dict()
+        fields["created_assets"] = fields.pop("created")
+        return fields
+
 
 def refresh_prices(
     client: CoinGeckoClient,
@@ -94,7 +100,7 @@ def refresh_prices(
         _record_state(state, client, started, report)
     report.dynamodb_requests = calls["calls"]
     report.duration_seconds = time.perf_counter() - began
-    log.info("price refresh: %s", report.as_dict())
+    log.info("price refresh", extra=report.log_fields())
     return report
 
 
@@ -103,29 +109,12 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
     fetch = client.fetch_markets(pages)
     report.source_calls = fetch.calls
     report.fetched = len(fetch.rows)
-    index = IdentityIndex(existing)
-    rows = []
-    for raw in fetch.rows:
-        try:
-            rows.append(parse_row(raw, now, require_price=True))
-        except RowRejected as exc:
-            report.skipped[exc.reason] += 1
+    matched = match_rows(fetch.rows, existing, now, require_price=True)
+    for reason, labels in matched.skipped.items():
+        report.skipped[reason] += len(labels)
+    new_assets: list[Asset] = matched.new
     updates: list[PriceUpdate] = []
-    new_assets: list[Asset] = []
-    seen: set[str] = set()
-    # Rank order, so a new coin's ticker goes to the higher-ranked of two claimants.
-    for row in sorted(rows, key=rank_order):
-        if row.coingecko_id in seen:
-            report.skipped["duplicate_row"] += 1
-            continue
-        seen.add(row.coingecko_id)
-        current = index.by_coingecko.get(row.coingecko_id)
-        if current is None:
-            try:
-                new_assets.append(new_asset(row, index, now))
-            except RowRejected as exc:
-                report.skipped[exc.reason] += 1
-            continue
+    for row, current in matched.known:
         changes = {k: v for k, v in row.market.items() if getattr(current, k) != v}
         if not changes:
             report.unchanged += 1

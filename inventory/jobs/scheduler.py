@@ -1,13 +1,12 @@
-"""The one price refresher: built in the gunicorn master (or the CLI), run by APScheduler."""
+"""The one price refresher: APScheduler and the lease, in the refresher process (or once, from the CLI)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
+import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import timezone
 
@@ -15,10 +14,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..config import Config
 from ..domain import Fence, InventoryError, Lease, utcnow
+from ..logs import configure_logging
 from ..metrics import InventoryMetrics, RefreshMetrics
+from ..source import client_from_config
 from ..store import AssetStore, LeaseStore, PriceStore, RefreshStateStore, make_client
 from ..store.dynamo import instrument
-from . import client_from_config
+from .process import instance_id
 from .refresh import RefreshReport, refresh_prices
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,14 @@ class LeasedRefresher:
                 if self.lease is not None:
                     self.lease = self.leases.renew(self.lease, now, self.ttl_ms)
                     if self.lease is None:
-                        log.warning("refresh lease lost by %s", self.owner)
+                        log.warning("refresh lease lost by %s", self.owner, extra={"owner": self.owner})
                 if self.lease is None:
                     self.lease = self.leases.acquire(self.owner, now, self.ttl_ms)
                     if self.lease is not None:
-                        log.info("refresh lease taken by %s (fence %s)", self.owner, self.lease.fence)
+                        log.info(
+                            "refresh lease taken by %s (fence %s)", self.owner, self.lease.fence,
+                            extra={"owner": self.owner, "fence": self.lease.fence},
+                        )
             except InventoryError as exc:  # store down: keep what we believe; fencing protects writes
                 log.warning("refresh lease heartbeat failed: %s", exc)
             if self.metrics:
@@ -111,15 +115,11 @@ class LeasedRefresher:
                 self.lease = None
 
 
-def instance_id(config: Config) -> str:
-    return config.INSTANCE_ID or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
 def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefresher]:
     """Every PRICE_REFRESH_INTERVAL_SECONDS (the first time right away) refresh, if we hold the lease."""
     metrics = RefreshMetrics()
     dynamodb = make_client(config)
-    # The master's DynamoDB calls show in /metrics beside the workers'.
+    # The refresher's DynamoDB calls show in /metrics beside the workers'.
     instrument(dynamodb, InventoryMetrics(None).dynamodb_call)
     refresher = LeasedRefresher(
         config,
@@ -150,5 +150,38 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
         misfire_grace_time=config.PRICE_REFRESH_INTERVAL_SECONDS,
     )
     scheduler.start()
-    log.info("price refresher %s started: every %ss", refresher.owner, config.PRICE_REFRESH_INTERVAL_SECONDS)
+    log.info(
+        "price refresher %s started: every %ss", refresher.owner, config.PRICE_REFRESH_INTERVAL_SECONDS,
+        extra={"owner": refresher.owner, "pid": os.getpid(), "interval_seconds": config.PRICE_REFRESH_INTERVAL_SECONDS},
+    )
     return scheduler, refresher
+
+
+def run_until_stopped(config: Config, stop_requested: Callable[[float], bool], parent_pid: int | None = None) -> None:
+    """Refresh on schedule until `stop_requested(timeout)` says so or the parent is gone; then hand the lease back."""
+    scheduler, refresher = start_scheduler(config)
+    try:
+        while not stop_requested(1.0):
+            # A master killed outright cannot stop us; an orphan must not keep the lease alive.
+            if parent_pid is not None and os.getppid() != parent_pid:
+                log.warning("the gunicorn master %s is gone: price refresher stopping", parent_pid)
+                break
+    finally:
+        scheduler.shutdown(wait=True)
+        refresher.release()
+
+
+def main() -> None:
+    """Entry point of the refresher process the gunicorn master spawns (jobs/process.py)."""
+    config = Config.from_env()
+    configure_logging(config.LOG_LEVEL)
+    # SIGTERM from the master, SIGINT from a terminal's Ctrl-C (sent to the whole
+    # process group): blocked, in every thread started from here, and waited for
+    # in this loop, so no handler interrupts a thread holding a lock.
+    # SIGHUP reloads the master's workers, not us.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    run_until_stopped(
+        config, lambda timeout: signal.sigtimedwait(stop_signals, timeout) is not None, parent_pid=os.getppid()
+    )

@@ -1,4 +1,4 @@
-"""CoinGecko market rows -> assets: row validation, the identity rules, and catalog sync.
+"""CoinGecko rows -> validated rows and new assets: the one conversion and the identity rules.
 
 Identity rules (README "Identity"): an asset is matched to CoinGecko by
 `coingecko_id`, never by ticker. A new coin's asset_id is its upper-cased ticker
@@ -11,18 +11,13 @@ services hold it. Coins that cannot get an id are reported, not dropped quietly.
 from __future__ import annotations
 
 import json
-import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from importlib import resources
 
-from .domain import ASSET_ID_RE, CATEGORY_RE, MARKET_FIELDS, Asset
-from .store import AssetStore
-
-log = logging.getLogger(__name__)
+from ..domain import ASSET_ID_RE, CATEGORY_RE, MARKET_FIELDS, Asset
 
 # CoinGecko field -> our field, for the figures the refresh owns.
 _NUMERIC_FIELDS = {
@@ -157,39 +152,13 @@ def parse_row(row, fetched_at: datetime, *, require_price: bool) -> CoinRow:
     )
 
 
-def load_rows(raw_json: bytes | str) -> list:
+def load_json(raw_json: bytes | str):
     """Parse a JSON body with every non-integer number as an exact Decimal."""
     return json.loads(raw_json, parse_float=Decimal, parse_constant=_reject_constant)
 
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number")
-
-
-def bundled_rows() -> list:
-    """The seed catalog shipped inside the package."""
-    return load_rows(resources.files("inventory.data").joinpath("seed_catalog.json").read_bytes())
-
-
-@dataclass
-class SyncReport:
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-
-    @property
-    def skipped_count(self) -> int:
-        return sum(len(v) for v in self.skipped.values())
-
-    def as_dict(self) -> dict:
-        return {
-            "created": len(self.created),
-            "updated": len(self.updated),
-            "unchanged": self.unchanged,
-            "skipped": self.skipped_count,
-            "skipped_by_reason": {k: sorted(v) for k, v in sorted(self.skipped.items())},
-        }
 
 
 class IdentityIndex:
@@ -218,56 +187,48 @@ def rank_order(row: CoinRow):
     return (row.rank is None, row.rank or 0, row.coingecko_id)
 
 
-def _label(row) -> str:
+def row_label(row) -> str:
+    """How a report names a row: its coin id, ticker and rank when it parsed."""
     if isinstance(row, CoinRow):
         return f"{row.coingecko_id} ({row.symbol}, rank {row.rank})"
     return str(row.get("id")) if isinstance(row, dict) else "?"
 
 
-def sync_catalog(
-    raw_rows: list,
-    store: AssetStore,
-    now: datetime,
-    *,
-    require_price: bool = False,
-    progress: Callable[[int], None] | None = None,
-) -> SyncReport:
-    """Create new coins and update catalog facts of known ones; idempotent.
+@dataclass
+class MatchedRows:
+    """Source rows sorted out against the catalog: known coins, new assets, and what was skipped."""
 
-    Never touches `status` or `category` of an existing asset (operator fields),
-    and never replaces a stored price with an older one.
-    """
-    report = SyncReport()
+    known: list[tuple[CoinRow, Asset]] = field(default_factory=list)
+    new: list[Asset] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # reason -> row labels
+
+
+def match_rows(raw_rows: Iterable, existing: Iterable[Asset], now: datetime, *, require_price: bool) -> MatchedRows:
+    """Validate rows, pair each with its asset by coingecko_id, and name new coins by the identity rules."""
+    matched = MatchedRows()
     rows = []
     for raw in raw_rows:
         try:
             rows.append(parse_row(raw, now, require_price=require_price))
         except RowRejected as exc:
-            report.skipped[exc.reason].append(_label(raw))
-    index = IdentityIndex(store.iter_all())
-    new_assets = []
+            matched.skipped[exc.reason].append(row_label(raw))
+    index = IdentityIndex(existing)
+    seen: set[str] = set()
+    # Rank order, so a new coin's ticker goes to the higher-ranked of two claimants.
     for row in sorted(rows, key=rank_order):
-        existing = index.by_coingecko.get(row.coingecko_id)
+        if row.coingecko_id in seen:
+            matched.skipped["duplicate_row"].append(row_label(row))
+            continue
+        seen.add(row.coingecko_id)
+        current = index.by_coingecko.get(row.coingecko_id)
+        if current is not None:
+            matched.known.append((row, current))
+            continue
         try:
-            if existing is None:
-                new_assets.append(new_asset(row, index, now))
-            else:
-                _refresh_facts(row, existing, store, now, report)
+            matched.new.append(new_asset(row, index, now))
         except RowRejected as exc:
-            report.skipped[exc.reason].append(_label(row))
-        if progress:
-            progress(1)
-    created, existed = store.create_many(new_assets)
-    report.created.extend(created)
-    # Created meanwhile by another seed or a refresh: theirs stands.
-    report.unchanged += len(existed)
-    if report.skipped_count:
-        log.warning(
-            "catalog sync skipped %d coins: %s",
-            report.skipped_count,
-            {k: sorted(v) for k, v in report.skipped.items()},
-        )
-    return report
+            matched.skipped[exc.reason].append(row_label(row))
+    return matched
 
 
 def new_asset(row: CoinRow, index: IdentityIndex, now: datetime) -> Asset:
@@ -285,22 +246,3 @@ def new_asset(row: CoinRow, index: IdentityIndex, now: datetime) -> Asset:
     )
 
 
-def _refresh_facts(row: CoinRow, existing: Asset, store: AssetStore, now, report: SyncReport):
-    changes = {
-        name: value
-        for name, value in (("symbol", row.symbol), ("name", row.name), ("image", row.image))
-        if value is not None and getattr(existing, name) != value
-    }
-    newer_price = row.priced and (
-        existing.last_price_update is None
-        or row.market["last_price_update"] > existing.last_price_update
-    )
-    if newer_price:
-        changes.update(
-            {k: v for k, v in row.market.items() if getattr(existing, k) != v}
-        )
-    if not changes:
-        report.unchanged += 1
-        return
-    store.update_fields(existing.asset_id, changes, now)
-    report.updated.append(existing.asset_id)

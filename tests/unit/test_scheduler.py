@@ -1,0 +1,46 @@
+"""The refresher process's loop: it refreshes at once, and stops (handing the lease back) when asked or orphaned."""
+
+from __future__ import annotations
+
+import time
+
+from inventory.jobs.scheduler import run_until_stopped
+from inventory.store.lease import LeaseStore
+from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
+
+
+def _stop_after(calls: int, cg: FakeCoinGecko):
+    """Say "stop" on the call after `calls`, each call only once the first refresh has asked for prices."""
+    asked = []
+
+    def stop_requested(timeout: float) -> bool:
+        deadline = time.monotonic() + 10
+        while not cg.count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        asked.append(timeout)
+        return len(asked) > calls
+
+    return stop_requested, asked
+
+
+def test_refreshes_at_once_then_stops_when_asked_and_releases_the_lease(moto_client, config, store):
+    leases = LeaseStore(moto_client, config.DYNAMODB_TABLE_NAME)
+    with FakeCoinGecko(generate_catalog(20)) as cg:
+        stop_requested, asked = _stop_after(2, cg)
+        run_until_stopped(config.replace(COINGECKO_API_URL=cg.url, COINGECKO_CALLS_PER_MINUTE=0, INSTANCE_ID="me"),
+                          stop_requested)
+    assert len(asked) == 3
+    assert len(list(store.iter_all())) > 10  # the first refresh ran at start-up, and was waited for
+    lease = leases.current()
+    assert lease.owner == "me" and lease.expires_ms <= int(time.time() * 1000)
+
+
+def test_an_orphaned_refresher_stops_by_itself(moto_client, config):
+    leases = LeaseStore(moto_client, config.DYNAMODB_TABLE_NAME)
+    with FakeCoinGecko(generate_catalog(5)) as cg:
+        stop_requested, asked = _stop_after(1000, cg)
+        # A parent pid that is not ours: the master that spawned us is gone.
+        run_until_stopped(config.replace(COINGECKO_API_URL=cg.url, COINGECKO_CALLS_PER_MINUTE=0, INSTANCE_ID="me"),
+                          stop_requested, parent_pid=-1)
+    assert len(asked) == 1
+    assert leases.current().expires_ms <= int(time.time() * 1000)
