@@ -10,12 +10,12 @@ VENDOR := inventory/static/vendor
 SWAGGER_UI := swagger-ui-dist@5.32.0
 REDOC := redoc@2.5.1
 
-.PHONY: run test bench install system-java system-chromium system-promtool system-wrk dynamodb-local vendor clean
+.PHONY: run test bench install system-java system-chromium system-promtool system-nginx system-wrk dynamodb-local vendor clean
 
 run: install system-java dynamodb-local vendor
 	$(BIN)/python -m inventory.devtools.run
 
-test: install system-java system-chromium system-promtool dynamodb-local vendor
+test: install system-java system-chromium system-promtool system-nginx dynamodb-local vendor
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
 
 bench: install system-java system-wrk dynamodb-local
@@ -40,6 +40,11 @@ system-chromium:
 # promtool checks and unit-tests docs/alerts.yml (Debian ships it with the prometheus package).
 system-promtool:
 	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+
+# nginx in front of gunicorn (docs/nginx/inventory.conf), run by an e2e test as an
+# ordinary process with its own temp directory; the package's service is not used.
+system-nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends nginx-light; }
 
 system-wrk:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
