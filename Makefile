@@ -11,12 +11,12 @@ SWAGGER_UI := swagger-ui-dist@5.32.0
 REDOC := redoc@2.5.1
 VENDOR_STAMP := $(VENDOR)/.installed-$(SWAGGER_UI)-$(REDOC)
 
-.PHONY: run test bench install system-java system-chromium system-promtool system-nginx system-wrk dynamodb-local vendor wheel clean
+.PHONY: run test bench install system-java system-chromium system-promtool system-nginx system-wrk dynamodb-local vendor wheel wheelhouse image system-docker container-base clean
 
 run: install system-java dynamodb-local vendor
 	$(BIN)/python -m inventory.devtools.run
 
-test: install system-java system-chromium system-promtool system-nginx dynamodb-local vendor
+test: install system-java system-chromium system-promtool system-nginx system-docker dynamodb-local vendor container-base wheelhouse
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
 
 bench: install system-java system-wrk dynamodb-local
@@ -46,6 +46,11 @@ system-promtool:
 # ordinary process with its own temp directory; the package's service is not used.
 system-nginx:
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends nginx-light; }
+
+# A container engine for tests/e2e/test_container.py, which starts its own
+# dockerd (overlay2, no bridge, data in a temp directory).
+system-docker:
+	@command -v dockerd >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends docker.io; }
 
 system-wrk:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
@@ -84,6 +89,32 @@ $(VENDOR_STAMP):
 wheel: install vendor
 	rm -rf build
 	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+
+# The pinned dependencies as wheels, so `docker build` needs no network.
+wheelhouse: dist/wheelhouse/.installed
+
+dist/wheelhouse/.installed: requirements.txt | install
+	rm -rf dist/wheelhouse
+	$(BIN)/pip wheel --quiet --wheel-dir dist/wheelhouse -r requirements.txt
+	touch $@
+
+# The service's image (Dockerfile); PYTHON_IMAGE=... picks another base.
+image: wheel wheelhouse
+	docker build $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) -t inventory:1.0.0 .
+
+# The container test cannot pull images (no registry but Debian's, PyPI and
+# npm), so it builds on a Debian bookworm root file system made here, with
+# Debian's python3 (3.11, like python:3.11-slim-bookworm).
+CONTAINER := .local/container
+container-base: $(CONTAINER)/base.tar
+
+$(CONTAINER)/base.tar:
+	@command -v debootstrap >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends debootstrap; }
+	rm -rf $(CONTAINER)/rootfs && mkdir -p $(CONTAINER)
+	$(SUDO) debootstrap --variant=minbase --include=python3,python3-venv,passwd bookworm $(CONTAINER)/rootfs >/dev/null
+	$(SUDO) rm -rf $(CONTAINER)/rootfs/var/cache/apt/archives/*.deb $(CONTAINER)/rootfs/var/lib/apt/lists/* $(CONTAINER)/rootfs/usr/share/{doc,man,info}
+	$(SUDO) tar -C $(CONTAINER)/rootfs -cf $@.tmp . && mv $@.tmp $@
+	$(SUDO) rm -rf $(CONTAINER)/rootfs
 
 clean:
 	rm -rf $(VENV) .local $(VENDOR) .coverage .pytest_cache build dist
