@@ -64,16 +64,19 @@ def render(url: str, tmp_path) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def operations(gunicorn_server) -> list[tuple[str, str]]:
-    """(path, summary) of every documented operation, from the served spec."""
-    spec = gunicorn_server.get("/openapi.json").json()
-    ops = [
+def documented_operations(spec: dict) -> list[tuple[str, str]]:
+    return [
         (path, op["summary"])
         for path, item in spec["paths"].items()
         for method, op in item.items()
         if method in ("get", "put", "post", "patch", "delete")
     ]
+
+
+@pytest.fixture(scope="module")
+def operations(gunicorn_server) -> list[tuple[str, str]]:
+    """(path, summary) of every documented operation, from the served spec."""
+    ops = documented_operations(gunicorn_server.get("/openapi.json").json())
     assert ("/inventory/assets", "List assets in market-cap-rank order") in ops
     assert any(path == "/inventory/assets/search" for path, _ in ops)
     return ops
