@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import simplejson
 from flask import Flask, g
 from flask.json.provider import DefaultJSONProvider
@@ -11,9 +13,12 @@ from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMet
 
 from .api.errors import register_error_handlers
 from .api.request_id import REQUEST_ID_HEADER, current_request_id
+from .api.responses import ResponseCache
 from .auth import check_read_access, parse_tokens
 from .config import Config
 from .extensions import api as rest_api
+from .extensions import per_process
+from .generation import GENERATION_POLL_SECONDS, GenerationPoller, SharedGeneration, shared_or_local
 from .logs import configure_logging, log_requests
 from .metrics import InventoryMetrics
 from .security import init_security
@@ -59,7 +64,10 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     log_requests(app)
 
     app.extensions["inventory"] = {
+        "build_generation": lambda: shared_or_local(config.PROMETHEUS_MULTIPROC_DIR),
         "build_service": lambda: _build_service(config, dynamodb_client, metrics),
+        "build_responses": lambda: ResponseCache(config, per_process("generation"), metrics.cache_lookup),
+        "build_lock": threading.RLock(),
         "tokens": parse_tokens(config.API_TOKENS),
     }
 
@@ -111,6 +119,7 @@ def _build_service(config: Config, client, metrics):
     from .store import AssetStore, make_client
     from .store.changes import StatusStore
     from .store.dynamo import instrument
+    from .store.generation import bump_generation, read_generation
     from .store.lease import LeaseStore
     from .store.prices import PriceStore
 
@@ -120,11 +129,21 @@ def _build_service(config: Config, client, metrics):
     prices = PriceStore(
         client, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
     )
+    generation = per_process("generation")
+    table = config.DYNAMODB_TABLE_NAME
+    if isinstance(generation, SharedGeneration):
+        # Under gunicorn: one worker per instance polls the stored generation
+        # (whichever holds the lock file), the others read the shared slot.
+        GenerationPoller(
+            generation, lambda: read_generation(client, table), GENERATION_POLL_SECONDS, generation.path + ".poller"
+        ).start()
     return CatalogService(
         store,
         prices,
         config,
-        changes=StatusStore(client, config.DYNAMODB_TABLE_NAME),
-        leases=LeaseStore(client, config.DYNAMODB_TABLE_NAME),
+        changes=StatusStore(client, table),
+        leases=LeaseStore(client, table),
         on_cache_lookup=metrics.cache_lookup,
+        generation=generation,
+        bump_generation=lambda: bump_generation(client, table),
     )

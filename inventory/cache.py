@@ -1,8 +1,9 @@
 """TTL caches for hot reads: locked, single-flight on a miss, stale-if-error for a grace period.
 
 Contract (README "Caching"): a value is served for at most `ttl` seconds after it
-was loaded; a write made through this process drops the keys it affects at once;
-other workers and instances see a write within one `ttl`. When the loader fails
+was loaded, and only while the catalog generation it was loaded at is current
+(`inventory/generation.py`): a refresh or an operator write anywhere bumps the
+generation, and every worker of an instance drops older entries on its next lookup. When the loader fails
 (the store is down) an expired value is served for up to `grace` more seconds,
 marked stale, and after that the failure reaches the caller.
 """
@@ -50,6 +51,7 @@ class LoadingCache(Generic[T]):
         timer: Callable[[], float] = time.monotonic,
         on_lookup: Callable[[str, bool], None] | None = None,
         refresh_ahead: bool = False,
+        generation: Callable[[], int] | None = None,
     ):
         self.name = name
         self.ttl = ttl
@@ -64,6 +66,7 @@ class LoadingCache(Generic[T]):
         # For values that are slow to load (the search snapshot): once expired,
         # keep serving the old value while one background thread reloads it.
         self.refresh_ahead = refresh_ahead
+        self._generation = generation or _no_generation
 
     def get(self, key: Hashable, loader: Callable[[], T]) -> Cached[T]:
         """Return the cached value for key, loading it (once per process) when expired.
@@ -71,13 +74,17 @@ class LoadingCache(Generic[T]):
         :raises StoreError: the loader failed and no value within the grace period exists.
         """
         now = self._timer()
+        generation = self._generation()
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and now - entry[1] < self.ttl:
+            current = entry is not None and entry[2] == generation
+            if current and now - entry[1] < self.ttl:
                 self._record(hit=True)
                 return Cached(entry[0])
             flight = self._flights.get(key)
-            if self.refresh_ahead and entry is not None:
+            # Only an expired entry of the current generation may stand in while
+            # it reloads: an older generation must never be served again.
+            if self.refresh_ahead and current:
                 if flight is None:
                     flight = self._flights[key] = _Flight()
                     threading.Thread(target=self._load, args=(key, loader, flight), daemon=True).start()
@@ -99,10 +106,16 @@ class LoadingCache(Generic[T]):
 
     def _load(self, key, loader, flight: _Flight) -> None:
         try:
+            generation = self._generation()
             flight.value = loader()
+            if self._generation() != generation:
+                # A newer generation was published while loading: the value may
+                # predate it, and another worker may already serve the newer data.
+                generation = self._generation()
+                flight.value = loader()
             with self._lock:
                 if not flight.invalidated:
-                    self._entries[key] = (flight.value, self._timer())
+                    self._entries[key] = (flight.value, self._timer(), generation)
         except BaseException as exc:  # handed to every waiter, then re-raised
             flight.error = exc
         finally:
@@ -125,6 +138,13 @@ class LoadingCache(Generic[T]):
                 flight.invalidated = True
             self._flights.clear()
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def _record(self, hit: bool) -> None:
         if self._on_lookup is not None:
             self._on_lookup(self.name, hit)
+
+
+def _no_generation() -> int:
+    return 0

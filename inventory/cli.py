@@ -55,6 +55,7 @@ def seed_command(from_coingecko: bool):
     with click.progressbar(length=len(rows), label="seeding", file=sys.stderr) as bar:
         report = sync_catalog(rows, service.store, now, progress=bar.update)
     service.store.recount(now, service.max_age)
+    service.forget()  # running servers drop what they cached of the old catalog
     click.echo(json.dumps(report.as_dict(), indent=2))
 
 

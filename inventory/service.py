@@ -1,13 +1,15 @@
-"""CatalogService: the read paths the API serves, and the per-process caches in front of them."""
+"""CatalogService: the read paths the API serves, and the domain caches (counts, search index) in front of them."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .cache import LoadingCache
 from .config import Config
+from .generation import LocalGeneration
 from .domain import (
     ALLOWED_TRANSITIONS,
     Asset,
@@ -16,11 +18,12 @@ from .domain import (
     CatalogStats,
     InvalidRequest,
     PricePoint,
+    StoreError,
     TransitionNotAllowed,
     VersionConflict,
     utcnow,
 )
-from .search import SearchQuery, SortKey, search
+from .search import SearchIndex, SearchQuery, SortKey
 from .store import AssetStore, PageKey, plan_list_query
 from .store.changes import PlannedChange, StatusStore
 from .store.lease import LeaseStore
@@ -30,6 +33,8 @@ from .store.prices import PriceStore
 # raw ones (30 days of one-minute refreshes is 43,200).
 MAX_HISTORY_POINTS = 1000
 MAX_RAW_POINTS = 50_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class CatalogService:
         leases: LeaseStore | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_cache_lookup: Callable[[str, bool], None] | None = None,
+        generation=None,
+        bump_generation: Callable[[], int] | None = None,
     ):
         self.store = store
         self.prices = prices
@@ -58,23 +65,22 @@ class CatalogService:
         self.leases = leases
         self.config = config
         self.clock = clock
+        # The catalog generation this process's caches (and the API's response
+        # cache) are tagged with; bumped in the store after every write.
+        self.generation = generation or LocalGeneration()
+        self._bump_generation = bump_generation
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
 
-        def cache(name: str, maxsize: int, ttl: float = ttl, refresh_ahead: bool = False) -> LoadingCache:
-            return LoadingCache(name, maxsize, ttl, grace, on_lookup=on_cache_lookup, refresh_ahead=refresh_ahead)
+        def cache(name: str, ttl: float = ttl, refresh_ahead: bool = False) -> LoadingCache:
+            return LoadingCache(
+                name, 1, ttl, grace, on_lookup=on_cache_lookup, refresh_ahead=refresh_ahead,
+                generation=self.generation.current,
+            )
 
-        # Rendered responses (body + ETag) by request, filled by the API layer.
-        self.responses = {
-            "asset": cache("asset", config.CACHE_MAX_ASSETS),
-            "list": cache("list", config.CACHE_MAX_PAGES),
-            "search": cache("search", config.CACHE_MAX_PAGES),
-            "history": cache("history", config.CACHE_MAX_PAGES),
-        }
-        self.stats_cache = cache("catalog_counts", 1)
-        # Loading 10,000 assets takes seconds: requests never wait for a reload.
-        self.snapshot_cache = cache(
-            "catalog_snapshot", 1, config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True
-        )
+        self.stats_cache = cache("catalog_counts")
+        # Loading 10,000 assets takes seconds: within a generation requests never
+        # wait for a reload; a new generation is waited for (never serve older data).
+        self.snapshot_cache = cache("catalog_snapshot", config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True)
 
     @property
     def max_age(self) -> int:
@@ -84,13 +90,19 @@ class CatalogService:
         """:raises AssetNotFound: no such asset."""
         return self.store.get(asset_id)
 
-    def forget(self, asset_id: str) -> None:
-        """Drop what this process cached about an asset it just changed."""
-        self.responses["asset"].invalidate(asset_id)
-        for name in ("list", "search", "history"):
-            self.responses[name].clear()
-        self.stats_cache.clear()
-        self.snapshot_cache.clear()
+    def forget(self, *asset_ids: str) -> None:
+        """Start a new catalog generation after committed writes (to these assets).
+
+        Every cache tagged with an older generation misses from now on: at once
+        in this process, within one poll in the other workers and instances.
+        """
+        try:
+            stored = self._bump_generation() if self._bump_generation else None
+        except StoreError as exc:
+            log.warning("could not bump the catalog generation: %s", exc)
+            stored = None
+        # Without a stored value, a local step still drops this process's entries.
+        self.generation.advance(stored if stored is not None else self.generation.current() + 1)
 
     def list_assets(
         self,
@@ -113,11 +125,9 @@ class CatalogService:
         return Listing(page.assets, page.next_key, total, active, stats.stale)
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
-        snapshot = self.snapshot_cache.get("all", lambda: list(self.store.iter_all()))
-        now = self.clock()
-        page, next_key, matched = search(snapshot.value, query, limit, after)
-        active = sum(1 for asset in matched if asset.is_tradable(now, self.max_age))
-        return Listing(page, next_key, len(matched), active, snapshot.stale)
+        index = self.snapshot_cache.get("all", lambda: SearchIndex(self.store.iter_all()))
+        result = index.value.search(query, limit, after, self.clock(), self.max_age)
+        return Listing(result.page, result.next_key, result.total, result.active, index.stale)
 
     def stats(self) -> CatalogStats:
         return self.stats_cache.get("stats", self.store.get_stats).value
@@ -147,10 +157,9 @@ class CatalogService:
     # -- operator writes ------------------------------------------------------
 
     def after_write(self, asset_ids: list[str]) -> None:
-        """Drop this process's cached views of changed assets and rebuild the counts."""
-        for asset_id in asset_ids:
-            self.forget(asset_id)
+        """Rebuild the counts, then start a new cache generation (after every write it covers)."""
         self.store.recount(self.clock(), self.max_age)
+        self.forget(*asset_ids)
 
     def change_status(
         self, asset_id: str, to_status: AssetStatus, reason: str, expected_version: int, actor: str, request_id: str

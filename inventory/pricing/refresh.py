@@ -20,6 +20,7 @@ from ..domain import (
 )
 from ..store import AssetStore
 from ..store.dynamo import LeaseLost, count_calls
+from ..store.generation import bump_generation
 from ..store.prices import PriceStore, PriceUpdate
 from .client import CoinGeckoClient
 
@@ -87,6 +88,8 @@ def refresh_prices(
         except LeaseLost:
             report.error = "the refresh lease was lost to another instance; writes stopped"
             log.warning("price refresh fenced off: lease lost")
+        if report.updated or report.created or report.error:
+            _new_generation(store)
         _record_state(store, client, started, report)
     report.dynamodb_requests = calls["calls"]
     report.duration_seconds = time.perf_counter() - began
@@ -165,6 +168,15 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
         # Counts as of the catalog this refresh read; a status change made meanwhile
         # rebuilds them itself, and the next refresh settles any overlap.
         store.put_stats(CatalogStats.compute(catalog, now, max_age_seconds))
+
+
+def _new_generation(store: AssetStore) -> None:
+    # After the writes commit: every worker's caches drop what predates them
+    # (README "Caching"). After a failure too, which may have written a part.
+    try:
+        bump_generation(store.client, store.table_name)
+    except InventoryError as exc:
+        log.warning("could not bump the catalog generation: %s", exc)
 
 
 def _record_state(store: AssetStore, client: CoinGeckoClient, now: datetime, report: RefreshReport) -> None:

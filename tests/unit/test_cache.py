@@ -353,3 +353,76 @@ def test_refresh_ahead_serves_the_old_value_while_one_thread_reloads():
         assert time.monotonic() < deadline
         time.sleep(0.01)
     assert len(calls) == 1
+
+
+# -- generations ----------------------------------------------------------------
+
+def test_an_entry_of_an_older_generation_is_a_miss_within_the_ttl(timer):
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    cache = LoadingCache("test", 10, ttl=TTL, grace=GRACE, timer=timer, generation=generation.current)
+    loader = CountingLoader("v1", "v2")
+    assert cache.get("k", loader).value == "v1"
+    assert cache.get("k", loader).value == "v1"
+    generation.advance(1)
+    assert cache.get("k", loader).value == "v2"
+    assert cache.get("k", loader).value == "v2" and loader.calls == 2
+
+
+def test_refresh_ahead_never_stands_in_with_an_older_generation():
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    cache = LoadingCache("snapshot", 1, ttl=10, grace=30, timer=lambda: 0.0, refresh_ahead=True,
+                         generation=generation.current)
+    assert cache.get("k", lambda: "old").value == "old"
+    generation.advance(5)
+    # A new generation is waited for, not served from the old snapshot.
+    assert cache.get("k", lambda: "new").value == "new"
+
+
+def test_a_generation_published_during_a_load_makes_it_load_again(timer):
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    cache = LoadingCache("test", 10, ttl=TTL, timer=timer, generation=generation.current)
+    values = iter(["read before the change", "read after it"])
+
+    def loader():
+        value = next(values)
+        generation.advance(generation.current() + 1)  # another worker publishes mid-load, once
+        return value
+
+    assert cache.get("k", loader).value == "read after it"
+
+
+def test_a_stored_generation_bump_reaches_a_worker_through_its_poll(app, client, store, moto_client, config,
+                                                                   add_assets):
+    # GIVEN a worker that cached BTC
+    from inventory.generation import GenerationPoller
+    from inventory.store.generation import bump_generation, read_generation
+
+    add_assets(build_asset("BTC", 1, price="100"))
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
+    # WHEN another process (a refresh, a write on another instance) changes it and bumps the generation
+    store.update_fields("BTC", {"current_price": Decimal("101")}, utcnow())
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
+    bump_generation(moto_client, config.DYNAMODB_TABLE_NAME)
+    with app.app_context():
+        poller = GenerationPoller(get_service().generation,
+                                  lambda: read_generation(moto_client, config.DYNAMODB_TABLE_NAME), 0.5)
+    poller.poll_once()
+    # THEN the next read serves the new price, within the ttl
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("101")
+
+
+def test_operator_write_bumps_the_stored_generation(app, client, store, moto_client, config, add_assets):
+    from inventory.store.generation import read_generation
+
+    add_assets(build_asset("BTC", 1, price="100"))
+    before = read_generation(moto_client, config.DYNAMODB_TABLE_NAME)
+    with app.app_context():
+        get_service().after_write(["BTC"])
+        assert get_service().generation.current() == before + 1
+    assert read_generation(moto_client, config.DYNAMODB_TABLE_NAME) == before + 1
