@@ -120,7 +120,8 @@ class SearchIndex:
             status, category = query.status, query.category
             order = [
                 i for i in order
-                if (status is None or assets[i].status is status) and (category is None or assets[i].category == category)
+                if (status is None or assets[i].status is status)
+                and (category is None or assets[i].category == category)
             ]
         if query.min_price is not None or query.max_price is not None:
             low, high = query.min_price, query.max_price

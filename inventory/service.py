@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .cache import LoadingCache
 from .config import Config
-from .generation import LocalGeneration
 from .domain import (
     ALLOWED_TRANSITIONS,
     Asset,
@@ -23,6 +23,7 @@ from .domain import (
     VersionConflict,
     utcnow,
 )
+from .generation import LocalGeneration
 from .search import SearchIndex, SearchQuery, SortKey
 from .store import AssetStore, PageKey, plan_list_query
 from .store.changes import PlannedChange, StatusStore
@@ -71,13 +72,13 @@ class CatalogService:
         self._bump_generation = bump_generation
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
 
-        def cache(name: str, ttl: float = ttl, refresh_ahead: bool = False) -> LoadingCache:
+        def cache(name: str, ttl: float = ttl, refresh_ahead: bool = False, changed=None) -> LoadingCache:
             return LoadingCache(
                 name, 1, ttl, grace, on_lookup=on_cache_lookup, refresh_ahead=refresh_ahead,
-                generation=self.generation.current,
+                generation=self.generation, changed=changed,
             )
 
-        self.stats_cache = cache("catalog_counts")
+        self.stats_cache = cache("catalog_counts", changed=operator.ne)
         # Loading 10,000 assets takes seconds: within a generation requests never
         # wait for a reload; a new generation is waited for (never serve older data).
         self.snapshot_cache = cache("catalog_snapshot", config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True)
@@ -101,8 +102,10 @@ class CatalogService:
         except StoreError as exc:
             log.warning("could not bump the catalog generation: %s", exc)
             stored = None
-        # Without a stored value, a local step still drops this process's entries.
-        self.generation.advance(stored if stored is not None else self.generation.current() + 1)
+        if stored is not None:
+            self.generation.advance(stored)
+        else:  # a local step still drops this instance's entries (the ttl bounds the rest)
+            self.generation.step()
 
     def list_assets(
         self,

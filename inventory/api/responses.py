@@ -78,7 +78,8 @@ class ResponseCache:
                 ttl,
                 grace,
                 on_lookup=on_lookup,
-                generation=generation.current,
+                generation=generation,
+                changed=_etag_changed,
             )
             for name in self.NAMES
         }
@@ -86,6 +87,10 @@ class ResponseCache:
     def get(self, cache: str, key: Hashable, build: Callable[[], Rendered]) -> Cached[Rendered]:
         """:raises StoreError: the build failed and nothing within the grace period is cached."""
         return self.caches[cache].get(key, build)
+
+
+def _etag_changed(old: Rendered, new: Rendered) -> bool:
+    return old.etag != new.etag
 
 
 def get_responses() -> ResponseCache:

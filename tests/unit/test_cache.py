@@ -361,7 +361,7 @@ def test_an_entry_of_an_older_generation_is_a_miss_within_the_ttl(timer):
     from inventory.generation import LocalGeneration
 
     generation = LocalGeneration()
-    cache = LoadingCache("test", 10, ttl=TTL, grace=GRACE, timer=timer, generation=generation.current)
+    cache = LoadingCache("test", 10, ttl=TTL, grace=GRACE, timer=timer, generation=generation)
     loader = CountingLoader("v1", "v2")
     assert cache.get("k", loader).value == "v1"
     assert cache.get("k", loader).value == "v1"
@@ -375,7 +375,7 @@ def test_refresh_ahead_never_stands_in_with_an_older_generation():
 
     generation = LocalGeneration()
     cache = LoadingCache("snapshot", 1, ttl=10, grace=30, timer=lambda: 0.0, refresh_ahead=True,
-                         generation=generation.current)
+                         generation=generation)
     assert cache.get("k", lambda: "old").value == "old"
     generation.advance(5)
     # A new generation is waited for, not served from the old snapshot.
@@ -386,12 +386,12 @@ def test_a_generation_published_during_a_load_makes_it_load_again(timer):
     from inventory.generation import LocalGeneration
 
     generation = LocalGeneration()
-    cache = LoadingCache("test", 10, ttl=TTL, timer=timer, generation=generation.current)
+    cache = LoadingCache("test", 10, ttl=TTL, timer=timer, generation=generation)
     values = iter(["read before the change", "read after it"])
 
     def loader():
         value = next(values)
-        generation.advance(generation.current() + 1)  # another worker publishes mid-load, once
+        generation.step()  # another worker publishes mid-load, once
         return value
 
     assert cache.get("k", loader).value == "read after it"
@@ -426,3 +426,32 @@ def test_operator_write_bumps_the_stored_generation(app, client, store, moto_cli
         get_service().after_write(["BTC"])
         assert get_service().generation.current() == before + 1
     assert read_generation(moto_client, config.DYNAMODB_TABLE_NAME) == before + 1
+
+
+def test_a_reload_that_finds_changed_data_steps_that_keys_counter(timer):
+    # GIVEN two workers' caches on one shared generation, both holding v1
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    worker_a = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
+    worker_b = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
+    assert worker_a.get("k", lambda: "v1").value == "v1"
+    timer.now += 1
+    assert worker_b.get("k", lambda: "v1").value == "v1"
+    # WHEN A's entry expires (B's not yet) and its reload finds v2 (written, not yet announced)
+    timer.now += TTL - 1
+    assert worker_a.get("k", lambda: "v2").value == "v2"
+    # THEN B does not serve v1 after A served v2
+    assert worker_b.get("k", lambda: "v2").value == "v2"
+    assert generation.key(hash(("asset", "k"))) >= 1 and generation.current() == 0
+
+
+def test_a_reload_that_finds_the_same_data_keeps_the_keys_counter(timer):
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    cache = LoadingCache("a", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
+    cache.get("k", lambda: "v1")
+    timer.now += TTL
+    assert cache.get("k", lambda: "v1").value == "v1"
+    assert generation.key(hash(("a", "k"))) == 0

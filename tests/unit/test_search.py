@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
