@@ -72,7 +72,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     }
 
     rest_api.init_app(app)
-    from .api.assets import routes as assets  # noqa: F401  (writes adds views to assets.blp)
+    from .api.assets import routes as assets, writes  # noqa: F401  (writes adds views to assets.blp)
     from .api.health import routes as health
 
     rest_api.register_blueprint(assets.blp)
