@@ -7,6 +7,7 @@ import threading
 import simplejson
 from flask import Flask, g
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SessionInterface
 from prometheus_client import CollectorRegistry
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
@@ -38,6 +39,16 @@ class DecimalJSONProvider(DefaultJSONProvider):
         return simplejson.loads(s, use_decimal=True, **kwargs)
 
 
+class NoSessions(SessionInterface):
+    """No cookie session: the API has none, and signing an empty one cost every request (BENCHMARKS.md)."""
+
+    def open_session(self, app, request):
+        return None  # Flask then uses a NullSession
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
 def route_template(request) -> str:
     """Metric label for a request: the matched rule, never the raw path."""
     return request.url_rule.rule if request.url_rule else "<unmatched>"
@@ -60,6 +71,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
         OPENAPI_REDOC_URL="/static/vendor/redoc/redoc.standalone.js",
     )
     app.json = DecimalJSONProvider(app)
+    app.session_interface = NoSessions()
     configure_logging(config.LOG_LEVEL)
     log_requests(app)
 
