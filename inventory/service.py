@@ -102,9 +102,11 @@ class CatalogService:
         except StoreError as exc:
             log.warning("could not bump the catalog generation: %s", exc)
             stored = None
-        if stored is not None:
-            self.generation.advance(stored)
-        else:  # a local step still drops this instance's entries (the ttl bounds the rest)
+        before = self.generation.current()
+        if stored is None or self.generation.advance(stored) == before:
+            # No stored value, or a local step after an earlier failure already
+            # reached it: step locally so this instance drops its entries now
+            # (other instances: within the ttl).
             self.generation.step()
 
     def list_assets(

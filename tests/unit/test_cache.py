@@ -455,3 +455,21 @@ def test_a_reload_that_finds_the_same_data_keeps_the_keys_counter(timer):
     timer.now += TTL
     assert cache.get("k", lambda: "v1").value == "v1"
     assert generation.key(hash(("a", "k"))) == 0
+
+
+def test_a_write_while_the_generation_cannot_be_stored_still_drops_this_process_cache(
+    app, client, store, moto_client, add_assets
+):
+    add_assets(build_asset("BTC", 1, price="100"))
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
+    outage = Outage(moto_client)
+    store.update_fields("BTC", {"current_price": Decimal("102")}, utcnow())
+    with app.app_context():
+        outage.on = True
+        get_service().forget("BTC")  # the bump fails: logged, stepped locally
+        outage.on = False
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("102")
+    with app.app_context():
+        store.update_fields("BTC", {"current_price": Decimal("103")}, utcnow())
+        get_service().forget("BTC")  # the stored bump reaches only what the local step already did
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("103")
