@@ -123,7 +123,9 @@ class LoadingCache(Generic[T]):
             if self._changed is not None:
                 with self._lock:
                     previous = self._entries.get(key)
-                if previous is not None and self._changed(previous[0], flight.value):
+                # A first load has nothing to compare with, and during a refresh
+                # it may already see data that other workers' copies predate.
+                if previous is None or self._changed(previous[0], flight.value):
                     stamp = (stamp[0], self._generation.step_key(hash((self.name, key))))
             with self._lock:
                 if not flight.invalidated:

@@ -9,11 +9,11 @@ makes a write publishes the counter its bump returned at once.
 
 A refresh writes for a while before it bumps, so a reload can find newer data
 than the generation announces. Beside the generation the file holds one
-counter per key slot (a hash of the cache key): a worker whose reload finds
-data different from what it held steps that key's counter before serving it,
-and every other worker's copy of the key turns into a miss. Counters only
-ever grow, so no worker serves an older answer after a newer one was served
-from the same instance (for keys a worker had cached before).
+counter per key slot (a hash of the cache key): a worker whose load finds
+data different from what it held (or that held nothing) steps that key's
+counter before serving it, and every other worker's copy of the key turns into
+a miss. Counters only ever grow, so no worker serves an older answer after a
+newer one was served from the same instance.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 _SLOT = struct.Struct("<q")
-# Key slots: collisions only cost an extra reload.
-KEY_SLOTS = 4096
+# Key slots (512 KB of file): a collision only costs an extra reload.
+KEY_SLOTS = 65536
 FILE_NAME = "inventory-cache-generation"
 # How often the polling worker reads the stored generation: a refresh made by
 # any instance reaches every worker of this one within this (README: within 1 s).

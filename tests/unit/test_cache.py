@@ -452,9 +452,24 @@ def test_a_reload_that_finds_the_same_data_keeps_the_keys_counter(timer):
     generation = LocalGeneration()
     cache = LoadingCache("a", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
     cache.get("k", lambda: "v1")
+    first = generation.key(hash(("a", "k")))
     timer.now += TTL
     assert cache.get("k", lambda: "v1").value == "v1"
-    assert generation.key(hash(("a", "k"))) == 0
+    assert generation.key(hash(("a", "k"))) == first
+
+
+def test_a_first_load_drops_other_workers_copies_of_the_key(timer):
+    # GIVEN worker A holding v1, and worker B that never loaded the key
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    worker_a = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
+    worker_b = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
+    assert worker_a.get("k", lambda: "v1").value == "v1"
+    # WHEN B's first load finds v2 (written by a refresh that has not bumped yet)
+    assert worker_b.get("k", lambda: "v2").value == "v2"
+    # THEN A does not serve v1 after B served v2
+    assert worker_a.get("k", lambda: "v2").value == "v2"
 
 
 def test_a_write_while_the_generation_cannot_be_stored_still_drops_this_process_cache(
