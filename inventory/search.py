@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from array import array
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from .domain import Asset, AssetStatus
@@ -94,6 +95,7 @@ class SearchIndex:
         for i, symbol in enumerate(self._symbols):
             self._by_symbol[symbol] = (*self._by_symbol.get(symbol, ()), i)
         self._by_id = {a.asset_id: i for i, a in enumerate(self.assets)}
+        self._deadlines: tuple[int, list] | None = None
         self._values = {
             sort: self._names if sort == "name" else [getattr(a, _SORT_ATTRIBUTE[sort]) for a in self.assets]
             for sort in _SORT_ATTRIBUTE
@@ -111,6 +113,18 @@ class SearchIndex:
 
     def __len__(self) -> int:
         return len(self.assets)
+
+    def _tradable_until(self, max_age_seconds: int) -> list:
+        """Per asset, the last moment it is tradable (Asset.is_tradable), or None; built once per max age."""
+        if self._deadlines is None or self._deadlines[0] != max_age_seconds:
+            age = timedelta(seconds=max_age_seconds)
+            self._deadlines = (max_age_seconds, [
+                a.last_price_update + age
+                if a.status is AssetStatus.ACTIVE and a.current_price is not None and a.last_price_update
+                else None
+                for a in self.assets
+            ])
+        return self._deadlines[1]
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None, now, max_age_seconds: int) -> SearchResult:
         descending = query.order == "desc"
@@ -167,7 +181,8 @@ class SearchIndex:
             start = low
         page = order[start:start + limit]
         next_key = key(start + limit - 1) if start + limit < len(order) else None
-        active = sum(1 for i in order if assets[i].is_tradable(now, max_age_seconds))
+        deadlines = self._tradable_until(max_age_seconds)
+        active = sum(1 for i in order if (until := deadlines[i]) is not None and now <= until)
         return SearchResult([assets[i] for i in page], next_key, len(order), active)
 
 
