@@ -120,7 +120,8 @@ def wrk(url: str, script: Path, connections: int, seconds: int, threads: int = 2
     data = json.loads(line[len("BENCH_JSON "):])
     errors = {k: data[k] for k in ("connect", "read", "write", "status", "timeout") if data[k]}
     return WrkResult(
-        rps=data["requests"] / (data["duration_us"] / 1e6),
+        # Only 2xx/3xx answers count: a 429 or 5xx is not throughput.
+        rps=(data["requests"] - data["status"]) / (data["duration_us"] / 1e6),
         p50_ms=data["p50"] / 1000,
         p90_ms=data["p90"] / 1000,
         p99_ms=data["p99"] / 1000,
@@ -435,16 +436,28 @@ def run(seconds: int) -> tuple[list[list[str]], str]:
         btc.raise_for_status()
         body_file = workdir / "btc.json"
         body_file.write_bytes(btc.content)
-        ceiling = server("ceiling", None, "bench.ceiling_app:app", CEILING_BODY_FILE=str(body_file))
+        first_page = requests.get(large.url + LIST, timeout=10)
+        first_page.raise_for_status()
+        list_file = workdir / "list.json"
+        list_file.write_bytes(first_page.content)
+        ceiling = server("ceiling", None, "bench.ceiling_app:app", CEILING_BODY_FILE=str(body_file),
+                         CEILING_LIST_BODY_FILE=str(list_file))
         ceiling.wait_healthy()
         real, bare = alternate(("detail BTC (service)", large.url + DETAIL, plain),
                                ("detail BTC (bare Flask ceiling)", ceiling.url + DETAIL, plain), 16)
-        ceiling.stop()
         ratio = real.rps / bare.rps
         rows.append(["1. ceiling: cache-hit detail / bare Flask, same body size, c16",
                      f"{ratio:.2f} ({real.rps:.0f} vs {bare.rps:.0f} req/s){errors_note(real, bare)}",
-                     ">= 0.8", yes(ratio >= 0.8 and not real.bad)])
-        notes.append(f"BTC detail body: {len(btc.content)} bytes.")
+                     ">= 0.6", yes(ratio >= 0.6 and not real.bad)])
+        real, bare = alternate(("list ?limit=50 (service)", large.url + LIST, plain),
+                               ("list (bare Flask, same bytes)", ceiling.url + LIST, plain), 16)
+        ceiling.stop()
+        ratio = real.rps / bare.rps
+        rows.append(["1. ceiling: first list page (limit 50) / bare Flask, same body size, c16",
+                     f"{ratio:.2f} ({real.rps:.0f} vs {bare.rps:.0f} req/s){errors_note(real, bare)}",
+                     ">= 0.5", yes(ratio >= 0.5 and not real.bad)])
+        notes.append(f"BTC detail body: {len(btc.content)} bytes; first list page: {len(first_page.content)} bytes. "
+                     "Throughput counts only 2xx/3xx answers (wrk's non-2xx/3xx are subtracted).")
 
         # 2. Flatness: list and search, 10,000 vs 100 assets.
         for label, path in (("list ?limit=50", LIST), ("search ?q=co", SEARCH)):
@@ -463,8 +476,8 @@ def run(seconds: int) -> tuple[list[list[str]], str]:
             for connections in (16, 64):
                 r = measure(label, large.url + path, plain, connections)
                 target, met = "", ""
-                if path == DETAIL and connections == 64:
-                    target, met = "p99 <= 5 x p50", yes(r.p99_ms <= 5 * r.p50_ms and not r.bad)
+                if connections == 64:
+                    target, met = "p99 <= 4 x p50", yes(r.p99_ms <= 4 * r.p50_ms and not r.bad)
                 rows.append([f"4. latency: {label}, c{connections}",
                              f"p50 {fmt_ms(r.p50_ms)}, p99 {fmt_ms(r.p99_ms)} ({r.p99_ms / r.p50_ms:.1f}x), "
                              f"{r.rps:.0f} req/s{errors_note(r)}", target, met])
@@ -498,14 +511,17 @@ def run(seconds: int) -> tuple[list[list[str]], str]:
         # 5. Memory of the 10,000-asset server's workers after the load, plus a sweep over every id.
         sweep = lua_script(scripts, "sweep", [f"/inventory/assets/{i}" for i in ids])
         sweep_r = wrk(large.url, sweep, 16, 20)
-        warm(large.url, mixed)  # every worker holds the search snapshot and list pages too
+        # Every worker holds the search index, list pages and history too.
+        history = lua_script(scripts, "history", [f"/inventory/assets/{i}/history?interval=1h" for i in ids[:200]])
+        warm(large.url, mixed)
+        warm(large.url, history)
         rss = large.worker_rss_mb()
         top = max(rss.values())
         rows.append([f"5. memory: RSS per worker, {large_n} assets, after the load",
                      ", ".join(f"{v:.0f} MB" for v in sorted(rss.values())) +
                      f" (at start {', '.join(f'{v:.0f}' for v in sorted(rss_at_start.values()))} MB; gthread "
                      f"server after its load: {', '.join(f'{v:.0f}' for v in sorted(gthread_rss.values()))} MB)",
-                     "< 150 MB", yes(top < 150)])
+                     "< 120 MB", yes(top < 120)])
         restarts = large.restarts()
         notes.append(f"Before RSS was read, the {large_n}-asset server also took a 20 s sweep of detail reads "
                      f"cycling over all {len(ids)} ids ({sweep_r.requests} requests, {sweep_r.rps:.0f} req/s, "

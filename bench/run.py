@@ -1,8 +1,9 @@
 """`make bench`: every benchmark in bench/, each appending its table to BENCHMARKS.md."""
 
-from . import http, load, refresh
+from . import http, load, profile, refresh
 
 if __name__ == "__main__":
     refresh.main([])
+    profile.main([])
     http.main([])
     load.main([])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask
+from flask.sessions import SessionInterface
 from prometheus_client import CollectorRegistry
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
@@ -11,10 +14,28 @@ from .api.bodies import InventoryRequest, JSONProvider
 from .api.converters import AssetIdConverter
 from .api.errors import register_error_handlers
 from .api.hooks import install_hooks
+from .api.responses import ResponseCache
 from .config import Config
 from .extensions import api as rest_api
+from .extensions import per_process
+from .generation import (
+    GENERATION_POLL_SECONDS,
+    GenerationPoller,
+    SharedGeneration,
+    shared_or_local,
+)
 from .logs import configure_logging
 from .metrics import InventoryMetrics
+
+
+class NoSessions(SessionInterface):
+    """No cookie session: the API has none, and signing an empty one cost every request (BENCHMARKS.md)."""
+
+    def open_session(self, app, request):
+        return None  # Flask then uses a NullSession
+
+    def save_session(self, app, session, response) -> None:
+        return None
 
 
 def route_template(request) -> str:
@@ -41,10 +62,14 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
         OPENAPI_REDOC_URL="/static/vendor/redoc/redoc.standalone.js",
     )
     app.json = JSONProvider(app)
+    app.session_interface = NoSessions()
     configure_logging(config.LOG_LEVEL)
 
     app.extensions["inventory"] = {
+        "build_generation": lambda: shared_or_local(config.PROMETHEUS_MULTIPROC_DIR),
         "build_service": lambda: _build_service(config, dynamodb_client, metrics),
+        "build_responses": lambda: ResponseCache(config, per_process("generation"), metrics.cache_lookup),
+        "build_lock": threading.RLock(),
     }
 
     rest_api.init_app(app)
@@ -82,7 +107,22 @@ def _build_service(config: Config, client, metrics):
     from .service import CatalogService
     from .store import Stores, make_client
     from .store.dynamo import instrument
+    from .store.generation import bump_generation, read_generation
 
     client = client or make_client(config)
     instrument(client, metrics.dynamodb_call)
-    return CatalogService(Stores.build(client, config), config, on_cache_lookup=metrics.cache_lookup)
+    generation = per_process("generation")
+    table = config.DYNAMODB_TABLE_NAME
+    if isinstance(generation, SharedGeneration):
+        # Under gunicorn: one worker per instance polls the stored generation
+        # (whichever holds the lock file), the others read the shared slot.
+        GenerationPoller(
+            generation, lambda: read_generation(client, table), GENERATION_POLL_SECONDS, generation.path + ".poller"
+        ).start()
+    return CatalogService(
+        Stores.build(client, config),
+        config,
+        on_cache_lookup=metrics.cache_lookup,
+        generation=generation,
+        bump_generation=lambda: bump_generation(client, table),
+    )

@@ -21,15 +21,26 @@ api = InventoryApi()
 api.register_converter(AssetIdConverter, asset_id_parameter)
 
 
-def get_service():
-    """The CatalogService of this worker process, built on first use after fork.
+def per_process(name: str):
+    """This process's `name` object, built by `create_app`'s `build_<name>` on first use after fork.
 
-    boto3 clients are not fork-safe, so each process builds its own the first
-    time it needs one rather than inheriting the master's.
+    boto3 clients are not fork-safe, and caches with their locks and threads
+    belong to one process, so each worker builds its own rather than
+    inheriting the master's.
     """
     state = current_app.extensions["inventory"]
     pid = os.getpid()
     if state.get("pid") != pid:
-        state["service"] = state["build_service"]()
+        state["objects"] = {}
         state["pid"] = pid
-    return state["service"]
+    objects = state["objects"]
+    if name not in objects:
+        with state["build_lock"]:
+            if name not in objects:
+                objects[name] = state["build_" + name]()
+    return objects[name]
+
+
+def get_service():
+    """The CatalogService of this worker process, built on first use after fork."""
+    return per_process("service")

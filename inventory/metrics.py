@@ -19,6 +19,9 @@ class InventoryMetrics:
             ("cache", "result"),
             registry=registry,
         )
+        # Label children by (cache, hit), bound once: labels() per lookup costs
+        # a lock and a tuple on every cached read.
+        self._cache_children: dict[tuple[str, bool], object] = {}
 
         self.dynamodb_calls = Counter(
             "inventory_dynamodb_requests_total",
@@ -59,7 +62,12 @@ class InventoryMetrics:
             self.dynamodb_throttles.labels(operation=operation).inc(throttles)
 
     def cache_lookup(self, cache: str, hit: bool) -> None:
-        self.cache_lookups.labels(cache=cache, result="hit" if hit else "miss").inc()
+        child = self._cache_children.get((cache, hit))
+        if child is None:
+            child = self._cache_children[cache, hit] = self.cache_lookups.labels(
+                cache=cache, result="hit" if hit else "miss"
+            )
+        child.inc()
 
 
 class RefreshMetrics:

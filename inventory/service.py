@@ -1,7 +1,9 @@
-"""CatalogService: what the API and the CLI ask of the catalog, and the per-process caches in front of it."""
+"""CatalogService: what the API and the CLI ask of the catalog, and the domain caches (counts, search index) in front of it."""
 
 from __future__ import annotations
 
+import logging
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,12 +21,14 @@ from .domain import (
     PricePoint,
     RefreshState,
     StatusChange,
+    StoreError,
     TransitionNotAllowed,
     VersionConflict,
     utcnow,
 )
+from .generation import LocalGeneration
 from .jobs.seed import SyncReport, sync_catalog
-from .search import SearchQuery, SortKey, search
+from .search import SearchIndex, SearchQuery, SortKey
 from .store import PageKey, PlannedChange, Stores, plan_list_query
 from .store.migrate import migrate, table_status
 
@@ -32,6 +36,8 @@ from .store.migrate import migrate, table_status
 # raw ones (30 days of one-minute refreshes is 43,200).
 MAX_HISTORY_POINTS = 1000
 MAX_RAW_POINTS = 50_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,28 +66,29 @@ class CatalogService:
         config: Config,
         clock: Callable[[], datetime] = utcnow,
         on_cache_lookup: Callable[[str, bool], None] | None = None,
+        generation=None,
+        bump_generation: Callable[[], int] | None = None,
     ):
         self._stores = stores
         self._assets = stores.assets
         self.config = config
         self.clock = clock
+        # The catalog generation this process's caches (and the API's response
+        # cache) are tagged with; bumped in the store after every write.
+        self.generation = generation or LocalGeneration()
+        self._bump_generation = bump_generation
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
 
-        def cache(name: str, maxsize: int, ttl: float = ttl, refresh_ahead: bool = False) -> LoadingCache:
-            return LoadingCache(name, maxsize, ttl, grace, on_lookup=on_cache_lookup, refresh_ahead=refresh_ahead)
+        def cache(name: str, ttl: float = ttl, refresh_ahead: bool = False, changed=None) -> LoadingCache:
+            return LoadingCache(
+                name, 1, ttl, grace, on_lookup=on_cache_lookup, refresh_ahead=refresh_ahead,
+                generation=self.generation, changed=changed,
+            )
 
-        # Rendered responses (body + ETag) by request, filled by the API layer.
-        self.responses = {
-            "asset": cache("asset", config.CACHE_MAX_ASSETS),
-            "list": cache("list", config.CACHE_MAX_PAGES),
-            "search": cache("search", config.CACHE_MAX_PAGES),
-            "history": cache("history", config.CACHE_MAX_PAGES),
-        }
-        self.stats_cache = cache("catalog_counts", 1)
-        # Loading 10,000 assets takes seconds: requests never wait for a reload.
-        self.snapshot_cache = cache(
-            "catalog_snapshot", 1, config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True
-        )
+        self.stats_cache = cache("catalog_counts", changed=operator.ne)
+        # Loading 10,000 assets takes seconds: within a generation requests never
+        # wait for a reload; a new generation is waited for (never serve older data).
+        self.snapshot_cache = cache("catalog_snapshot", config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True)
 
     @property
     def max_age(self) -> int:
@@ -91,13 +98,23 @@ class CatalogService:
         """:raises AssetNotFound: no such asset."""
         return self._assets.get(asset_id)
 
-    def forget(self, asset_id: str) -> None:
-        """Drop what this process cached about an asset it just changed."""
-        self.responses["asset"].invalidate(asset_id)
-        for name in ("list", "search", "history"):
-            self.responses[name].clear()
-        self.stats_cache.clear()
-        self.snapshot_cache.clear()
+    def forget(self, *asset_ids: str) -> None:
+        """Start a new catalog generation after committed writes (to these assets).
+
+        Every cache tagged with an older generation misses from now on: at once
+        in this process, within one poll in the other workers and instances.
+        """
+        try:
+            stored = self._bump_generation() if self._bump_generation else None
+        except StoreError as exc:
+            log.warning("could not bump the catalog generation: %s", exc)
+            stored = None
+        before = self.generation.current()
+        if stored is None or self.generation.advance(stored) == before:
+            # No stored value, or a local step after an earlier failure already
+            # reached it: step locally so this instance drops its entries now
+            # (other instances: within the ttl).
+            self.generation.step()
 
     def list_assets(
         self,
@@ -120,11 +137,9 @@ class CatalogService:
         return Listing(page.assets, page.next_key, total, active, stats.stale)
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
-        snapshot = self.snapshot_cache.get("all", lambda: list(self._assets.iter_all()))
-        now = self.clock()
-        page, next_key, matched = search(snapshot.value, query, limit, after)
-        active = sum(1 for asset in matched if asset.is_tradable(now, self.max_age))
-        return Listing(page, next_key, len(matched), active, snapshot.stale)
+        index = self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all()))
+        result = index.value.search(query, limit, after, self.clock(), self.max_age)
+        return Listing(result.page, result.next_key, result.total, result.active, index.stale)
 
     def history(self, asset_id: str, start: datetime | None, end: datetime | None, interval: int) -> list[PricePoint]:
         """Points between start and end, the last one of each interval, oldest first.
@@ -168,12 +183,11 @@ class CatalogService:
     # -- operator writes ------------------------------------------------------
 
     def after_write(self, asset_ids: list[str]) -> None:
-        """Drop this process's cached views of assets an operator write changed.
+        """Start a new cache generation after an operator write to these assets.
 
         The write moved the catalog counts itself, in its own transaction.
         """
-        for asset_id in asset_ids:
-            self.forget(asset_id)
+        self.forget(*asset_ids)
 
     def _moved(self, before: list[Asset], after: list[Asset]) -> CatalogStats:
         """The change an operator write makes to the catalog counts (written in its transaction)."""
@@ -294,6 +308,7 @@ class CatalogService:
         now = self.clock()
         report = sync_catalog(rows, self._assets, now, progress=progress)
         self._assets.recount(now, self.max_age)
+        self.forget()  # running servers drop what they cached of the old catalog
         return report
 
     def backfill_history(self, source, asset_id: str, days: int) -> tuple[Asset, int]:

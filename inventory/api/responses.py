@@ -1,15 +1,17 @@
-"""Cached JSON responses with ETags: render once per cache fill, answer hits and 304s from bytes."""
+"""The API's response cache: JSON rendered once per fill, hits and 304s answered from bytes."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import marshmallow as ma
 from flask import Response, current_app, request
 
-from ..extensions import get_service
+from ..cache import Cached, LoadingCache
+from ..config import Config
+from ..extensions import per_process
 
 # RFC 7234's warning for a response served past its freshness, sent when the
 # store is failing and a recently expired value stands in.
@@ -24,6 +26,10 @@ class Rendered:
     body: bytes
     etag: str
     stale: bool = False  # built from data served stale by an inner cache
+    quoted_etag: str = field(init=False)  # the header value, quoted once per fill
+
+    def __post_init__(self):
+        object.__setattr__(self, "quoted_etag", f'"{self.etag}"')
 
 
 def render(payload, schema: ma.Schema, stale: bool = False, version: int | None = None) -> Rendered:
@@ -53,16 +59,58 @@ def json_response(payload, schema: ma.Schema, status: int = 200, version: int | 
     return response
 
 
+class ResponseCache:
+    """Rendered responses (body + ETag) by request, one LoadingCache per endpoint.
+
+    Entries are tagged with the catalog generation, so a refresh or a write
+    anywhere makes every older rendering a miss (README "Caching").
+    """
+
+    NAMES = ("asset", "list", "search", "history")
+
+    def __init__(self, config: Config, generation, on_lookup: Callable[[str, bool], None] | None = None):
+        ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
+        sizes = {"asset": config.CACHE_MAX_ASSETS}
+        self.caches = {
+            name: LoadingCache(
+                name,
+                sizes.get(name, config.CACHE_MAX_PAGES),
+                ttl,
+                grace,
+                on_lookup=on_lookup,
+                generation=generation,
+                changed=_etag_changed,
+            )
+            for name in self.NAMES
+        }
+
+    def get(self, cache: str, key: Hashable, build: Callable[[], Rendered]) -> Cached[Rendered]:
+        """:raises StoreError: the build failed and nothing within the grace period is cached."""
+        return self.caches[cache].get(key, build)
+
+
+def _etag_changed(old: Rendered, new: Rendered) -> bool:
+    return old.etag != new.etag
+
+
+def get_responses() -> ResponseCache:
+    """This worker's response cache (built by `create_app`'s builder on first use after fork)."""
+    return per_process("responses")
+
+
 def cached_json(cache: str, key: Hashable, build: Callable[[], Rendered]) -> Response:
     """Serve `key` from the named response cache, filling it with `build()` on a miss."""
-    cached = get_service().responses[cache].get(key, build)
+    cached = get_responses().get(cache, key, build)
     rendered = cached.value
-    if request.if_none_match.contains_weak(rendered.etag):
+    # A hit builds one Response around shared bytes; the ETag header is quoted
+    # once per fill, not per request.
+    if "If-None-Match" in request.headers and request.if_none_match.contains_weak(rendered.etag):
         response = current_app.response_class(status=304)
     else:
         response = current_app.response_class(rendered.body, mimetype="application/json")
-    response.set_etag(rendered.etag)
-    response.headers["Cache-Control"] = CACHE_CONTROL
+    headers = response.headers
+    headers["ETag"] = rendered.quoted_etag
+    headers["Cache-Control"] = CACHE_CONTROL
     if cached.stale or rendered.stale:
-        response.headers["Warning"] = STALE_WARNING
+        headers["Warning"] = STALE_WARNING
     return response

@@ -22,6 +22,7 @@ from ..source.client import CoinGeckoClient
 from ..source.rows import match_rows
 from ..store import AssetStore, RefreshStateStore
 from ..store.dynamo import LeaseLost, count_calls
+from ..store.generation import bump_generation
 from ..store.prices import PriceStore, PriceUpdate
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ def refresh_prices(
         except LeaseLost:
             report.error = "the refresh lease was lost to another instance; writes stopped"
             log.warning("price refresh fenced off: lease lost")
+        if report.updated or report.created or report.error:
+            _new_generation(store)
         _record_state(state, client, started, report)
     report.dynamodb_requests = calls["calls"]
     report.duration_seconds = time.perf_counter() - began
@@ -159,6 +162,15 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
         # (which moved the counts in its own transaction) may be overwritten here,
         # and the next refresh, which reads it, settles that.
         store.put_stats(CatalogStats.compute(catalog, now, max_age_seconds))
+
+
+def _new_generation(store: AssetStore) -> None:
+    # After the writes commit: every worker's caches drop what predates them
+    # (README "Caching"). After a failure too, which may have written a part.
+    try:
+        bump_generation(store.client, store.table_name)
+    except InventoryError as exc:
+        log.warning("could not bump the catalog generation: %s", exc)
 
 
 def _record_state(state: RefreshStateStore, client: CoinGeckoClient, now: datetime, report: RefreshReport) -> None:

@@ -17,8 +17,15 @@ import pytest
 import requests
 
 from inventory.devtools.dynamodb_local import free_port
-from tests.e2e.conftest import _stop as stop, _wait_until_healthy as wait_until_healthy
-from tests.e2e.test_docs_browser import documented_operations, foreign, needs_chromium, parse_refs, render
+from tests.e2e.conftest import _stop as stop
+from tests.e2e.conftest import _wait_until_healthy as wait_until_healthy
+from tests.e2e.test_docs_browser import (
+    documented_operations,
+    foreign,
+    needs_chromium,
+    parse_refs,
+    render,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

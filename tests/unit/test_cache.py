@@ -353,3 +353,138 @@ def test_refresh_ahead_serves_the_old_value_while_one_thread_reloads():
         assert time.monotonic() < deadline
         time.sleep(0.01)
     assert len(calls) == 1
+
+
+# -- generations ----------------------------------------------------------------
+
+def test_an_entry_of_an_older_generation_is_a_miss_within_the_ttl(timer):
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    cache = LoadingCache("test", 10, ttl=TTL, grace=GRACE, timer=timer, generation=generation)
+    loader = CountingLoader("v1", "v2")
+    assert cache.get("k", loader).value == "v1"
+    assert cache.get("k", loader).value == "v1"
+    generation.advance(1)
+    assert cache.get("k", loader).value == "v2"
+    assert cache.get("k", loader).value == "v2" and loader.calls == 2
+
+
+def test_refresh_ahead_never_stands_in_with_an_older_generation():
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    cache = LoadingCache("snapshot", 1, ttl=10, grace=30, timer=lambda: 0.0, refresh_ahead=True,
+                         generation=generation)
+    assert cache.get("k", lambda: "old").value == "old"
+    generation.advance(5)
+    # A new generation is waited for, not served from the old snapshot.
+    assert cache.get("k", lambda: "new").value == "new"
+
+
+def test_a_generation_published_during_a_load_makes_it_load_again(timer):
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    cache = LoadingCache("test", 10, ttl=TTL, timer=timer, generation=generation)
+    values = iter(["read before the change", "read after it"])
+
+    def loader():
+        value = next(values)
+        generation.step()  # another worker publishes mid-load, once
+        return value
+
+    assert cache.get("k", loader).value == "read after it"
+
+
+def test_a_stored_generation_bump_reaches_a_worker_through_its_poll(app, client, store, moto_client, config,
+                                                                   add_assets):
+    # GIVEN a worker that cached BTC
+    from inventory.generation import GenerationPoller
+    from inventory.store.generation import bump_generation, read_generation
+
+    add_assets(build_asset("BTC", 1, price="100"))
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
+    # WHEN another process (a refresh, a write on another instance) changes it and bumps the generation
+    store.update_fields("BTC", {"current_price": Decimal("101")}, utcnow())
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
+    bump_generation(moto_client, config.DYNAMODB_TABLE_NAME)
+    with app.app_context():
+        poller = GenerationPoller(get_service().generation,
+                                  lambda: read_generation(moto_client, config.DYNAMODB_TABLE_NAME), 0.5)
+    poller.poll_once()
+    # THEN the next read serves the new price, within the ttl
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("101")
+
+
+def test_operator_write_bumps_the_stored_generation(app, client, store, moto_client, config, add_assets):
+    from inventory.store.generation import read_generation
+
+    add_assets(build_asset("BTC", 1, price="100"))
+    before = read_generation(moto_client, config.DYNAMODB_TABLE_NAME)
+    with app.app_context():
+        get_service().after_write(["BTC"])
+        assert get_service().generation.current() == before + 1
+    assert read_generation(moto_client, config.DYNAMODB_TABLE_NAME) == before + 1
+
+
+def test_a_reload_that_finds_changed_data_steps_that_keys_counter(timer):
+    # GIVEN two workers' caches on one shared generation, both holding v1
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    worker_a = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
+    worker_b = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
+    assert worker_a.get("k", lambda: "v1").value == "v1"
+    timer.now += 1
+    assert worker_b.get("k", lambda: "v1").value == "v1"
+    # WHEN A's entry expires (B's not yet) and its reload finds v2 (written, not yet announced)
+    timer.now += TTL - 1
+    assert worker_a.get("k", lambda: "v2").value == "v2"
+    # THEN B does not serve v1 after A served v2
+    assert worker_b.get("k", lambda: "v2").value == "v2"
+    assert generation.key(hash(("asset", "k"))) >= 1 and generation.current() == 0
+
+
+def test_a_reload_that_finds_the_same_data_keeps_the_keys_counter(timer):
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    cache = LoadingCache("a", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
+    cache.get("k", lambda: "v1")
+    first = generation.key(hash(("a", "k")))
+    timer.now += TTL
+    assert cache.get("k", lambda: "v1").value == "v1"
+    assert generation.key(hash(("a", "k"))) == first
+
+
+def test_a_first_load_drops_other_workers_copies_of_the_key(timer):
+    # GIVEN worker A holding v1, and worker B that never loaded the key
+    from inventory.generation import LocalGeneration
+
+    generation = LocalGeneration()
+    worker_a = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
+    worker_b = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
+    assert worker_a.get("k", lambda: "v1").value == "v1"
+    # WHEN B's first load finds v2 (written by a refresh that has not bumped yet)
+    assert worker_b.get("k", lambda: "v2").value == "v2"
+    # THEN A does not serve v1 after B served v2
+    assert worker_a.get("k", lambda: "v2").value == "v2"
+
+
+def test_a_write_while_the_generation_cannot_be_stored_still_drops_this_process_cache(
+    app, client, store, moto_client, add_assets
+):
+    add_assets(build_asset("BTC", 1, price="100"))
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
+    outage = Outage(moto_client)
+    store.update_fields("BTC", {"current_price": Decimal("102")}, utcnow())
+    with app.app_context():
+        outage.on = True
+        get_service().forget("BTC")  # the bump fails: logged, stepped locally
+        outage.on = False
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("102")
+    with app.app_context():
+        store.update_fields("BTC", {"current_price": Decimal("103")}, utcnow())
+        get_service().forget("BTC")  # the stored bump reaches only what the local step already did
+    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("103")
