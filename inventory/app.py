@@ -107,22 +107,16 @@ def _build_service(config: Config, client, metrics):
     from .service import CatalogService
     from .store import Stores, make_client
     from .store.dynamo import instrument
-    from .store.generation import bump_generation, read_generation
-
     client = client or make_client(config)
     instrument(client, metrics.dynamodb_call)
+    stores = Stores.build(client, config)
     generation = per_process("generation")
-    table = config.DYNAMODB_TABLE_NAME
     if isinstance(generation, SharedGeneration):
         # Under gunicorn: one worker per instance polls the stored generation
         # (whichever holds the lock file), the others read the shared slot.
         GenerationPoller(
-            generation, lambda: read_generation(client, table), GENERATION_POLL_SECONDS, generation.path + ".poller"
+            generation, stores.generation.read, GENERATION_POLL_SECONDS, generation.path + ".poller"
         ).start()
     return CatalogService(
-        Stores.build(client, config),
-        config,
-        on_cache_lookup=metrics.cache_lookup,
-        generation=generation,
-        bump_generation=lambda: bump_generation(client, table),
+        stores, config, on_cache_lookup=metrics.cache_lookup, generation=generation, bump_generation=stores.generation.bump
     )

@@ -22,7 +22,7 @@ from ..source.client import CoinGeckoClient
 from ..source.rows import match_rows
 from ..store import AssetStore, RefreshStateStore
 from ..store.dynamo import LeaseLost, count_calls
-from ..store.generation import bump_generation
+from ..store.generation import GenerationStore
 from ..store.prices import PriceStore, PriceUpdate
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,9 @@ def refresh_prices(
 
 
 def _refresh(client, store, prices, pages, max_age_seconds, now, report: RefreshReport, fence) -> None:
+    # Before the catalog: the counts are rewritten below only if no operator
+    # write moved them after this read.
+    counts_writes = store.counts_writes()
     existing = list(store.iter_all())
     fetch = client.fetch_markets(pages)
     report.source_calls = fetch.calls
@@ -158,17 +161,19 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
     ]
     report.oldest_price_at = min(priced_times, default=None)
     if report.updated or report.created:
-        # Counts as of the catalog this refresh read: a status change made meanwhile
-        # (which moved the counts in its own transaction) may be overwritten here,
-        # and the next refresh, which reads it, settles that.
-        store.put_stats(CatalogStats.compute(catalog, now, max_age_seconds))
+        # Counts as of the catalog this refresh read, unless a status change moved
+        # them meanwhile (in its own transaction): then that change may be missing
+        # from what was read, so count the catalog again instead.
+        stats = CatalogStats.compute(catalog, now, max_age_seconds)
+        if not store.put_stats(stats, counts_writes) and store.recount(now, max_age_seconds) is None:
+            log.warning("catalog counts left to the next refresh: operator writes kept moving them")
 
 
 def _new_generation(store: AssetStore) -> None:
     # After the writes commit: every worker's caches drop what predates them
     # (README "Caching"). After a failure too, which may have written a part.
     try:
-        bump_generation(store.client, store.table_name)
+        GenerationStore(store.client, store.table_name).bump()
     except InventoryError as exc:
         log.warning("could not bump the catalog generation: %s", exc)
 

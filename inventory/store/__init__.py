@@ -8,6 +8,7 @@ from ..config import Config
 from .assets import AssetPage, AssetStore, ListQuery, PageKey, plan_list_query
 from .changes import PlannedChange, StatusStore
 from .dynamo import make_client
+from .generation import GenerationStore
 from .lease import LeaseStore
 from .prices import PriceStore
 from .refresh_state import RefreshStateStore
@@ -24,6 +25,7 @@ class Stores:
     prices: PriceStore
     refresh_state: RefreshStateStore
     leases: LeaseStore
+    generation: GenerationStore
 
     @classmethod
     def build(cls, client, config: Config) -> "Stores":
@@ -36,12 +38,14 @@ class Stores:
             prices=PriceStore(client, table, config.PRICE_HISTORY_DAYS, concurrency),
             refresh_state=RefreshStateStore(client, table),
             leases=LeaseStore(client, table),
+            generation=GenerationStore(client, table),
         )
 
 
 __all__ = [
     "AssetPage",
     "AssetStore",
+    "GenerationStore",
     "LeaseStore",
     "ListQuery",
     "PageKey",

@@ -286,13 +286,41 @@ class AssetStore:
             return CatalogStats()
         return mapping.item_to_stats(response["Item"])
 
-    def recount(self, now: datetime, max_age_seconds: int) -> CatalogStats:
-        """Rebuild the counts item from the by_rank index (after a seed rewrote the catalog)."""
-        stats = CatalogStats.compute(self.iter_all(), now, max_age_seconds)
-        self.put_stats(stats)
-        return stats
+    def counts_writes(self) -> int:
+        """How many operator writes have moved the counts: read it before the catalog, pass it to put_stats."""
+        with translate_errors("GetItem"):
+            response = self.client.get_item(
+                TableName=self.table_name, Key=mapping.STATS_KEY, ProjectionExpression="#w",
+                ExpressionAttributeNames={"#w": mapping.COUNTS_WRITES}, ConsistentRead=True,
+            )
+        return mapping.item_to_counts_writes(response.get("Item"))
 
-    def put_stats(self, stats: CatalogStats) -> None:
-        """Replace the whole counts item (a full rewrite by seed or refresh)."""
-        with translate_errors("PutItem"):
-            self.client.put_item(TableName=self.table_name, Item=mapping.stats_to_item(stats))
+    def recount(self, now: datetime, max_age_seconds: int, attempts: int = 3) -> CatalogStats | None:
+        """Rebuild the counts item from the by_rank index; None if operator writes kept moving it.
+
+        Each attempt reads the write counter, then the catalog, and replaces the
+        counts only if no write moved them in between (that write's catalog
+        change may be missing from what was read).
+        """
+        for _ in range(attempts):
+            writes = self.counts_writes()
+            stats = CatalogStats.compute(self.iter_all(), now, max_age_seconds)
+            if self.put_stats(stats, writes):
+                return stats
+        return None
+
+    def put_stats(self, stats: CatalogStats, writes: int) -> bool:
+        """Replace the whole counts item unless an operator write moved it since `writes` was read.
+
+        :returns: whether it was replaced.
+        """
+        try:
+            with translate_errors("PutItem"):
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item=mapping.stats_to_item(stats, writes),
+                    **mapping.stats_unchanged_since(writes),
+                )
+        except ConditionFailed:
+            return False
+        return True

@@ -50,6 +50,9 @@ HISTORY_PREFIX = "HISTORY#"
 AUDIT_PREFIX = "AUDIT#"
 STATS_KEY = {"PK": {"S": "CATALOG"}, "SK": {"S": "STATS"}}
 REFRESH_STATE_KEY = {"PK": {"S": "REFRESH"}, "SK": {"S": "STATE"}}
+# Its own item, so writers of the refresh state or the counts (whole-item puts)
+# never reset it.
+GENERATION_KEY = {"PK": {"S": "CATALOG"}, "SK": {"S": "GENERATION"}}
 MIGRATION_PK = "MIGRATION"
 LEASE_PK = "LEASE"
 _TOTAL_PREFIX = "n#"
@@ -197,12 +200,36 @@ def _flat_counts(stats: CatalogStats) -> dict[str, int]:
     return flat
 
 
-def stats_to_item(stats: CatalogStats) -> dict:
+# Every operator write ADDs one to this counter of the counts item, in the same
+# transaction that moves the counts. A full rewrite (refresh, recount) is
+# conditional on the value it saw before reading the catalog, so it never
+# replaces counts that a write moved meanwhile (README "Key layout").
+COUNTS_WRITES = "writes"
+
+
+def stats_to_item(stats: CatalogStats, writes: int = 0) -> dict:
     """The whole counts item (a full rewrite: counters not named here are gone)."""
     item = {**STATS_KEY, **{name: {"N": str(n)} for name, n in _flat_counts(stats).items()}}
+    item[COUNTS_WRITES] = {"N": str(writes)}
     if stats.computed_at is not None:
         item["computed_at"] = serialize(stats.computed_at)
     return item
+
+
+def stats_unchanged_since(writes: int) -> dict:
+    """PutItem condition: no operator write moved the counts since `writes` was read."""
+    condition = "attribute_not_exists(PK) OR #writes = :writes"
+    if writes == 0:
+        condition += " OR attribute_not_exists(#writes)"
+    return {
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {"#writes": COUNTS_WRITES},
+        "ExpressionAttributeValues": {":writes": {"N": str(writes)}},
+    }
+
+
+def item_to_counts_writes(item: dict | None) -> int:
+    return int(item[COUNTS_WRITES]["N"]) if item and COUNTS_WRITES in item else 0
 
 
 def stats_delta_update(table_name: str, delta: CatalogStats) -> dict | None:
@@ -210,7 +237,7 @@ def stats_delta_update(table_name: str, delta: CatalogStats) -> dict | None:
     flat = _flat_counts(delta)
     if not flat:
         return None
-    names, values, adds = {}, {}, []
+    names, values, adds = {"#writes": COUNTS_WRITES}, {":one": {"N": "1"}}, ["#writes :one"]
     for i, (name, n) in enumerate(sorted(flat.items())):
         names[f"#c{i}"] = name
         values[f":c{i}"] = {"N": str(n)}
@@ -356,3 +383,17 @@ def fence_check(table_name: str, fence: Fence | None) -> dict | None:
             "ExpressionAttributeValues": {":me": {"S": fence.owner}, ":fence": {"N": str(fence.token)}},
         }
     }
+
+
+def generation_bump() -> dict:
+    """UpdateItem parameters that add one to the catalog generation (ADD starts a missing one at 0)."""
+    return {
+        "Key": GENERATION_KEY,
+        "UpdateExpression": "ADD #generation :one",
+        "ExpressionAttributeNames": {"#generation": "generation"},
+        "ExpressionAttributeValues": {":one": {"N": "1"}},
+    }
+
+
+def item_to_generation(item: dict | None) -> int:
+    return int(item["generation"]["N"]) if item else 0

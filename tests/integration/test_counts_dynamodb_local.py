@@ -141,3 +141,44 @@ def test_counts_written_before_the_flat_shape_are_read_and_moved(service, seeded
     service.change_status("A00", SUSPENDED, "", current.version, "ops", "req")
     # THEN the reader adds both shapes up to the truth
     assert_counts_equal_a_recount(local_store, service.max_age)
+
+
+def test_a_status_change_during_a_refresh_survives_the_refresh_rewriting_the_counts(service, local_store, local_config):
+    from inventory.jobs.refresh import refresh_prices
+    from inventory.source.client import CoinGeckoClient
+    from inventory.store.prices import PriceStore
+    from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
+
+    class SourceAnsweringAfterAnOperator(CoinGeckoClient):
+        """The price source, answering only after an operator changed a status: the refresh has
+        read the catalog (and the counts' write counter) by then, and rewrites the counts after."""
+
+        def __init__(self, url, operator_acts):
+            super().__init__(url, calls_per_minute=0, retries=1, backoff=0.01)
+            self.operator_acts = operator_acts
+
+        def fetch_markets(self, pages):
+            self.operator_acts()
+            return super().fetch_markets(pages)
+
+    prices = PriceStore(local_store.client, local_config.DYNAMODB_TABLE_NAME, history_days=30)
+    with FakeCoinGecko(generate_catalog(40)) as cg:
+        # GIVEN a priced catalog whose counts the first refresh wrote
+        first = refresh_prices(CoinGeckoClient(cg.url, calls_per_minute=0, retries=1, backoff=0.01),
+                               local_store, prices, pages=1, max_age_seconds=300)
+        assert first.ok and first.created > 30
+        victim = next(a for a in local_store.iter_all() if a.market_cap_rank == 1)
+
+        def suspend():
+            service.change_status(victim.asset_id, SUSPENDED, "race", local_store.get(victim.asset_id).version,
+                                  "ops", "req-1")
+
+        # WHEN an operator suspends an asset while the next refresh is between its read and its write
+        cg.tick()
+        second = refresh_prices(SourceAnsweringAfterAnOperator(cg.url, suspend),
+                                local_store, prices, pages=1, max_age_seconds=300)
+    # THEN the refresh applied its prices, and the counts still equal a recount (the suspension counted)
+    assert second.ok and second.updated > 30
+    assert local_store.get(victim.asset_id).status is SUSPENDED
+    stored = assert_counts_equal_a_recount(local_store, 300)
+    assert sum(b["total"] for k, b in stored.buckets.items() if k.startswith("SUSPENDED|")) == 1

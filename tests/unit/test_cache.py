@@ -401,31 +401,31 @@ def test_a_stored_generation_bump_reaches_a_worker_through_its_poll(app, client,
                                                                    add_assets):
     # GIVEN a worker that cached BTC
     from inventory.generation import GenerationPoller
-    from inventory.store.generation import bump_generation, read_generation
+    from inventory.store import GenerationStore
 
     add_assets(build_asset("BTC", 1, price="100"))
     assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
     # WHEN another process (a refresh, a write on another instance) changes it and bumps the generation
     store.update_fields("BTC", {"current_price": Decimal("101")}, utcnow())
     assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
-    bump_generation(moto_client, config.DYNAMODB_TABLE_NAME)
+    GenerationStore(moto_client, config.DYNAMODB_TABLE_NAME).bump()
     with app.app_context():
         poller = GenerationPoller(get_service().generation,
-                                  lambda: read_generation(moto_client, config.DYNAMODB_TABLE_NAME), 0.5)
+                                  GenerationStore(moto_client, config.DYNAMODB_TABLE_NAME).read, 0.5)
     poller.poll_once()
     # THEN the next read serves the new price, within the ttl
     assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("101")
 
 
 def test_operator_write_bumps_the_stored_generation(app, client, store, moto_client, config, add_assets):
-    from inventory.store.generation import read_generation
+    from inventory.store import GenerationStore
 
     add_assets(build_asset("BTC", 1, price="100"))
-    before = read_generation(moto_client, config.DYNAMODB_TABLE_NAME)
+    before = GenerationStore(moto_client, config.DYNAMODB_TABLE_NAME).read()
     with app.app_context():
         get_service().after_write(["BTC"])
         assert get_service().generation.current() == before + 1
-    assert read_generation(moto_client, config.DYNAMODB_TABLE_NAME) == before + 1
+    assert GenerationStore(moto_client, config.DYNAMODB_TABLE_NAME).read() == before + 1
 
 
 def test_a_reload_that_finds_changed_data_steps_that_keys_counter(timer):
