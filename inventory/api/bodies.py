@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import simplejson
 from flask import Request, request
 from flask.json.provider import DefaultJSONProvider
@@ -32,14 +34,53 @@ class JSONTooDeep(ValueError):
     """A JSON document nested deeper than MAX_JSON_DEPTH."""
 
 
+def plain_number(value: Decimal) -> str:
+    """A Decimal as a JSON number in plain notation, all its digits, no trailing zeros.
+
+    DynamoDB drops trailing zeros and the source keeps them, so the same figure
+    reads the same on every endpoint only once both are normalised; str() would
+    write 2.584652E-7 (valid JSON a client might still parse as a float or a
+    string). `format(..., "f")` keeps every digit (Decimal.normalize() would round
+    to the context's 28).
+    """
+    text = str(value)
+    if "E" in text or (text[-1] == "0" and "." in text) or text == "-0":
+        text = format(value, "f")
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        if text == "-0":
+            text = "0"
+    return text
+
+
 class JSONProvider(DefaultJSONProvider):
-    """JSON with exact Decimals both ways (0.00001234 stays 0.00001234) and a nesting limit on input."""
+    """JSON with exact Decimals both ways (0.00001234 stays 0.00001234) and a nesting limit on input.
+
+    Output has one layout on every endpoint (compact separators, sorted keys),
+    whether a view's body is rendered by `api/responses.py` or by `jsonify`.
+    """
 
     def dumps(self, obj, **kwargs):
         kwargs.setdefault("default", self.default)
         kwargs.setdefault("ensure_ascii", self.ensure_ascii)
         kwargs.setdefault("sort_keys", self.sort_keys)
-        return simplejson.dumps(obj, use_decimal=True, **kwargs)
+        kwargs.setdefault("separators", (",", ":"))
+        # use_decimal off: every Decimal reaches `default`, which writes it as raw
+        # JSON in plain notation (simplejson's use_decimal writes str(Decimal)).
+        return simplejson.dumps(obj, use_decimal=False, **kwargs)
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, Decimal):
+            if not o.is_finite():
+                raise ValueError(f"{o} is not a JSON number")
+            return simplejson.RawJSON(plain_number(o))
+        return DefaultJSONProvider.default(o)
+
+    def response(self, *args, **kwargs):
+        """`jsonify`'s response with the bytes `dumps` gives every other endpoint (no indent, no trailing newline)."""
+        obj = self._prepare_response_obj(args, kwargs)
+        return self._app.response_class(self.dumps(obj), mimetype=self.mimetype)
 
     def loads(self, s, **kwargs):
         """Parse `s`; NaN and Infinity are rejected, numbers with a fraction parse as Decimal.

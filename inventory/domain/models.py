@@ -42,11 +42,17 @@ MARKET_FIELDS = (
     "total_supply",
     "max_supply",
     "ath",
+    "ath_change_percentage",
     "ath_date",
     "atl",
+    "atl_change_percentage",
     "atl_date",
     "last_price_update",
 )
+# Catalog facts the source owns on an asset linked to it (coingecko_id): the
+# refresh writes them too, but never clears one the row leaves out. Operators
+# own these on assets they imported (not linked).
+SOURCE_FACTS = ("image",)
 
 
 def utcnow() -> datetime:
@@ -61,6 +67,7 @@ class Asset:
     coingecko_id: str | None = None
     category: str | None = None
     image: str | None = None
+    description: str | None = None  # no source provides it yet: served as null
     status: AssetStatus = AssetStatus.ACTIVE
     current_price: Decimal | None = None
     market_cap: Decimal | None = None
@@ -78,8 +85,10 @@ class Asset:
     total_supply: Decimal | None = None
     max_supply: Decimal | None = None
     ath: Decimal | None = None
+    ath_change_percentage: Decimal | None = None
     ath_date: datetime | None = None
     atl: Decimal | None = None
+    atl_change_percentage: Decimal | None = None
     atl_date: datetime | None = None
     last_price_update: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)

@@ -121,7 +121,8 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
     new_assets: list[Asset] = matched.new
     updates: list[PriceUpdate] = []
     for row, current in matched.known:
-        changes = {k: v for k, v in row.market.items() if getattr(current, k) != v}
+        # Market figures and the source's catalog facts (image), never an operator field.
+        changes = {k: v for k, v in row.linked_facts().items() if getattr(current, k) != v}
         if not changes:
             report.unchanged += 1
         elif current.last_price_update and row.market["last_price_update"] < current.last_price_update:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from ..domain import ASSET_ID_RE, CATEGORY_RE, MARKET_FIELDS, Asset
+from ..domain import ASSET_ID_RE, CATEGORY_RE, MARKET_FIELDS, SOURCE_FACTS, Asset
 
 # CoinGecko field -> our field, for the figures the refresh owns.
 _NUMERIC_FIELDS = {
@@ -36,7 +36,9 @@ _NUMERIC_FIELDS = {
     "total_supply": "total_supply",
     "max_supply": "max_supply",
     "ath": "ath",
+    "ath_change_percentage": "ath_change_percentage",
     "atl": "atl",
+    "atl_change_percentage": "atl_change_percentage",
 }
 # Figures that cannot be negative; a negative one means the row is corrupt.
 _NON_NEGATIVE = {
@@ -73,6 +75,12 @@ class CoinRow:
     @property
     def priced(self) -> bool:
         return self.market["current_price"] is not None
+
+    def linked_facts(self) -> dict:
+        """What a refresh writes on the asset linked to this coin: the market figures and the
+        source's catalog facts (SOURCE_FACTS), those only when the row has them."""
+        facts = {name: getattr(self, name) for name in SOURCE_FACTS if getattr(self, name) is not None}
+        return {**self.market, **facts}
 
 
 def _number(value, name: str) -> Decimal | None:

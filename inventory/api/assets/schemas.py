@@ -17,6 +17,11 @@ _CURSOR = fields.String(
 )
 
 
+# What `category` reads for an asset nobody categorised: clients of the earlier
+# service take category as a string, never null.
+UNCATEGORIZED = "uncategorized"
+
+
 @dataclass(frozen=True)
 class AssetView:
     """An asset plus what is derived from it at read time (freshness, tradability)."""
@@ -33,9 +38,26 @@ class AssetView:
             is_active=asset.is_tradable(now, max_age_seconds),
         )
 
+    # The earlier service's names for fields we already have (issue 14).
     @property
     def price_usd(self):
         return self.asset.current_price
+
+    @property
+    def total_volume_24h(self):
+        return self.asset.volume_24h
+
+    @property
+    def last_updated(self):
+        return self.asset.last_price_update
+
+    @property
+    def category(self) -> str:
+        return self.asset.category or UNCATEGORIZED
+
+    @property
+    def availability_status(self) -> str:
+        return "available" if self.is_active else "unavailable"
 
     def __getattr__(self, name):
         # Schema fields read the asset's own attributes straight through the view.
@@ -47,19 +69,23 @@ def _money(description: str):
 
 
 class AssetSchema(ma.Schema):
+    """An asset as a list item: every field the earlier service's list items had, and ours."""
+
     asset_id = fields.String(metadata={"description": "Upper-case ticker; the id other services use", "example": "BTC"})
     symbol = fields.String()
     name = fields.String()
+    description = fields.String(allow_none=True, metadata={"description": "null: no source provides it yet"})
     coingecko_id = fields.String(allow_none=True)
-    category = fields.String(allow_none=True)
-    image = fields.String(allow_none=True)
+    category = fields.String(metadata={"description": f"Category slug; `{UNCATEGORIZED}` when none"})
+    image = fields.String(allow_none=True, metadata={"description": "Logo URL (from CoinGecko for linked assets)"})
     status = fields.Enum(AssetStatus, metadata={"description": "The operator's decision"})
     current_price = _money("USD price, exact")
-    price_usd = fields.Decimal(allow_none=True, metadata={"description": "Same as current_price"})
+    price_usd = _money("Same as current_price")
     market_cap = _money("USD")
     market_cap_rank = fields.Integer(allow_none=True)
     fully_diluted_valuation = _money("USD")
     volume_24h = _money("USD traded in the last 24 h")
+    total_volume_24h = _money("Same as volume_24h")
     high_24h = _money("USD")
     low_24h = _money("USD")
     price_change_24h = _money("USD")
@@ -71,12 +97,15 @@ class AssetSchema(ma.Schema):
     total_supply = _money("units")
     max_supply = _money("units")
     ath = _money("USD all-time high")
+    ath_change_percentage = _money("percent from the all-time high to the current price")
     ath_date = fields.DateTime(allow_none=True)
     atl = _money("USD all-time low")
+    atl_change_percentage = _money("percent from the all-time low to the current price")
     atl_date = fields.DateTime(allow_none=True)
     last_price_update = fields.DateTime(
         allow_none=True, metadata={"description": "When the source last updated the price"}
     )
+    last_updated = fields.DateTime(allow_none=True, metadata={"description": "Same as last_price_update"})
     price_stale = fields.Boolean(
         metadata={"description": "Priced, but the price is older than PRICE_MAX_AGE_SECONDS"}
     )
@@ -88,13 +117,11 @@ class AssetSchema(ma.Schema):
 
 
 class AssetDetailSchema(AssetSchema):
-    availability_status = fields.Method(
-        "_availability",
+    """An asset as a detail body: the list item plus availability_status."""
+
+    availability_status = fields.String(
         metadata={"description": "`available` exactly when is_active", "enum": ["available", "unavailable"]},
     )
-
-    def _availability(self, view: AssetView) -> str:
-        return "available" if view.is_active else "unavailable"
 
 
 class AssetEnvelopeSchema(ma.Schema):
