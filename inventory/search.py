@@ -95,6 +95,7 @@ class SearchIndex:
         for i, symbol in enumerate(self._symbols):
             self._by_symbol[symbol] = (*self._by_symbol.get(symbol, ()), i)
         self._by_id = {a.asset_id: i for i, a in enumerate(self.assets)}
+        self.by_coingecko_id = {a.coingecko_id: a for a in self.assets if a.coingecko_id}
         self._deadlines: tuple[int, list] | None = None
         self._values = {
             sort: self._names if sort == "name" else [getattr(a, _SORT_ATTRIBUTE[sort]) for a in self.assets]

@@ -136,10 +136,32 @@ class CatalogService:
         page = self._assets.list_page(query, limit, after)
         return Listing(page.assets, page.next_key, total, active, stats.stale)
 
+    def _snapshot(self):
+        return self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all()))
+
     def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
-        index = self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all()))
+        index = self._snapshot()
         result = index.value.search(query, limit, after, self.clock(), self.max_age)
         return Listing(result.page, result.next_key, result.total, result.active, index.stale)
+
+    def by_coingecko_ids(
+        self, coingecko_ids: list[str], *, status: AssetStatus | None, category: str | None, active_only: bool
+    ) -> Listing:
+        """The assets linked to these CoinGecko ids, in the order asked, filtered like a listing.
+
+        Read from the catalog snapshot search uses (one index Query per load, no Scan).
+        """
+        index = self._snapshot()
+        now = self.clock()
+        found = [index.value.by_coingecko_id.get(cg_id) for cg_id in dict.fromkeys(coingecko_ids)]
+        matching = [
+            a for a in found
+            if a is not None
+            and (status is None or a.status is status)
+            and (category is None or a.category == category)
+        ]
+        tradable = [a for a in matching if a.is_tradable(now, self.max_age)]
+        return Listing(tradable if active_only else matching, None, len(matching), len(tradable), index.stale)
 
     def history(self, asset_id: str, start: datetime | None, end: datetime | None, interval: int) -> list[PricePoint]:
         """Points between start and end, the last one of each interval, oldest first.

@@ -180,6 +180,11 @@ def _is_json(mimetype: str) -> bool:
 class CachedJSONParser(FlaskParser):
     """webargs' Flask parser, reading the body check_body already parsed instead of parsing it again."""
 
+    # webargs excludes unknown query parameters whatever the schema says; None lets
+    # each query schema's Meta.unknown decide (ours raise: a 422 naming them).
+    # Headers stay excluded: a request carries many the view never reads.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
+
     def _raw_load_json(self, req: Request):
         if not _is_json(req.mimetype) or not req.get_data(cache=True):
             return core.missing

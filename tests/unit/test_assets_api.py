@@ -141,8 +141,23 @@ def test_list_rejects_bad_parameters_with_422(client, catalog, query):
     assert body(response)["errors"]
 
 
-def test_unknown_query_parameters_are_ignored(client, catalog):
-    assert client.get("/inventory/assets?foo=bar&limit=2").status_code == 200
+@pytest.mark.parametrize(
+    "url, name",
+    [
+        ("/inventory/assets?limt=5", "limt"),
+        ("/inventory/assets/search?query=btc", "query"),
+        ("/inventory/assets/BTC/history?intervl=1h", "intervl"),
+    ],
+)
+def test_unknown_query_parameters_get_422_naming_them(client, catalog, url, name):
+    response = client.get(url)
+    assert response.status_code == 422
+    assert name in body(response)["errors"]["query"]
+
+
+def test_conditional_headers_are_not_query_parameters(client, catalog):
+    etag = client.get("/inventory/assets?limit=2").headers["ETag"]
+    assert client.get("/inventory/assets?limit=2", headers={"If-None-Match": etag}).status_code == 304
 
 
 def test_search_matches_prefix_and_name_with_exact_ticker_first(client, add_assets):

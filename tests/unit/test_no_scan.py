@@ -19,6 +19,8 @@ CALLS = {
         ("/inventory/assets?category=layer-1", 200),
         ("/inventory/assets?category=layer-1&status=ACTIVE&active_only=false", 200),
         ("/inventory/assets?category=meme&active_only=false&limit=1", 200),
+        ("/inventory/assets?coingecko_ids=btc-cg,doge-cg,nope", 200),
+        ("/inventory/assets?coingecko_ids=susp-cg&status=SUSPENDED&active_only=false", 200),
     ],
     "/inventory/assets/search": [
         ("/inventory/assets/search", 200),

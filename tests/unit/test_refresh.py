@@ -213,6 +213,34 @@ def test_seed_catalog_then_refresh_links_by_coingecko_id(store, prices):
     assert "binance-peg-weth" not in assets
 
 
+def test_refresh_fills_the_source_facts_of_seeded_assets_and_leaves_operator_fields(store, prices):
+    # GIVEN the bundled seed (no images) and an operator's suspension
+    sync_catalog(bundled_rows(), store, utcnow())
+    seeded = {a.coingecko_id: a for a in store.iter_all()}
+    assert seeded["bitcoin"].image is None
+    store.update_fields(seeded["bitcoin"].asset_id, {"status": AssetStatus.SUSPENDED}, utcnow())
+    rows = [dict(r) for r in bundled_rows() if r["id"] in ("bitcoin", "ethereum")]
+    for i, row in enumerate(rows):
+        row.update(
+            current_price=Decimal(f"{i + 1}.5"), last_updated=None, image=f"https://img.example/{row['id']}.png",
+            ath_change_percentage=Decimal("-12.5"), atl_change_percentage=Decimal("9000.25"),
+        )
+    # WHEN the source's rows are refreshed in
+    with FakeCoinGecko(rows) as server:
+        assert run(make_client(server), store, prices, pages=1).updated == 2
+    # THEN image and the ath/atl change percentages are stored; the status is the operator's
+    assets = {a.coingecko_id: a for a in store.iter_all()}
+    btc = assets["bitcoin"]
+    assert btc.image == "https://img.example/bitcoin.png"
+    assert (btc.ath_change_percentage, btc.atl_change_percentage) == (Decimal("-12.5"), Decimal("9000.25"))
+    assert btc.status is AssetStatus.SUSPENDED
+    # AND a later row without an image keeps the stored one
+    rows[0]["image"] = None
+    with FakeCoinGecko(rows) as server:
+        run(make_client(server), store, prices, pages=1)
+    assert store.get(btc.asset_id).image == "https://img.example/bitcoin.png"
+
+
 def test_history_points_are_written_with_ttl(cg, store, prices, moto_client, config):
     run(make_client(cg), store, prices)
     btc = next(a for a in store.iter_all() if a.market_cap_rank == 1)

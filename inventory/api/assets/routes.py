@@ -55,8 +55,11 @@ class AssetList(MethodView):
         Unranked assets come last; ties are broken by asset_id. Page with
         `next_cursor`. With `active_only` (the default) only assets tradable
         now are listed; the counts always cover every asset matching
-        `status`/`category`.
+        `status`/`category`. `coingecko_ids` looks assets up by their
+        CoinGecko ids instead: one page, in the order asked.
         """
+        if "coingecko_ids" in args:
+            return _lookup(args)
         filters = {k: args.get(k) for k in ("status", "category", "active_only", "limit")}
         after = None
         if "cursor" in args:
@@ -78,6 +81,19 @@ class AssetList(MethodView):
             return _render_page(listing, cursor)
 
         return cached_json("list", (tuple(sorted(filters.items())), after), build)
+
+
+def _lookup(args):
+    ids = tuple(args["coingecko_ids"])
+    filters = (ids, args.get("status"), args.get("category"), args["active_only"])
+
+    def build() -> Rendered:
+        listing = get_service().by_coingecko_ids(
+            list(ids), status=args.get("status"), category=args.get("category"), active_only=args["active_only"]
+        )
+        return _render_page(listing, None)
+
+    return cached_json("list", ("coingecko_ids", filters), build)
 
 
 @blp.route("/search")

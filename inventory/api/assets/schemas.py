@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import marshmallow as ma
 from marshmallow import fields, validate
+from webargs.fields import DelimitedList
 
 from ...domain import ASSET_ID_RE, CATEGORY_RE, MAX_ATOMIC_CHANGES, Asset, AssetStatus
 
@@ -135,21 +136,46 @@ class AssetPageSchema(ma.Schema):
     next_cursor = fields.String(allow_none=True, metadata={"description": "null on the last page"})
 
 
-class _QueryArgs(ma.Schema):
+class _Query(ma.Schema):
     class Meta:
-        # Unknown query parameters are ignored, as clients of the old service expect.
-        unknown = ma.EXCLUDE
+        # A misspelt parameter (`limt`, `query`) would otherwise be ignored
+        # silently and answer a different question: 422 naming it instead.
+        unknown = ma.RAISE
 
+
+class _QueryArgs(_Query):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=250))
     cursor = _CURSOR
     status = fields.Enum(AssetStatus)
     category = fields.String(validate=validate.Regexp(CATEGORY_RE, error="Not a category slug."))
 
 
+MAX_COINGECKO_IDS = 100
+# CoinGecko's ids are lower-case slugs ("usd-coin", "binance-peg-weth").
+COINGECKO_ID_RE = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+
+
 class ListArgsSchema(_QueryArgs):
     active_only = fields.Boolean(
         load_default=True, metadata={"description": "Only assets tradable now"}
     )
+    coingecko_ids = DelimitedList(
+        fields.String(validate=validate.Regexp(COINGECKO_ID_RE, error="Not a CoinGecko id.")),
+        validate=validate.Length(min=1, max=MAX_COINGECKO_IDS),
+        metadata={
+            "description": (
+                "Comma-separated CoinGecko ids (`bitcoin,ethereum`, at most 100): the assets linked to them, "
+                "in the order asked, ids that match none left out. `status`, `category` and `active_only` "
+                "still filter them and the counts cover what was found; `limit` does not apply and there "
+                "is no next page. Looked up in the catalog snapshot that search uses."
+            )
+        },
+    )
+
+    @ma.validates_schema
+    def _lookup_has_one_page(self, data, **kwargs):
+        if "coingecko_ids" in data and "cursor" in data:
+            raise ma.ValidationError("A coingecko_ids lookup has one page; no cursor.", "cursor")
 
 
 class SearchArgsSchema(_QueryArgs):
@@ -195,10 +221,7 @@ class Timestamp(fields.Field):
 INTERVALS = {"5m": 300, "1h": 3600, "1d": 86400}
 
 
-class HistoryArgsSchema(ma.Schema):
-    class Meta:
-        unknown = ma.EXCLUDE
-
+class HistoryArgsSchema(_Query):
     from_ = Timestamp(data_key="from", metadata={"description": "Start (default: `to` minus one day)"})
     to = Timestamp(metadata={"description": "End (default: now)"})
     interval = fields.String(load_default="1h", validate=validate.OneOf(tuple(INTERVALS)))
@@ -310,9 +333,6 @@ class AuditPageSchema(ma.Schema):
     next_cursor = fields.String(allow_none=True)
 
 
-class AuditArgsSchema(ma.Schema):
-    class Meta:
-        unknown = ma.EXCLUDE
-
+class AuditArgsSchema(_Query):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=250))
     cursor = _CURSOR
