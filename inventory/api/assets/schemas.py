@@ -142,6 +142,8 @@ class _Query(ma.Schema):
         # silently and answer a different question: 422 naming it instead.
         unknown = ma.RAISE
 
+    error_messages = {"unknown": "Not a query parameter of this endpoint."}
+
 
 class _QueryArgs(_Query):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=250))
