@@ -44,7 +44,7 @@ class PriceStore:
     def apply(self, updates: list[PriceUpdate], fence: Fence | None = None) -> ApplyResult:
         """Write each update with its history point atomically, up to 50 assets per call.
 
-        Only the market fields named in `changes` are SET; status and every other
+        Only the fields named in `changes` (market figures, source facts) are SET; status and every other
         operator field are never part of the write, so a concurrent status change
         cannot be lost. With a `fence`, nothing is written once its lease is lost.
 
