@@ -32,6 +32,10 @@ def _json_default(value) -> str:
     return str(value)
 
 
+# One encoder for every line: json.dumps(default=...) would build a new one per call.
+_ENCODER = json.JSONEncoder(default=_json_default)
+
+
 class JsonLines(logging.Formatter):
     """One JSON object per record: time, level, logger, message, then the record's `extra` fields.
 
@@ -57,7 +61,7 @@ class JsonLines(logging.Formatter):
             line["exc_info"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack_info"] = self.formatStack(record.stack_info)
-        return json.dumps(line, default=_json_default)
+        return _ENCODER.encode(line)
 
     def _time(self, record: logging.LogRecord) -> str:
         # logging's asctime ("2026-11-25 21:48:06,161"), with the strftime done
