@@ -25,7 +25,7 @@ from .generation import (
     shared_or_local,
 )
 from .logs import configure_logging
-from .metrics import InventoryMetrics
+from .metrics import HttpMetrics, InventoryMetrics
 
 
 class NoSessions(SessionInterface):
@@ -36,11 +36,6 @@ class NoSessions(SessionInterface):
 
     def save_session(self, app, session, response) -> None:
         return None
-
-
-def route_template(request) -> str:
-    """Metric label for a request: the matched rule, never the raw path."""
-    return request.url_rule.rule if request.url_rule else "<unmatched>"
 
 
 def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
@@ -81,9 +76,8 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     rest_api.register_blueprint(health.blp)
     register_error_handlers(app)
 
-    # The exporter's hooks first, then ours: see install_hooks for the order.
-    metrics = _init_metrics(app, config)
-    install_hooks(app, config, metrics.rate_limit_storage_error)
+    metrics, http_metrics = _init_metrics(app, config)
+    install_hooks(app, config, http_metrics, metrics.rate_limit_storage_error)
 
     from . import cli
 
@@ -91,15 +85,21 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     return app
 
 
-def _init_metrics(app: Flask, config: Config):
-    options = dict(group_by=route_template, default_labels={}, excluded_paths=["^/static/"])
+def _init_metrics(app: Flask, config: Config) -> tuple[InventoryMetrics, HttpMetrics]:
+    # The exporter serves /metrics (and sums the workers' files under gunicorn);
+    # its per-request metrics are ours (HttpMetrics, observed in the one
+    # after-request hook), so it registers no hooks of its own.
+    options = dict(export_defaults=False)
     if config.PROMETHEUS_MULTIPROC_DIR:
         # Under gunicorn: every worker writes to the shared directory and /metrics
         # sums them, so a scrape sees all workers whichever one answers.
-        metrics = GunicornInternalPrometheusMetrics(app, **options)
+        exporter = GunicornInternalPrometheusMetrics(app, **options)
     else:
-        metrics = PrometheusMetrics(app, registry=CollectorRegistry(), **options)
-    return InventoryMetrics(None if config.PROMETHEUS_MULTIPROC_DIR else metrics.registry)
+        exporter = PrometheusMetrics(app, registry=CollectorRegistry(), **options)
+    # Dashboards fill their `job` variable from it (docs/deploy.md).
+    exporter.info("flask_exporter_info", "Information about the Prometheus Flask exporter", version=exporter.version)
+    # The HTTP metrics go on the exporter's registry in both modes, as its own defaults did.
+    return InventoryMetrics(None if config.PROMETHEUS_MULTIPROC_DIR else exporter.registry), HttpMetrics(exporter.registry)
 
 
 def _build_service(config: Config, client, metrics):

@@ -2,31 +2,79 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import time
 
-from flask import g, has_request_context, request
-from pythonjsonlogger.json import JsonFormatter
+from flask import has_request_context
 
 from .api.request_id import current_request_id
 
 log = logging.getLogger("inventory.request")
-FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# What every LogRecord carries by itself; anything else on a record came in
+# through `extra` and becomes a field of the line.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
 
 class RequestContext(logging.Filter):
     """Stamp every record made while serving a request with that request's id."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if has_request_context() and not hasattr(record, "request_id"):
+        if not hasattr(record, "request_id") and has_request_context():
             record.request_id = current_request_id()
         return True
 
 
+def _json_default(value) -> str:
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+# One encoder for every line: json.dumps(default=...) would build a new one per call.
+_ENCODER = json.JSONEncoder(default=_json_default)
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, then the record's `extra` fields.
+
+    Our own instead of python-json-logger: the access log formats a line per
+    request, and building the dict directly costs a fraction (BENCHMARKS.md).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._second = (None, "")  # (epoch second, its formatted date and time), one tuple so threads see a pair
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": self._time(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRIBUTES:
+                line[key] = value
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        return _ENCODER.encode(line)
+
+    def _time(self, record: logging.LogRecord) -> str:
+        # logging's asctime ("2026-11-25 21:48:06,161"), with the strftime done
+        # once per second rather than once per line.
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second)))
+        return "%s,%03d" % (cached[1], record.msecs)
+
+
 def json_formatter() -> logging.Formatter:
-    return JsonFormatter(
-        FIELDS, rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}, timestamp=False
-    )
+    return JsonLines()
 
 
 def configure_logging(level: str) -> None:
@@ -46,15 +94,28 @@ def configure_logging(level: str) -> None:
     root.addHandler(handler)
 
 
-def log_request(response, started: float | None) -> None:
-    """One access line for this request, with the route template rather than the raw path."""
-    log.info(
-        "request",
-        extra={
-            "method": request.method,
-            "route": request.url_rule.rule if request.url_rule else "<unmatched>",
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-            "token": g.get("token_name"),
-        },
+def log_request(method: str, route: str, status: int, duration_ms: float | None, token: str | None, request_id: str) -> None:
+    """One access line for this request (route is the template, not the raw path)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    # makeRecord + handle is what log.info does, minus findCaller's walk up the
+    # stack for a file and line this line never shows.
+    log.handle(
+        log.makeRecord(
+            log.name,
+            logging.INFO,
+            "",
+            0,
+            "request",
+            (),
+            None,
+            extra={
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+                "token": token,
+                "request_id": request_id,
+            },
+        )
     )

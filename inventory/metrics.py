@@ -5,6 +5,47 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
+class HttpMetrics:
+    """The per-request HTTP metrics, under the names and labels prometheus_flask_exporter gives its defaults.
+
+    Observed from our one after-request hook with the label children bound once
+    per (method, route, status): the exporter's own hooks looked the request up
+    and built label dicts on every request (BENCHMARKS.md). Alerts and the
+    dashboard query these names (docs/alerts.yml, docs/grafana-dashboard.json).
+    """
+
+    def __init__(self, registry: CollectorRegistry):
+        self.duration = Histogram(
+            "flask_http_request_duration_seconds",
+            "Flask HTTP request duration in seconds",
+            ("method", "route_template", "status"),
+            registry=registry,
+        )
+        self.total = Counter(
+            "flask_http_request_total", "Total number of HTTP requests", ("method", "status"), registry=registry
+        )
+        self.exceptions = Counter(
+            "flask_http_request_exceptions_total",
+            "Total number of HTTP requests which resulted in an exception",
+            ("method", "status"),
+            registry=registry,
+        )
+        self._children: dict[tuple[str, str, int], tuple] = {}
+
+    def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = self._children[method, route, status] = (
+                self.duration.labels(method, route, str(status)),
+                self.total.labels(method, str(status)),
+            )
+        children[0].observe(seconds)
+        children[1].inc()
+
+    def exception(self, method: str) -> None:
+        self.exceptions.labels(method, "500").inc()
+
+
 class InventoryMetrics:
     """Metric objects for one app.
 

@@ -30,6 +30,8 @@ _SWAGGER_UI = {"style_src": "'self'", "worker_src": ""}
 _REDOC = {"style_src": "'self' 'unsafe-inline'", "worker_src": " worker-src blob:;"}
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 _STATIC_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
+# What every API answer carries, built once (the views never set these names).
+_API_HEADERS = (*_STATIC_HEADERS, ("Content-Security-Policy", API_CSP))
 
 
 def doc_path(app: Flask, key: str) -> str:
@@ -68,15 +70,28 @@ def preflight(origins: frozenset[str]) -> Response | None:
     return response
 
 
-def security_headers(response: Response, pages: dict[str, dict]) -> None:
+def response_headers(response: Response, path: str, pages: dict[str, dict], origins: frozenset[str], origin: str | None,
+                     extra: list[tuple[str, str]]) -> None:
+    """Security headers and CSP, Cache-Control, CORS and `extra`, added to the response in one extend."""
     headers = response.headers
-    for name, value in _STATIC_HEADERS:
-        headers[name] = value
-    page = pages.get(request.path)
+    page = pages.get(path)
     if page is not None and response.mimetype == "text/html":
-        headers["Content-Security-Policy"] = docs_csp(response.get_data(), **page)
+        add = [*_STATIC_HEADERS, ("Content-Security-Policy", docs_csp(response.get_data(), **page))]
     else:
-        headers["Content-Security-Policy"] = API_CSP
+        add = [*_API_HEADERS]
+    add += extra
+    if response.status_code >= 400 or path == "/health" or path.startswith("/health/"):
+        # Replaces what a view set: an error or a health answer is never cached.
+        headers.pop("Cache-Control", None)
+        add.append(("Cache-Control", "no-store"))
+    elif "Cache-Control" not in headers and response.is_json:
+        add.append(("Cache-Control", "no-cache"))
+    if origins:
+        # Whether the allow header is sent depends on Origin, so caches must key on it.
+        response.vary.add("Origin")
+        if origin in origins:
+            add += (("Access-Control-Allow-Origin", origin), ("Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS))
+    headers.extend(add)
 
 
 def docs_csp(page: bytes, style_src: str, worker_src: str) -> str:
@@ -86,22 +101,3 @@ def docs_csp(page: bytes, style_src: str, worker_src: str) -> str:
         for script in _INLINE_SCRIPT.findall(page)
     )
     return _DOCS_CSP.format(script_hashes=hashes, style_src=style_src, worker_src=worker_src)
-
-
-def cache_control(response: Response) -> None:
-    """no-store on errors and /health*; a view's own value kept; other JSON no-cache."""
-    if response.status_code >= 400 or request.path == "/health" or request.path.startswith("/health/"):
-        response.headers["Cache-Control"] = "no-store"
-    elif "Cache-Control" not in response.headers and response.is_json:
-        response.headers["Cache-Control"] = "no-cache"
-
-
-def cors_headers(response: Response, origins: frozenset[str]) -> None:
-    if not origins:
-        return
-    # Whether the allow header is sent depends on Origin, so caches must key on it.
-    response.vary.add("Origin")
-    origin = request.headers.get("Origin")
-    if origin in origins:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS

@@ -5,27 +5,21 @@ from __future__ import annotations
 import time
 
 from flask import Flask, Response, g, request
+from flask.globals import request_ctx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..auth import parse_tokens
 from ..config import Config
 from ..logs import log_request
+from ..metrics import HttpMetrics
 from .auth import READ_METHODS, access_table, bearer_token, check_access
 from .bodies import check_body, check_url
-from .headers import (
-    cache_control,
-    cors_headers,
-    doc_path,
-    docs_pages,
-    parse_origins,
-    preflight,
-    security_headers,
-)
+from .headers import doc_path, docs_pages, parse_origins, preflight, response_headers
 from .ratelimit import RateLimits, too_many_requests
 from .request_id import REQUEST_ID_HEADER, current_request_id
 
 
-def install_hooks(app: Flask, config: Config, on_rate_limit_storage_error=None) -> None:
+def install_hooks(app: Flask, config: Config, http_metrics: HttpMetrics, on_rate_limit_storage_error=None) -> None:
     """Wire the request pipeline; call after the blueprints and the metrics exporter are registered.
 
     In front of the app (WSGI): with TRUSTED_PROXY_HOPS = N > 0, werkzeug's
@@ -42,16 +36,14 @@ def install_hooks(app: Flask, config: Config, on_rate_limit_storage_error=None) 
       6. access: the scope the route needs: 401, 403, before the body is looked at;
       7. body: 413, 415, 400 (unreadable, malformed, nested too deep); the JSON
          is parsed once here and cached for the view's webargs parser.
-    After the view and the error handlers, in this order:
-      1. RateLimit-* headers of the budget counted in step 5 (a 429 has them already);
-      2. security headers and CSP, Cache-Control, CORS;
-      3. X-Request-ID;
-      4. the access log line.
-    prometheus_flask_exporter registers its own before/after hooks when the
-    metrics are set up, which create_app does first: its before hook runs
-    before ours (starts its timer) and its after hook after ours (so it records
-    the final status, 429s included). Flask calls after_request hooks in
-    reverse order of registration.
+    After the view and the error handlers (429s and errors included):
+      1. headers, added in one go: RateLimit-* of the budget counted in step 5
+         (a 429 has them already), security headers and CSP, Cache-Control,
+         CORS, X-Request-ID;
+      2. the HTTP metrics (duration by method, route template and status; not
+         for /metrics itself and static files) and the access log line.
+    A request whose exception no handler answered also counts in
+    flask_http_request_exceptions_total (teardown).
     """
     if config.TRUSTED_PROXY_HOPS < 0:
         raise ValueError("TRUSTED_PROXY_HOPS: must be 0 or more")
@@ -108,13 +100,26 @@ def install_hooks(app: Flask, config: Config, on_rate_limit_storage_error=None) 
 
     @app.after_request
     def after_request(response: Response) -> Response:
-        window = g.get("rate_window")
+        ctx = request_ctx._get_current_object()
+        req, ctx_g = ctx.request, g._get_current_object()
+        path = req.path
+        request_id = getattr(ctx_g, "request_id", None)
+        extra = [(REQUEST_ID_HEADER, request_id)] if request_id is not None else []
+        window = getattr(ctx_g, "rate_window", None)
         if window is not None:
-            response.headers.update(window.headers())
-        security_headers(response, pages)
-        cache_control(response)
-        cors_headers(response, origins)
-        if "request_id" in g:
-            response.headers[REQUEST_ID_HEADER] = g.request_id
-        log_request(response, g.get("started"))
+            extra += window.headers().items()
+        response_headers(response, path, pages, origins, req.headers.get("Origin") if origins else None, extra)
+        started = getattr(ctx_g, "started", None)
+        seconds = time.perf_counter() - started if started is not None else None
+        route = req.url_rule.rule if req.url_rule is not None else "<unmatched>"
+        status = response.status_code
+        if seconds is not None and path != "/metrics" and not path.startswith("/static/"):
+            http_metrics.request(req.method, route, status, seconds)
+        log_request(req.method, route, status, round(seconds * 1000, 2) if seconds is not None else None,
+                    getattr(ctx_g, "token_name", None), request_id)
         return response
+
+    @app.teardown_request
+    def count_exception(exc: BaseException | None) -> None:
+        if exc is not None:
+            http_metrics.exception(request.method)
