@@ -84,7 +84,7 @@ def run(env: dict) -> int:
             print(f"DynamoDB Local on {local.endpoint} (data in .local/dynamodb-data)", flush=True)
         if env.get("DEMO", "").lower() in {"1", "true", "yes", "on"}:
             demo = start_demo_source()
-            env["COINGECKO_API_URL"] = demo.url + "/api/v3"
+            env["COINGECKO_API_URL"] = demo.url
             print(f"demo: prices from the local CoinGecko emulator at {demo.url} (made up, not market data)",
                   flush=True)
         elif not source_reachable(env.get("COINGECKO_API_URL") or "https://api.coingecko.com/api/v3"):
