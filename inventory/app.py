@@ -63,6 +63,11 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
         OPENAPI_SWAGGER_UI_URL="/static/vendor/swagger-ui/",
         OPENAPI_REDOC_PATH="/redoc",
         OPENAPI_REDOC_URL="/static/vendor/redoc/redoc.standalone.js",
+        # Writes take a bearer token (writes.BEARER names this scheme per operation).
+        API_SPEC_OPTIONS={"components": {"securitySchemes": {"bearerAuth": {
+            "type": "http", "scheme": "bearer",
+            "description": "A token from `flask --app wsgi create-token` (README: Operators).",
+        }}}},
     )
     app.json = JSONProvider(app)
     app.session_interface = NoSessions()
