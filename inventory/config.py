@@ -38,6 +38,8 @@ class Config:
     COINGECKO_RETRIES: int = 3
     COINGECKO_CALLS_PER_MINUTE: int = 30
     COINGECKO_BREAKER_THRESHOLD: int = 3
+    # The breaker's first pause, doubled while failures continue, up to the cooldown.
+    COINGECKO_BREAKER_INITIAL_PAUSE_SECONDS: float = 5.0
     COINGECKO_BREAKER_COOLDOWN_SECONDS: float = 120.0
     PRICE_MAX_AGE_SECONDS: int = 300
     PRICE_REFRESH_INTERVAL_SECONDS: int = 60
