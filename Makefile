@@ -11,10 +11,14 @@ SWAGGER_UI := swagger-ui-dist@5.32.0
 REDOC := redoc@2.5.1
 VENDOR_STAMP := $(VENDOR)/.installed-$(SWAGGER_UI)-$(REDOC)
 
-.PHONY: run test bench install system-java system-chromium system-promtool system-nginx system-wrk dynamodb-local vendor wheel wheelhouse image system-docker container-base clean
+.PHONY: run demo test bench install system-java system-chromium system-promtool system-nginx system-wrk dynamodb-local vendor wheel wheelhouse image system-docker container-base clean
 
 run: install system-java dynamodb-local vendor
 	$(BIN)/python -m inventory.devtools.run
+
+# `make run` with prices from the local CoinGecko emulator: works without internet.
+demo: install system-java dynamodb-local vendor
+	DEMO=1 $(BIN)/python -m inventory.devtools.run
 
 test: install system-java system-chromium system-promtool system-nginx system-docker dynamodb-local vendor wheelhouse
 	@# The container test's base image needs debootstrap and a Debian mirror; without

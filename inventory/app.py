@@ -15,6 +15,7 @@ from .api.converters import AssetIdConverter
 from .api.errors import register_error_handlers
 from .api.hooks import install_hooks
 from .api.responses import ResponseCache
+from .auth import merged_tokens
 from .config import Config
 from .extensions import api as rest_api
 from .extensions import per_process
@@ -41,6 +42,8 @@ class NoSessions(SessionInterface):
 def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     """Build the app; `config` defaults to the environment, the client to one from Config."""
     config = config or Config.from_env()
+    if config.API_TOKENS_FILE:
+        config = config.replace(API_TOKENS=merged_tokens(config.API_TOKENS, config.API_TOKENS_FILE))
     app = Flask("inventory")
     app.request_class = InventoryRequest
     app.url_map.converters["asset_id"] = AssetIdConverter
@@ -55,6 +58,11 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
         OPENAPI_SWAGGER_UI_URL="/static/vendor/swagger-ui/",
         OPENAPI_REDOC_PATH="/redoc",
         OPENAPI_REDOC_URL="/static/vendor/redoc/redoc.standalone.js",
+        # Writes take a bearer token (writes.BEARER names this scheme per operation).
+        API_SPEC_OPTIONS={"components": {"securitySchemes": {"bearerAuth": {
+            "type": "http", "scheme": "bearer",
+            "description": "A token from `flask --app wsgi create-token` (README: Operators).",
+        }}}},
     )
     app.json = JSONProvider(app)
     app.session_interface = NoSessions()
@@ -62,7 +70,9 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
 
     app.extensions["inventory"] = {
         "build_generation": lambda: shared_or_local(config.PROMETHEUS_MULTIPROC_DIR),
-        "build_service": lambda: _build_service(config, dynamodb_client, metrics),
+        # Read at build time, not captured: the CLI may point an unconfigured store at DynamoDB Local first.
+        "config": config,
+        "build_service": lambda: _build_service(app.extensions["inventory"]["config"], dynamodb_client, metrics),
         "build_responses": lambda: ResponseCache(config, per_process("generation"), metrics.cache_lookup),
         "build_lock": threading.RLock(),
     }

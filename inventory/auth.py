@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,19 +39,87 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def parse_tokens(raw: str) -> list[TokenEntry]:
-    """Read API_TOKENS (a JSON list of {name, scopes, hash}).
+def parse_tokens(raw: str, source: str = "API_TOKENS") -> list[TokenEntry]:
+    """Read a JSON list of {name, scopes, hash} entries (API_TOKENS, or the token file).
 
-    :raises ValueError: malformed configuration (the service refuses to start).
+    :raises ValueError: one line naming `source` and the entry at fault (the service refuses to start).
     """
-    entries = []
-    for entry in json.loads(raw or "[]"):
-        scheme, salt, digest = entry["hash"].split("$")
-        scopes = frozenset(entry["scopes"])
-        if scheme != "sha256" or not scopes <= set(SCOPES):
-            raise ValueError(f"API_TOKENS: bad entry for {entry.get('name')!r}")
-        entries.append(TokenEntry(entry["name"], scopes, bytes.fromhex(salt), bytes.fromhex(digest)))
-    return entries
+    try:
+        loaded = json.loads(raw or "[]")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source}: not valid JSON ({exc})") from None
+    if isinstance(loaded, dict):
+        loaded = [loaded]  # the single entry `create-token` prints, pasted as it is
+    if not isinstance(loaded, list):
+        raise ValueError(f"{source}: expected a JSON list of entries from `flask --app wsgi create-token`")
+    return [_entry(source, index, entry) for index, entry in enumerate(loaded)]
+
+
+def _entry(source: str, index: int, entry) -> TokenEntry:
+    label = f"{source}: entry {index}"
+    if not isinstance(entry, dict) or not {"name", "scopes", "hash"} <= set(entry):
+        raise ValueError(f"{label}: expected an object with name, scopes and hash")
+    label += f" ({entry['name']!r})"
+    scopes = entry["scopes"]
+    if not isinstance(scopes, list) or not scopes or not set(scopes) <= set(SCOPES):
+        raise ValueError(f"{label}: scopes must be a non-empty list of {', '.join(SCOPES)}")
+    parts = str(entry["hash"]).split("$")
+    try:
+        if len(parts) != 3 or parts[0] != "sha256":
+            raise ValueError
+        salt, digest = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+    except ValueError:
+        # The usual cause: `export API_TOKENS="..."` let the shell expand the $ in the hash.
+        raise ValueError(
+            f"{label}: hash is not sha256$<salt>$<digest> (in a shell, quote it with single quotes, "
+            "or use API_TOKENS_FILE)"
+        ) from None
+    return TokenEntry(str(entry["name"]), frozenset(scopes), salt, digest)
+
+
+def read_token_file(path: str) -> list[dict]:
+    """The entries of a token file (a JSON list), or [] when it does not exist yet.
+
+    :raises ValueError: the file is not a list of entries.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            raw = file.read()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise ValueError(f"API_TOKENS_FILE {path}: cannot be read ({exc.strerror})") from None
+    parse_tokens(raw, f"API_TOKENS_FILE {path}")
+    return json.loads(raw or "[]") if raw.strip() else []
+
+
+def merged_tokens(api_tokens: str, token_file: str | None) -> str:
+    """API_TOKENS and the token file's entries as one validated JSON list.
+
+    :raises ValueError: either is malformed (one line naming the entry).
+    """
+    parse_tokens(api_tokens)
+    entries = json.loads(api_tokens or "[]")
+    if isinstance(entries, dict):
+        entries = [entries]
+    if token_file:
+        entries.extend(read_token_file(token_file))
+    return json.dumps(entries)
+
+
+def append_token(path: str, entry: dict) -> None:
+    """Add `entry` to the token file, creating it (and its directory) if needed, readable by its owner only."""
+    entries = read_token_file(path)
+    entries.append(entry)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    # Written whole and renamed, so a service starting meanwhile never reads half a file.
+    temporary = f"{path}.tmp-{os.getpid()}"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        json.dump(entries, file, indent=2)
+        file.write("\n")
+    os.replace(temporary, path)
 
 
 def identify(entries: Iterable[TokenEntry], token: str) -> TokenEntry | None:

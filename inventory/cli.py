@@ -1,15 +1,20 @@
-"""Flask CLI commands: thin wrappers over plain functions (migrate, seed, refresh)."""
+"""Flask CLI commands: thin wrappers over plain functions (migrate, seed, refresh, backfill, tokens)."""
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import os
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from .auth import SCOPES, hash_token, new_token
+from .auth import SCOPES, append_token, hash_token, new_token
+from .config import development_store
+from .domain.errors import AssetNotFound, InventoryError, PriceSourceError, StoreError
 from .extensions import get_service
 from .jobs.seed import bundled_rows
 
@@ -22,11 +27,84 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_token_command)
 
 
+def _credentials_found() -> bool:
+    import boto3
+
+    return boto3.Session().get_credentials() is not None
+
+
+def service():
+    """The CatalogService, pointed at DynamoDB Local first when nothing else is configured (README "Two commands")."""
+    state = current_app.extensions["inventory"]
+    config = state["config"]
+    if "service" not in state.get("objects", {}) and not config.DYNAMODB_ENDPOINT_URL:
+        endpoint = development_store(os.environ, _credentials_found())
+        if endpoint:
+            state["config"] = config.replace(DYNAMODB_ENDPOINT_URL=endpoint)
+            state["development_store"] = endpoint
+    if "LOG_LEVEL" not in os.environ:
+        # The one-line error below says what the store's warnings would; keep stderr to that line.
+        logging.getLogger().setLevel(logging.ERROR)
+    return get_service()
+
+
+def _store_label() -> str:
+    state = current_app.extensions["inventory"]
+    if state.get("development_store"):
+        return f"DynamoDB Local at {state['development_store']} (no DYNAMODB_ENDPOINT_URL, no AWS credentials)"
+    config = state["config"]
+    return f"DynamoDB at {config.DYNAMODB_ENDPOINT_URL or f'AWS ({config.AWS_REGION})'}"
+
+
+def explain(error: BaseException) -> str:
+    """One line saying what failed and what to do, for any error a command can meet."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+    config = current_app.extensions["inventory"]["config"]
+    cause = error.__cause__ if isinstance(error, StoreError) and error.__cause__ else error
+    where = _store_label()
+    if isinstance(cause, NoCredentialsError):
+        return ("no AWS credentials found: configure them (environment, profile, role), "
+                "or unset USE_REAL_AWS to use DynamoDB Local")
+    if isinstance(cause, EndpointConnectionError) or type(cause).__name__ in {"ConnectTimeoutError",
+                                                                               "ReadTimeoutError"}:
+        return f"{where} is not reachable: start it (`make run` does) or set DYNAMODB_ENDPOINT_URL"
+    if isinstance(cause, ClientError):
+        code = cause.response.get("Error", {}).get("Code", "unknown")
+        if code == "ResourceNotFoundException":
+            return f"table {config.DYNAMODB_TABLE_NAME} does not exist in {where}: run `flask --app wsgi migrate`"
+        return f"{where} refused the call: {code}"
+    if isinstance(error, PriceSourceError):
+        return f"CoinGecko at {config.COINGECKO_API_URL}: {error.message} (COINGECKO_API_URL changes it)"
+    if isinstance(error, InventoryError):
+        return error.message
+    return f"{type(error).__name__}: {error}"
+
+
+def one_line_errors(command):
+    """Turn any failure into one line on stderr and exit code 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            result = command(*args, **kwargs)
+        except (InventoryError, BotoCoreError, ClientError, OSError) as exc:
+            raise click.ClickException(explain(exc)) from exc
+        if current_app.extensions["inventory"].get("development_store"):
+            click.echo(f"used {_store_label()}", err=True)
+        return result
+
+    return wrapper
+
+
 @click.command("migrate")
 @with_appcontext
+@one_line_errors
 def migrate_command():
     """Apply pending table migrations (idempotent)."""
-    ran = get_service().migrate()
+    ran = service().migrate()
     if ran:
         click.echo(f"applied {len(ran)} migration(s): {', '.join(ran)}")
     else:
@@ -38,27 +116,29 @@ def migrate_command():
     "--from-coingecko", is_flag=True, help="Fetch the live catalog instead of the bundled one."
 )
 @with_appcontext
+@one_line_errors
 def seed_command(from_coingecko: bool):
     """Load the catalog into the table; safe to run again."""
-    service = get_service()
+    catalog = service()
     if from_coingecko:
         from .source import client_from_config
 
-        rows = client_from_config(service.config).fetch_markets(service.config.PRICE_REFRESH_PAGES).rows
+        rows = client_from_config(catalog.config).fetch_markets(catalog.config.PRICE_REFRESH_PAGES).rows
     else:
         rows = bundled_rows()
     with click.progressbar(length=len(rows), label="seeding", file=sys.stderr) as bar:
-        report = service.seed(rows, progress=bar.update)
+        report = catalog.seed(rows, progress=bar.update)
     click.echo(json.dumps(report.as_dict(), indent=2))
 
 
 @click.command("refresh")
 @with_appcontext
+@one_line_errors
 def refresh_command():
     """Refresh prices from CoinGecko once and print the report."""
     from .jobs.scheduler import build_refresher
 
-    report = build_refresher(get_service().config)()
+    report = build_refresher(service().config)()
     click.echo(json.dumps(report.as_dict(), indent=2))
     if not report.ok:
         raise SystemExit(1)
@@ -69,23 +149,43 @@ def refresh_command():
 @click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True,
               help="How far back (keyless plans allow 365 days).")
 @with_appcontext
+@one_line_errors
 def backfill_history_command(asset_id: str, days: int):
     """Fill an asset's price history from CoinGecko's market_chart."""
     from .source import client_from_config
 
-    service = get_service()
-    asset, written = service.backfill_history(client_from_config(service.config), asset_id.strip().upper(), days)
+    catalog = service()
+    asset_id = asset_id.strip().upper()
+    try:
+        asset, written = catalog.backfill_history(client_from_config(catalog.config), asset_id, days)
+    except AssetNotFound as exc:
+        raise click.ClickException(f"no asset {asset_id!r} in the catalog (seed it, or check the id)") from exc
     click.echo(f"{asset.asset_id}: {written} points written")
+
+
+DEFAULT_TOKEN_FILE = ".local/tokens.json"
 
 
 @click.command("create-token")
 @click.argument("name")
 @click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES),
               help="Repeat for several scopes.")
-def create_token_command(name: str, scopes: tuple[str, ...]):
-    """Print a new bearer token once, and the API_TOKENS entry (its salted hash) to configure."""
+@click.option("--write", is_flag=True,
+              help=f"Append the entry to API_TOKENS_FILE ({DEFAULT_TOKEN_FILE} unless set) and print only the token.")
+def create_token_command(name: str, scopes: tuple[str, ...], write: bool):
+    """Make a bearer token: print it once, and store (--write) or print its API_TOKENS entry (a salted hash)."""
     token = new_token()
     entry = {"name": name, "scopes": sorted(set(scopes)), "hash": hash_token(token)}
+    if write:
+        path = os.environ.get("API_TOKENS_FILE") or DEFAULT_TOKEN_FILE
+        try:
+            append_token(path, entry)
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        # stdout is the token alone, so `TOKEN=$(... --write)` captures it.
+        click.echo(f"added {name} to {path}; restart the service (make run) to load it", err=True)
+        click.echo(token)
+        return
     click.echo(f"token (shown once, give it to {name}): {token}")
-    click.echo("add to API_TOKENS (a JSON list):")
-    click.echo(json.dumps(entry))
+    click.echo("API_TOKENS value (a JSON list; in a shell, quote it with single quotes: the hash holds $):")
+    click.echo(json.dumps([entry]))

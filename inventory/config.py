@@ -38,6 +38,8 @@ class Config:
     COINGECKO_RETRIES: int = 3
     COINGECKO_CALLS_PER_MINUTE: int = 30
     COINGECKO_BREAKER_THRESHOLD: int = 3
+    # The breaker's first pause, doubled while failures continue, up to the cooldown.
+    COINGECKO_BREAKER_INITIAL_PAUSE_SECONDS: float = 5.0
     COINGECKO_BREAKER_COOLDOWN_SECONDS: float = 120.0
     PRICE_MAX_AGE_SECONDS: int = 300
     PRICE_REFRESH_INTERVAL_SECONDS: int = 60
@@ -66,6 +68,9 @@ class Config:
     # Access control: JSON list of {"name", "scopes": [...], "hash"} from
     # `flask create-token`; tokens themselves are never configured.
     API_TOKENS: str = "[]"
+    # A file holding more such entries, read at start (`create-token --write` appends
+    # to it); `make run` uses .local/tokens.json.
+    API_TOKENS_FILE: str | None = None
     REQUIRE_AUTH_FOR_READS: bool = False
 
     # Hardening
@@ -102,6 +107,28 @@ class Config:
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
+
+
+DEFAULT_DYNAMODB_LOCAL_PORT = 8000
+
+
+def dynamodb_local_endpoint(environ: Mapping[str, str]) -> str:
+    """Where `make run` starts DynamoDB Local: DYNAMODB_LOCAL_PORT (8000) on loopback."""
+    return f"http://localhost:{environ.get('DYNAMODB_LOCAL_PORT') or DEFAULT_DYNAMODB_LOCAL_PORT}"
+
+
+def development_store(environ: Mapping[str, str], credentials_found: bool) -> str | None:
+    """The DynamoDB Local endpoint to use when nothing points at a store, else None (use what is configured).
+
+    Only when no endpoint is set, USE_REAL_AWS is off and boto3 finds no
+    credentials: AWS would refuse every call then, so a working deployment
+    never changes, while a new checkout reaches the store `make run` started.
+    """
+    if environ.get("DYNAMODB_ENDPOINT_URL") or credentials_found:
+        return None
+    if (environ.get("USE_REAL_AWS") or "").strip().lower() in {"1", "true", "yes", "on"}:
+        return None
+    return dynamodb_local_endpoint(environ)
 
 
 def _convert(name: str, type_name: str, raw: str):

@@ -9,10 +9,47 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
-from ..domain.errors import InventoryError
+from ..domain import errors as domain
+from ..domain.errors import InventoryError, StoreError
 from .request_id import current_request_id
 
 log = logging.getLogger(__name__)
+
+# The `error` code of each domain error: part of the API contract, so spelled out
+# here rather than derived from class names that may be renamed.
+DOMAIN_CODES = {
+    domain.AssetNotFound: "asset_not_found",
+    domain.Unauthorized: "unauthorized",
+    domain.Forbidden: "forbidden",
+    domain.PreconditionRequired: "precondition_required",
+    domain.TransitionNotAllowed: "transition_not_allowed",
+    domain.InvalidRequest: "validation_failed",
+    domain.InvalidCursor: "invalid_cursor",
+    domain.VersionConflict: "precondition_failed",
+    domain.StoreError: "store_unavailable",
+    domain.PriceSourceError: "price_source_unavailable",
+}
+# Errors raised by the HTTP layer (routing, webargs, the rate limiter, body limits), by status.
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    428: "precondition_required",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+# How long a client should wait before retrying a request that met a store outage.
+STORE_RETRY_AFTER_SECONDS = 2
+_MAX_LISTED_PROBLEMS = 3
 
 
 class ErrorSchema(ma.Schema):
@@ -20,16 +57,55 @@ class ErrorSchema(ma.Schema):
 
     code = ma.fields.Integer(metadata={"description": "HTTP status code"})
     status = ma.fields.String(metadata={"description": "HTTP status name"})
+    error = ma.fields.String(metadata={
+        "description": "Stable machine-readable reason: " + ", ".join(sorted({*DOMAIN_CODES.values(), *STATUS_CODES.values()})),
+        "example": "asset_not_found",
+    })
     message = ma.fields.String(metadata={"description": "What went wrong, for humans"})
     errors = ma.fields.Dict(metadata={"description": "Per-field validation errors"})
     request_id = ma.fields.String(metadata={"description": "Echo of X-Request-ID"})
 
 
-def error_response(status: int, message: str, errors: dict | None = None, headers=None):
-    """Build the one error body shape: code, status, message, errors?, request_id."""
+def status_code_name(status: int) -> str:
+    """The `error` code of a status no domain error names."""
+    return STATUS_CODES.get(status) or HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_")
+
+
+def domain_code(error: InventoryError) -> str:
+    for cls in type(error).__mro__:
+        if cls in DOMAIN_CODES:
+            return DOMAIN_CODES[cls]
+    return status_code_name(error.http_status)
+
+
+def describe_problems(errors: dict) -> str:
+    """`where.field: first message` for the first few validation problems, e.g. `query.limit: Must be ...`."""
+    problems = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, [*path, str(key)])
+        elif isinstance(node, list) and node and all(isinstance(m, str) for m in node):
+            problems.append(f"{'.'.join(path)}: {node[0].rstrip('.')}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, [*path, str(index)])
+        elif isinstance(node, str):
+            problems.append(f"{'.'.join(path)}: {node.rstrip('.')}")
+
+    walk(errors, [])
+    listed = "; ".join(problems[:_MAX_LISTED_PROBLEMS])
+    more = len(problems) - _MAX_LISTED_PROBLEMS
+    return listed + (f" (and {more} more in errors)" if more > 0 else "")
+
+
+def error_response(status: int, message: str, errors: dict | None = None, headers=None, error: str | None = None):
+    """Build the one error body shape: code, status, error, message, errors?, request_id."""
     body = {
         "code": status,
         "status": HTTP_STATUS_CODES.get(status, "Error"),
+        "error": error or status_code_name(status),
         "message": message,
         "request_id": current_request_id(),
     }
@@ -51,6 +127,9 @@ def handle_http_exception(error: HTTPException):
     # webargs nests validation errors by location ({"query": {...}}); keep that, it
     # tells the caller where the bad field was.
     message = data.get("message") or error.description or HTTP_STATUS_CODES.get(error.code, "")
+    if errors and isinstance(errors, dict) and error.code == 422:
+        # The generic "Unprocessable Entity" says nothing; name the fields at fault.
+        message = f"Invalid request: {describe_problems(errors)}."
     # Keep what werkzeug adds for the status (Allow on a 405, say), not its content type.
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     headers.update(data.get("headers") or {})
@@ -60,7 +139,10 @@ def handle_http_exception(error: HTTPException):
 def handle_inventory_error(error: InventoryError):
     if error.http_status >= 500:
         log.warning("request failed: %s", error, exc_info=error.__cause__ is not None)
-    return error_response(error.http_status, error.message, error.errors, error.headers)
+    headers = dict(error.headers or {})
+    if isinstance(error, StoreError):
+        headers.setdefault("Retry-After", str(STORE_RETRY_AFTER_SECONDS))
+    return error_response(error.http_status, error.message, error.errors, headers, domain_code(error))
 
 
 def handle_unexpected(error: BaseException):

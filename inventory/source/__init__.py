@@ -14,6 +14,7 @@ def client_from_config(config: Config, on_response=None) -> CoinGeckoClient:
         read_timeout=config.COINGECKO_TIMEOUT_SECONDS,
         retries=config.COINGECKO_RETRIES,
         calls_per_minute=config.COINGECKO_CALLS_PER_MINUTE,
-        breaker=CircuitBreaker(config.COINGECKO_BREAKER_THRESHOLD, config.COINGECKO_BREAKER_COOLDOWN_SECONDS),
+        breaker=CircuitBreaker(config.COINGECKO_BREAKER_THRESHOLD, config.COINGECKO_BREAKER_COOLDOWN_SECONDS,
+                               initial_pause=config.COINGECKO_BREAKER_INITIAL_PAUSE_SECONDS),
         on_response=on_response,
     )

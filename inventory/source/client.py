@@ -42,15 +42,20 @@ class CircuitOpen(PriceSourceError):
 
 
 class CircuitBreaker:
-    """Closed -> open after `threshold` failed fetches -> one probe after `cooldown`.
+    """Closed -> open after `threshold` failed fetches -> one probe after a pause -> closed or open again.
 
+    The pause starts at `initial_pause` and doubles with every further failure,
+    up to `cooldown`, so a short hiccup costs seconds while a long outage is not
+    hammered. A Retry-After from the source sets the pause exactly, at once.
     Counted per fetch, not per HTTP attempt: the retries inside one fetch are
     already bounded by the transport.
     """
 
-    def __init__(self, threshold: int, cooldown: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, threshold: int, cooldown: float, clock: Callable[[], float] = time.monotonic,
+                 initial_pause: float = 5.0):
         self.threshold = threshold
         self.cooldown = cooldown
+        self.initial_pause = min(initial_pause, cooldown)
         self.clock = clock
         self.failures = 0
         self.open_until: float | None = None
@@ -63,7 +68,7 @@ class CircuitBreaker:
         return "open" if self.clock() < self.open_until else "half_open"
 
     def before_call(self) -> None:
-        """:raises CircuitOpen: still cooling down."""
+        """:raises CircuitOpen: still pausing."""
         with self._lock:
             if self.open_until is not None and self.clock() < self.open_until:
                 wait = self.open_until - self.clock()
@@ -75,11 +80,18 @@ class CircuitBreaker:
             self.open_until = None
 
     def failure(self, pause: float | None = None) -> None:
-        """Record a failed fetch; `pause` (a Retry-After) opens the circuit at once."""
+        """Record a failed fetch; `pause` (a Retry-After, seconds) opens the circuit for exactly that long."""
         with self._lock:
             self.failures += 1
-            if pause is not None or self.failures >= self.threshold or self.open_until is not None:
-                self.open_until = self.clock() + max(pause or 0, self.cooldown)
+            if pause is not None:
+                self.open_until = self.clock() + pause
+            elif self.failures >= self.threshold or self.open_until is not None:
+                self.open_until = self.clock() + self.backoff()
+
+    def backoff(self) -> float:
+        """The pause after the current run of failures: initial_pause, doubled per failure past the threshold."""
+        doublings = max(0, self.failures - self.threshold)
+        return min(self.cooldown, self.initial_pause * 2 ** min(doublings, 32))
 
 
 class RateLimiter:

@@ -46,7 +46,7 @@ def test_errors_use_the_one_shape_and_leak_no_internals(gunicorn_server, path, s
     assert response.status_code == status
     assert response.headers["Content-Type"].startswith("application/json")
     payload = body(response)
-    assert {"code", "status", "message", "request_id"} <= payload.keys()
+    assert {"code", "status", "error", "message", "request_id"} <= payload.keys()
     assert payload["code"] == status
     assert payload["request_id"] == response.headers["X-Request-ID"]
     for leak in LEAKS:

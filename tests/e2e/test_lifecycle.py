@@ -26,7 +26,7 @@ TTL = 1
 GRACE = 6
 GRACEFUL_TIMEOUT = 20  # gunicorn.conf.py
 LEASE_KEY = {"PK": {"S": "LEASE"}, "SK": {"S": "price-refresh"}}
-ERROR_KEYS = {"code", "status", "message", "request_id"}
+ERROR_KEYS = {"code", "status", "error", "message", "request_id"}
 LEAKS = ("botocore", "Traceback", "Endpoint", "Exception", "dynamodb")
 REFRESHER = "inventory.jobs.scheduler"
 

@@ -313,7 +313,7 @@ def test_outage_serves_stale_detail_with_warning_then_503(short_cache_app, moto_
     # THEN the failure reaches the caller as a plain 503
     assert response.status_code == 503
     payload = body(response)
-    assert set(payload) == {"code", "status", "message", "request_id"}
+    assert set(payload) == {"code", "status", "error", "message", "request_id"}
     assert (payload["code"], payload["status"], payload["request_id"]) == (
         503, "Service Unavailable", "outage-1",
     )

@@ -212,3 +212,33 @@ def test_ids_are_asked_for_in_batches_of_a_page():
     assert fetch.calls == 2
     asked = [call.request.params["ids"].split(",") for call in responses.calls]
     assert asked == [ids[:PER_PAGE], ids[PER_PAGE:]]
+
+
+@responses.activate
+def test_a_short_retry_after_pauses_only_that_long():
+    # A 429 with Retry-After: 2 must not stop prices for the whole cooldown.
+    clock = Clock()
+    client = make_client(retries=0, breaker=CircuitBreaker(threshold=3, cooldown=120, clock=clock))
+    markets(429, headers={"Retry-After": "2"})
+    with pytest.raises(PriceSourceUnavailable, match="429"):
+        client.fetch_markets()
+    clock.now = 1.9
+    assert client.breaker.state == "open"
+    clock.now = 2.1
+    assert client.breaker.state == "half_open"
+    markets()
+    assert client.fetch_markets().rows and client.breaker.state == "closed"
+
+
+def test_the_pause_grows_while_failures_continue_up_to_the_cooldown():
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=2, cooldown=60, clock=clock, initial_pause=5)
+    pauses = []
+    for _ in range(7):
+        breaker.failure()
+        if breaker.open_until is not None:
+            pauses.append(breaker.open_until - clock.now)
+    assert pauses == [5, 10, 20, 40, 60, 60]
+    breaker.success()
+    breaker.failure()
+    assert breaker.state == "closed"  # a new run of failures starts below the threshold again

@@ -19,7 +19,7 @@ from inventory.domain import AssetStatus
 from tests.conftest import build_asset
 
 ADMIN_TOKEN = "inv_fuzz-admin-token"
-ERROR_KEYS = {"code", "status", "message", "request_id"}
+ERROR_KEYS = {"code", "status", "error", "message", "request_id"}
 
 
 @pytest.fixture

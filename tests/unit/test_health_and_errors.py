@@ -14,7 +14,7 @@ from inventory.domain import AssetStatus, RefreshState, utcnow
 from tests.conftest import build_asset
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
-ERROR_KEYS = {"code", "status", "message", "request_id"}
+ERROR_KEYS = {"code", "status", "error", "message", "request_id"}
 
 
 def body(response):

@@ -18,7 +18,7 @@ from inventory.api.ratelimit import RateLimits
 from inventory.auth import hash_token
 from tests.conftest import build_asset
 
-ERROR_KEYS = {"code", "status", "message", "request_id"}
+ERROR_KEYS = {"code", "status", "error", "message", "request_id"}
 TOKENS = {"svc-a": "inv_svc-a-token", "svc-b": "inv_svc-b-token"}
 ALLOWED_ORIGIN = "https://ops.example.com"
 EXEMPT_PATHS = [

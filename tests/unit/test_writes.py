@@ -238,9 +238,10 @@ def test_create_token_prints_a_working_token(runner, config, moto_client):
     result = runner.invoke(args=["create-token", "ops", "--scope", "assets:write"])
     assert result.exit_code == 0, result.output
     token = result.output.split(": ", 1)[1].split()[0]
-    entry = json.loads(result.output.strip().splitlines()[-1])
-    assert token not in json.dumps(entry)
-    app = create_app(config.replace(API_TOKENS=json.dumps([entry])), dynamodb_client=moto_client)
+    # The printed API_TOKENS value is a list, pasted as it is.
+    entries = json.loads(result.output.strip().splitlines()[-1])
+    assert token not in json.dumps(entries)
+    app = create_app(config.replace(API_TOKENS=json.dumps(entries)), dynamodb_client=moto_client)
     response = app.test_client().patch("/inventory/assets/BTC/status", json={"status": "SUSPENDED"},
                                        headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 428  # authenticated; only If-Match is missing

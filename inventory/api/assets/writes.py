@@ -36,12 +36,47 @@ from .schemas import (
 )
 
 _AUTH_ERRORS = {401: "No or invalid bearer token", 403: "The token lacks the scope"}
+# The scheme create_app declares (API_SPEC_OPTIONS): Swagger UI's Authorize takes the token.
+BEARER = "bearerAuth"
+
+_IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "description": "The `ETag` header of `GET /inventory/assets/{asset_id}`, quotes included; `*` is not accepted.",
+    "schema": {"type": "string"},
+    "example": '"v3.5f2b9c0e1a7d"',
+}
+
+_IMPORT_EXAMPLE = {
+    "items": [
+        {
+            "asset_id": "ACME",
+            "symbol": "acme",
+            "name": "Acme Settlement Token",
+            "category": "stablecoins",
+            "image": "https://example.com/acme.png",
+            "current_price": 1.0002,
+        }
+    ],
+    "overwrite_linked": False,
+}
+
+
+class ImportBodySchema(ma.Schema):
+    """The import body as documented: typed items (the view validates them one by one, so one bad item fails alone)."""
+
+    items = ma.fields.List(ma.fields.Nested(ImportItemSchema), required=True,
+                           metadata={"description": "1-100 assets to create or update"})
+    overwrite_linked = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Also update assets linked to a CoinGecko coin"
+    })
 
 
 def _document_auth(view):
     for status, description in _AUTH_ERRORS.items():
         view = blp.alt_response(status, schema=ErrorSchema, description=description)(view)
-    return view
+    return blp.doc(security=[{BEARER: []}])(view)
 
 
 def _expected_version() -> int:
@@ -50,9 +85,14 @@ def _expected_version() -> int:
     :raises PreconditionRequired: no usable If-Match (a write must name what it saw).
     """
     tags = request.if_match
-    if not tags or tags.star_tag:
+    if tags and tags.star_tag:
+        raise PreconditionRequired(
+            "If-Match: * is not accepted: send the asset's ETag from GET /inventory/assets/{id}."
+        )
+    if not tags:
         raise PreconditionRequired()
-    versions = {etag_version(tag) for tag in tags.as_set(include_weak=True)}
+    # werkzeug yields None for an empty tag (`If-Match: ""`), which names no version.
+    versions = {etag_version(tag) for tag in tags.as_set(include_weak=True) if tag}
     versions.discard(None)
     if len(versions) != 1:
         raise PreconditionRequired("If-Match must carry one ETag from GET /inventory/assets/{id}.")
@@ -70,7 +110,8 @@ class AssetStatusChange(MethodView):
     @blp.response(200, _DETAIL.__class__)
     @blp.alt_response(409, schema=ErrorSchema, description="Transition not allowed")
     @blp.alt_response(412, schema=ErrorSchema, description="If-Match does not name the current version")
-    @blp.alt_response(428, schema=ErrorSchema, description="If-Match missing")
+    @blp.alt_response(428, schema=ErrorSchema, description="If-Match missing or `*`")
+    @blp.doc(parameters=[_IF_MATCH])
     @_document_auth
     @require_scope("assets:write")
     def patch(self, body, asset_id):
@@ -171,8 +212,9 @@ class AssetBulkStatus(MethodView):
 
 @blp.route("/import")
 class AssetImport(MethodView):
-    @blp.arguments(ImportSchema)
+    @blp.arguments(ImportSchema, example=_IMPORT_EXAMPLE)
     @blp.response(200, ImportResultSchema)
+    @blp.doc(requestBody={"content": {"application/json": {"schema": ImportBodySchema}}})
     @_document_auth
     @require_scope("assets:admin")
     def post(self, body):

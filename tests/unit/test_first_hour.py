@@ -1,0 +1,175 @@
+"""A new user's first hour: the CLI finds DynamoDB Local by itself, fails in one line, and tokens paste in one step."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from inventory import create_app
+from inventory.auth import hash_token, identify, merged_tokens, parse_tokens
+from inventory.config import development_store
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def no_aws_env(**extra) -> dict:
+    """The environment of a fresh checkout: no AWS credentials anywhere, no endpoint."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DYNAMODB_", "API_TOKENS"))}
+    env.update(AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent",
+               AWS_EC2_METADATA_DISABLED="true", **extra)
+    return env
+
+
+# -- the store the CLI uses ------------------------------------------------------------
+
+@pytest.mark.parametrize("environ, credentials, expected", [
+    ({}, False, "http://localhost:8000"),
+    ({"DYNAMODB_LOCAL_PORT": "9001"}, False, "http://localhost:9001"),
+    ({}, True, None),
+    ({"USE_REAL_AWS": "1"}, False, None),
+    ({"DYNAMODB_ENDPOINT_URL": "http://elsewhere:8000"}, False, None),
+])
+def test_development_store_only_when_nothing_points_at_a_store(environ, credentials, expected):
+    assert development_store(environ, credentials) == expected
+
+
+def flask_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["seed"], ["backfill-history", "BTC"]])
+def test_cli_without_aws_or_local_store_fails_in_one_line_naming_the_local_endpoint(command):
+    port = closed_port()
+
+    result = flask_cli(*command, env=no_aws_env(DYNAMODB_LOCAL_PORT=str(port)))
+
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.strip() and line.strip() != "seeding"]
+    assert len(errors) == 1, result.stderr
+    assert f"DynamoDB Local at http://localhost:{port}" in errors[0]
+    assert "not reachable" in errors[0] and "Traceback" not in result.stderr
+
+
+def test_backfill_history_of_an_unknown_asset_is_one_line(runner):
+    result = runner.invoke(args=["backfill-history", "nope"])
+
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: no asset 'NOPE' in the catalog (seed it, or check the id)"
+    ]
+
+
+def test_seed_into_a_missing_table_says_to_migrate(config, moto_client):
+    missing = config.replace(DYNAMODB_TABLE_NAME="never-migrated")
+    runner = create_app(missing, dynamodb_client=moto_client).test_cli_runner()
+
+    result = runner.invoke(args=["seed"])
+
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert "table never-migrated does not exist" in last and "migrate" in last
+
+
+def test_backfill_without_a_reachable_price_source_is_one_line(config, moto_client, runner):
+    runner.invoke(args=["seed"])
+    app = create_app(config.replace(COINGECKO_API_URL=f"http://127.0.0.1:{closed_port()}/api/v3",
+                                    COINGECKO_RETRIES=0), dynamodb_client=moto_client)
+
+    result = app.test_cli_runner().invoke(args=["backfill-history", "BTC", "--days", "1"])
+
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: CoinGecko at http://127.0.0.1:"), result.output
+    assert "COINGECKO_API_URL" in lines[0]
+
+
+# -- tokens ----------------------------------------------------------------------------
+
+def test_create_token_write_then_the_service_accepts_it(config, moto_client, runner, tmp_path, monkeypatch):
+    path = tmp_path / "tokens.json"
+    monkeypatch.setenv("API_TOKENS_FILE", str(path))
+
+    made = runner.invoke(args=["create-token", "ops-alice", "--scope", "assets:write", "--write"])
+    second = runner.invoke(args=["create-token", "ops-bob", "--scope", "assets:read", "--write"])
+
+    assert made.exit_code == 0 and second.exit_code == 0
+    token = made.stdout.strip()
+    assert token.startswith("inv_") and "\n" not in token
+    assert [e["name"] for e in json.loads(path.read_text())] == ["ops-alice", "ops-bob"]
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    app = create_app(config.replace(API_TOKENS="[]", API_TOKENS_FILE=str(path)), dynamodb_client=moto_client)
+    patch = app.test_client().patch("/inventory/assets/BTC/status", json={"status": "SUSPENDED", "reason": "x"},
+                                    headers={"Authorization": f"Bearer {token}"})
+    assert patch.status_code not in (401, 403), patch.get_json()
+    anonymous = app.test_client().patch("/inventory/assets/BTC/status", json={"status": "SUSPENDED"})
+    assert anonymous.status_code == 401
+
+
+def test_create_token_prints_a_list_that_api_tokens_accepts(runner):
+    result = runner.invoke(args=["create-token", "ops-alice", "--scope", "assets:write"])
+
+    token = result.stdout.splitlines()[0].rsplit(" ", 1)[1]
+    (entry,) = parse_tokens(result.stdout.splitlines()[-1])
+    assert identify([entry], token) is entry
+
+
+GOOD = {"name": "ops-alice", "scopes": ["assets:write"], "hash": hash_token("inv_x")}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("{not json", "API_TOKENS: not valid JSON"),
+    ('"a string"', "API_TOKENS: expected a JSON list"),
+    (json.dumps([{"name": "a"}]), "API_TOKENS: entry 0: expected an object with name, scopes and hash"),
+    (json.dumps([GOOD, {**GOOD, "name": "b", "scopes": ["root"]}]), "entry 1 ('b'): scopes must be"),
+    # What `export API_TOKENS="[...sha256$ab$cd...]"` leaves after the shell expanded $ab and $cd.
+    (json.dumps([{**GOOD, "hash": "sha256"}]), "entry 0 ('ops-alice'): hash is not sha256$<salt>$<digest>"),
+])
+def test_bad_api_tokens_name_the_entry(raw, message):
+    with pytest.raises(ValueError) as caught:
+        parse_tokens(raw)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_single_pasted_entry_is_accepted():
+    assert [e.name for e in parse_tokens(json.dumps(GOOD))] == ["ops-alice"]
+
+
+def test_a_bad_token_file_stops_the_service_naming_the_file(config, moto_client, tmp_path):
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps([{**GOOD, "hash": "sha256"}]))
+
+    with pytest.raises(ValueError, match=f"API_TOKENS_FILE {path}: entry 0"):
+        create_app(config.replace(API_TOKENS_FILE=str(path)), dynamodb_client=moto_client)
+    assert json.loads(merged_tokens(json.dumps([GOOD]), str(tmp_path / "absent.json"))) == [GOOD]
+
+
+# -- make run --------------------------------------------------------------------------
+
+def test_make_run_with_the_dynamodb_local_port_taken_names_port_and_variable():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = no_aws_env(DYNAMODB_LOCAL_PORT=str(port), BIND=f"127.0.0.1:{closed_port()}")
+
+        result = subprocess.run([sys.executable, "-m", "inventory.devtools.run"], env=env, cwd=REPO,
+                                capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert f"port {port} for DynamoDB Local is taken" in result.stderr
+    assert f"DYNAMODB_LOCAL_PORT={port + 1} make run" in result.stderr
