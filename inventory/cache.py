@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from .domain import StoreError
 
@@ -62,6 +62,12 @@ class LoadingCache(Generic[T]):
         # and for a reload to compare against (at least one more ttl);
         # freshness is checked against loaded_at.
         self._entries: TTLCache = TTLCache(maxsize=maxsize, ttl=ttl + max(grace, ttl), timer=timer)
+        if refresh_ahead:
+            # A slow-to-load value (the search snapshot) is never evicted for age:
+            # after a quiet minute the first requests would otherwise all wait
+            # seconds for a synchronous load (BENCHMARKS.md, search p99 at c64).
+            # Its generation stamp still decides whether it may stand in.
+            self._entries = LRUCache(maxsize=maxsize)
         self._lock = threading.Lock()
         self._flights: dict[Hashable, _Flight] = {}
         self._on_lookup = on_lookup

@@ -355,6 +355,27 @@ def test_refresh_ahead_serves_the_old_value_while_one_thread_reloads():
     assert len(calls) == 1
 
 
+def test_refresh_ahead_stands_in_however_long_the_value_sat_unused():
+    from inventory.cache import LoadingCache
+
+    now = [0.0]
+    cache = LoadingCache("snapshot", 1, ttl=10, grace=30, timer=lambda: now[0], refresh_ahead=True)
+    assert cache.get("k", lambda: "v1").value == "v1"
+    release = threading.Event()
+
+    def slow_reload():
+        assert release.wait(5)
+        return "v2"
+
+    # GIVEN a snapshot nobody asked for during ten ttls
+    now[0] = 100
+    # WHEN a request comes THEN it is answered from the old snapshot at once, not after a load
+    started = time.monotonic()
+    assert cache.get("k", slow_reload).value == "v1"
+    assert time.monotonic() - started < 1
+    release.set()
+
+
 # -- generations ----------------------------------------------------------------
 
 def test_an_entry_of_an_older_generation_is_a_miss_within_the_ttl(timer):
