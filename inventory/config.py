@@ -86,6 +86,15 @@ class Config:
     WEB_CONCURRENCY: int = 1
     CORS_ORIGINS: str = ""  # comma-separated exact origins; empty = no CORS
 
+    # History and recommendations (daily candles, day reports, similar assets):
+    # how often the refresher looks for finished days to roll up, how many past
+    # days it looks at (their points must still exist: at most PRICE_HISTORY_DAYS),
+    # the daily closes recommendations correlate, and the peers kept per asset.
+    CANDLE_ROLLUP_INTERVAL_SECONDS: int = 3600
+    CANDLE_CATCHUP_DAYS: int = 3
+    RECOMMEND_WINDOW_DAYS: int = 30
+    RECOMMEND_TOP_K: int = 10
+
     LOG_LEVEL: str = "INFO"
     # Set by gunicorn.conf.py: where worker processes share their metric values.
     PROMETHEUS_MULTIPROC_DIR: str | None = None

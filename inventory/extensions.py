@@ -44,3 +44,8 @@ def per_process(name: str):
 def get_service():
     """The CatalogService of this worker process, built on first use after fork."""
     return per_process("service")
+
+
+def get_history():
+    """This worker's HistoryService (candles, daily reports, recommendations)."""
+    return per_process("history")

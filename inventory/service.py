@@ -91,6 +91,10 @@ class CatalogService:
         self.snapshot_cache = cache("catalog_snapshot", config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True)
 
     @property
+    def stores(self) -> Stores:
+        return self._stores
+
+    @property
     def max_age(self) -> int:
         return self.config.PRICE_MAX_AGE_SECONDS
 
@@ -169,15 +173,7 @@ class CatalogService:
         :raises AssetNotFound: no such asset.
         :raises InvalidRequest: an empty or too long range for the interval.
         """
-        end = end or self.clock()
-        start = start or end - timedelta(days=1)
-        if start >= end:
-            raise InvalidRequest("`from` must be before `to`.", errors={"query": {"from": ["Not before `to`."]}})
-        if (end - start).total_seconds() / interval > MAX_HISTORY_POINTS:
-            raise InvalidRequest(
-                f"The range holds more than {MAX_HISTORY_POINTS} intervals; narrow it or use a longer interval.",
-                errors={"query": {"interval": ["Too many points for this range."]}},
-            )
+        start, end = history_range(start, end, interval, self.clock())
         self.get_asset(asset_id)
         buckets: dict[int, PricePoint] = {}
         for point in self._stores.prices.history(asset_id, start, end, MAX_RAW_POINTS):
@@ -343,6 +339,23 @@ class CatalogService:
 
         asset = self.get_asset(asset_id)
         return asset, backfill_history(source, self._stores.prices, asset, days, self.clock())
+
+
+def history_range(start: datetime | None, end: datetime | None, interval: int, now: datetime) -> tuple[datetime, datetime]:
+    """The history range asked for (default: the day before `end`, which defaults to now).
+
+    :raises InvalidRequest: an empty range, or more than MAX_HISTORY_POINTS intervals.
+    """
+    end = end or now
+    start = start or end - timedelta(days=1)
+    if start >= end:
+        raise InvalidRequest("`from` must be before `to`.", errors={"query": {"from": ["Not before `to`."]}})
+    if (end - start).total_seconds() / interval > MAX_HISTORY_POINTS:
+        raise InvalidRequest(
+            f"The range holds more than {MAX_HISTORY_POINTS} intervals; narrow it or use a longer interval.",
+            errors={"query": {"interval": ["Too many points for this range."]}},
+        )
+    return start, end
 
 
 def _check_transition(asset: Asset, to_status: AssetStatus) -> None:

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..domain import errors as domain
+from ..domain import history
 from ..domain.errors import InventoryError, StoreError
 from .request_id import current_request_id
 
@@ -28,6 +29,10 @@ DOMAIN_CODES = {
     domain.VersionConflict: "precondition_failed",
     domain.StoreError: "store_unavailable",
     domain.PriceSourceError: "price_source_unavailable",
+    history.ReportNotFound: "report_not_found",
+    history.ReportExpired: "report_expired",
+    history.DayNotFinished: "day_not_finished",
+    history.NoRecommendations: "recommendations_not_ready",
 }
 # Errors raised by the HTTP layer (routing, webargs, the rate limiter, body limits), by status.
 STATUS_CODES = {

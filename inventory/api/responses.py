@@ -33,7 +33,11 @@ class Rendered:
 
 
 def render(payload, schema: ma.Schema, stale: bool = False, version: int | None = None) -> Rendered:
-    body = current_app.json.dumps(schema.dump(payload)).encode()
+    return rendered_bytes(current_app.json.dumps(schema.dump(payload)).encode(), stale, version)
+
+
+def rendered_bytes(body: bytes, stale: bool = False, version: int | None = None) -> Rendered:
+    """Any representation (JSON, CSV) with its ETag."""
     # The ETag is a digest of the body, computed once per fill, so it changes
     # exactly when the representation does (price, status, freshness). An asset's
     # ETag also leads with its version, which is what If-Match on a write checks:
@@ -66,7 +70,7 @@ class ResponseCache:
     anywhere makes every older rendering a miss (README "Caching").
     """
 
-    NAMES = ("asset", "list", "search", "history")
+    NAMES = ("asset", "list", "search", "history", "reports", "recommendations")
 
     def __init__(self, config: Config, generation, on_lookup: Callable[[str, bool], None] | None = None):
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
@@ -98,8 +102,11 @@ def get_responses() -> ResponseCache:
     return per_process("responses")
 
 
-def cached_json(cache: str, key: Hashable, build: Callable[[], Rendered]) -> Response:
-    """Serve `key` from the named response cache, filling it with `build()` on a miss."""
+def cached_json(
+    cache: str, key: Hashable, build: Callable[[], Rendered], *, mimetype: str = "application/json",
+    cache_control: str = CACHE_CONTROL, headers: dict | None = None,
+) -> Response:
+    """Serve `key` from the named response cache, filling it with `build()` on a miss (JSON unless told)."""
     cached = get_responses().get(cache, key, build)
     rendered = cached.value
     # A hit builds one Response around shared bytes; the ETag header is quoted
@@ -107,10 +114,12 @@ def cached_json(cache: str, key: Hashable, build: Callable[[], Rendered]) -> Res
     if "If-None-Match" in request.headers and request.if_none_match.contains_weak(rendered.etag):
         response = current_app.response_class(status=304)
     else:
-        response = current_app.response_class(rendered.body, mimetype="application/json")
+        response = current_app.response_class(rendered.body, mimetype=mimetype)
+    if headers:
+        response.headers.update(headers)
     headers = response.headers
     headers["ETag"] = rendered.quoted_etag
-    headers["Cache-Control"] = CACHE_CONTROL
+    headers["Cache-Control"] = cache_control
     if cached.stale or rendered.stale:
         headers["Warning"] = STALE_WARNING
     return response

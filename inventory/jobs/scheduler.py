@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import timezone
+from datetime import timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -17,14 +17,17 @@ from ..domain import Fence, InventoryError, Lease, utcnow
 from ..logs import configure_logging
 from ..metrics import InventoryMetrics, RefreshMetrics
 from ..source import client_from_config
-from ..store import AssetStore, LeaseStore, PriceStore, RefreshStateStore, make_client
-from ..store.dynamo import instrument
+from ..store import AssetStore, CandleStore, LeaseStore, PriceStore, ProfileStore, RefreshStateStore, make_client
+from ..store.dynamo import LeaseLost, instrument
+from .candles import RollupReport, roll_up_days
 from .process import instance_id
+from .recommend import recommend
 from .refresh import RefreshReport, refresh_prices
 
 log = logging.getLogger(__name__)
 
 JOB_ID = "refresh-prices"
+HISTORY_JOB_ID = "history-rollup"
 
 
 def build_refresher(
@@ -53,6 +56,49 @@ def build_refresher(
         return report
 
     return run
+
+
+def build_history_job(config: Config, dynamodb=None) -> Callable[..., RollupReport]:
+    """Wire the stores for the daily roll-up and the recommendations; return the job (fence optional).
+
+    Recommendations are recomputed after a day is rolled up, and on a process's
+    first run (the tradable set may have moved while no refresher ran).
+    """
+    dynamodb = dynamodb or make_client(config)
+    table, concurrency = config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY
+    assets = AssetStore(dynamodb, table, concurrency)
+    prices = PriceStore(dynamodb, table, config.PRICE_HISTORY_DAYS, concurrency)
+    candles, profiles = CandleStore(dynamodb, table, concurrency), ProfileStore(dynamodb, table, concurrency)
+    # Rolling up a day whose points have expired would store nothing.
+    catchup = min(config.CANDLE_CATCHUP_DAYS, config.PRICE_HISTORY_DAYS)
+    first = [True]
+
+    def run(fence: Fence | None = None) -> RollupReport:
+        now = utcnow()
+        report = roll_up_days(assets, prices, candles, now, catchup, fence)
+        if report.days or first[0]:
+            recommend(assets, candles, profiles, now, config.PRICE_MAX_AGE_SECONDS,
+                      config.RECOMMEND_WINDOW_DAYS, config.RECOMMEND_TOP_K, fence)
+            first[0] = False
+        return report
+
+    return run
+
+
+def while_leased(refresher: "LeasedRefresher", job: Callable[..., object]) -> Callable[[], object]:
+    """A scheduled job that runs `job(fence)` only while `refresher` holds the lease (its heartbeat keeps it)."""
+
+    def tick():
+        lease = refresher.lease
+        if lease is None:
+            return None
+        try:
+            return job(lease.fence_check())
+        except (InventoryError, LeaseLost) as exc:  # the next run tries again; puts are idempotent
+            log.warning("%s job failed: %s", getattr(job, "__name__", "leased"), type(exc).__name__)
+            return None
+
+    return tick
 
 
 class LeasedRefresher:
@@ -148,6 +194,16 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
         coalesce=True,
         max_instances=1,
         misfire_grace_time=config.PRICE_REFRESH_INTERVAL_SECONDS,
+    )
+    scheduler.add_job(
+        while_leased(refresher, build_history_job(config, dynamodb)),
+        "interval",
+        id=HISTORY_JOB_ID,
+        seconds=config.CANDLE_ROLLUP_INTERVAL_SECONDS,
+        # After the first heartbeat had its chance to take the lease.
+        next_run_time=utcnow() + timedelta(seconds=config.REFRESH_LEASE_SECONDS),
+        coalesce=True,
+        max_instances=1,
     )
     scheduler.start()
     log.info(

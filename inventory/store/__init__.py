@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from ..config import Config
 from .assets import AssetPage, AssetStore, ListQuery, PageKey, plan_list_query
+from .candles import CandleStore
 from .changes import PlannedChange, StatusStore
 from .dynamo import make_client
 from .generation import GenerationStore
 from .lease import LeaseStore
 from .prices import PriceStore
+from .profiles import ProfileStore
 from .refresh_state import RefreshStateStore
 
 
@@ -26,6 +28,8 @@ class Stores:
     refresh_state: RefreshStateStore
     leases: LeaseStore
     generation: GenerationStore
+    candles: CandleStore
+    profiles: ProfileStore
 
     @classmethod
     def build(cls, client, config: Config) -> "Stores":
@@ -39,18 +43,22 @@ class Stores:
             refresh_state=RefreshStateStore(client, table),
             leases=LeaseStore(client, table),
             generation=GenerationStore(client, table),
+            candles=CandleStore(client, table, concurrency),
+            profiles=ProfileStore(client, table, concurrency),
         )
 
 
 __all__ = [
     "AssetPage",
     "AssetStore",
+    "CandleStore",
     "GenerationStore",
     "LeaseStore",
     "ListQuery",
     "PageKey",
     "PlannedChange",
     "PriceStore",
+    "ProfileStore",
     "RefreshStateStore",
     "StatusStore",
     "Stores",

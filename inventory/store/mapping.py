@@ -28,7 +28,7 @@ by_category (category; sparse, assets without a category are not in it).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -42,6 +42,7 @@ from ..domain import (
     RefreshState,
     StatusChange,
 )
+from ..domain.history import Candle, DayTotals, Profile, Similar, day_start
 
 ASSET_KIND = "ASSET"
 ASSET_PREFIX = "ASSET#"
@@ -397,3 +398,89 @@ def generation_bump() -> dict:
 
 def item_to_generation(item: dict | None) -> int:
     return int(item["generation"]["N"]) if item else 0
+
+
+# -- history: daily candles, day reports, recommendation profiles ----------------
+#
+#   item               PK                   SK            expires_at
+#   daily candle       CANDLE#<asset_id>    <YYYY-MM-DD>  day + 366 d   (the 1d history reads one Query)
+#   day report row     DAY#<YYYY-MM-DD>     <asset_id>    day + 366 d   (the daily report reads one Query)
+#   day totals         DAY#<YYYY-MM-DD>     ~TOTALS       day + 366 d   ("~" sorts after every asset id)
+#   profile            RECOMMEND            <asset_id>    -             (similar + returns, one Query for all)
+
+CANDLE_PREFIX = "CANDLE#"
+DAY_PREFIX = "DAY#"
+DAY_TOTALS_SK = "~TOTALS"
+PROFILE_PK = "RECOMMEND"
+_CANDLE_FIELDS = ("open", "high", "low", "close", "count", "market_cap", "volume_24h")
+
+
+def _ttl(day, days: int) -> dict:
+    expires = datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() + days * 86400
+    return {"N": str(int(expires))}
+
+
+def candle_items(asset_id: str, candle: Candle, retention_days: int) -> list[dict]:
+    """The two items of one asset-day: under the asset (history) and under the day (report)."""
+    day = candle.start.date()
+    values = {name: serialize(getattr(candle, name)) for name in _CANDLE_FIELDS if getattr(candle, name) is not None}
+    ttl = _ttl(day, retention_days)
+    return [
+        {"PK": {"S": CANDLE_PREFIX + asset_id}, "SK": {"S": day.isoformat()}, "expires_at": ttl, **values},
+        {"PK": {"S": DAY_PREFIX + day.isoformat()}, "SK": {"S": asset_id}, "expires_at": ttl, **values},
+    ]
+
+
+def item_to_candle(item: dict, day_from_sk: bool) -> Candle:
+    """A Candle from either candle item (`day_from_sk`: the asset-partition one)."""
+    raw = deserialize(item)
+    day = date.fromisoformat(raw["SK"] if day_from_sk else raw["PK"][len(DAY_PREFIX):])
+    return Candle(
+        start=day_start(day),
+        open=raw["open"], high=raw["high"], low=raw["low"], close=raw["close"], count=int(raw["count"]),
+        market_cap=raw.get("market_cap"), volume_24h=raw.get("volume_24h"),
+    )
+
+
+def day_totals_item(totals: DayTotals, retention_days: int) -> dict:
+    return {
+        "PK": {"S": DAY_PREFIX + totals.day.isoformat()},
+        "SK": {"S": DAY_TOTALS_SK},
+        "expires_at": _ttl(totals.day, retention_days),
+        "assets": {"N": str(totals.assets)},
+        "market_cap": serialize(totals.market_cap),
+        "volume_24h": serialize(totals.volume_24h),
+        "rolled_at": serialize(totals.rolled_at),
+    }
+
+
+def item_to_day_totals(item: dict) -> DayTotals:
+    raw = deserialize(item)
+    return DayTotals(
+        day=date.fromisoformat(raw["PK"][len(DAY_PREFIX):]), assets=int(raw["assets"]),
+        market_cap=raw["market_cap"], volume_24h=raw["volume_24h"], rolled_at=from_iso(raw["rolled_at"]),
+    )
+
+
+def profile_item(profile: Profile) -> dict:
+    return {
+        "PK": {"S": PROFILE_PK},
+        "SK": {"S": profile.asset_id},
+        "categories": serialize(list(profile.categories)),
+        **({"market_cap": serialize(profile.market_cap)} if profile.market_cap is not None else {}),
+        "returns": serialize(dict(profile.returns)),
+        "similar": serialize([
+            {"asset_id": s.asset_id, "score": s.score, "reasons": list(s.reasons)} for s in profile.similar
+        ]),
+    }
+
+
+def item_to_profile(item: dict) -> Profile:
+    raw = deserialize(item)
+    return Profile(
+        asset_id=raw["SK"],
+        categories=tuple(raw["categories"]),
+        market_cap=raw.get("market_cap"),
+        returns=dict(sorted(raw["returns"].items())),
+        similar=tuple(Similar(s["asset_id"], s["score"], tuple(s["reasons"])) for s in raw["similar"]),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from ...domain import InvalidCursor
-from ...extensions import get_service
+from ...extensions import get_history, get_service
 from ...search import SearchQuery, key_from_cursor, key_to_cursor
 from ...store import PageKey
 from ..bodies import Blueprint
@@ -135,15 +135,22 @@ class AssetHistory(MethodView):
         """Price history of one asset
 
         Points between `from` and `to` (ISO-8601 or epoch seconds; default the
-        past day), the last point of each `interval`, oldest first.
+        past day), oldest first: the last point of each `interval`, or with
+        `format=ohlc` each interval's open/high/low/close and point count.
+        Daily candles (`interval=1d`) are kept a year; finer points for
+        PRICE_HISTORY_DAYS.
         """
-        interval = args["interval"]
+        interval, fmt = args["interval"], args["format"]
 
         def build() -> Rendered:
-            points = get_service().history(asset_id, args.get("from_"), args.get("to"), INTERVALS[interval])
-            return render({"asset_id": asset_id, "interval": interval, "data": points}, _HISTORY)
+            start, end, width = args.get("from_"), args.get("to"), INTERVALS[interval]
+            if fmt == "ohlc":
+                data = get_history().candles(asset_id, start, end, width)
+            else:
+                data = get_service().history(asset_id, start, end, width)
+            return render({"asset_id": asset_id, "interval": interval, "format": fmt, "data": data}, _HISTORY)
 
-        return cached_json("history", (asset_id, interval, args.get("from_"), args.get("to")), build)
+        return cached_json("history", (asset_id, interval, fmt, args.get("from_"), args.get("to")), build)
 
 
 @blp.route("/<asset_id:asset_id>")

@@ -221,24 +221,41 @@ class Timestamp(fields.Field):
 
 
 INTERVALS = {"5m": 300, "1h": 3600, "1d": 86400}
+HISTORY_FORMATS = ("close", "ohlc")
 
 
 class HistoryArgsSchema(_Query):
     from_ = Timestamp(data_key="from", metadata={"description": "Start (default: `to` minus one day)"})
     to = Timestamp(metadata={"description": "End (default: now)"})
     interval = fields.String(load_default="1h", validate=validate.OneOf(tuple(INTERVALS)))
+    format = fields.String(
+        load_default="close",
+        validate=validate.OneOf(HISTORY_FORMATS),
+        metadata={"description": "`close`: the last point of each interval; `ohlc`: open/high/low/close and the "
+                                 "point count of each interval (1d: from the stored daily candles, kept a year)",
+                  "example": "ohlc"},
+    )
 
 
 class PricePointSchema(ma.Schema):
-    at = fields.DateTime()
-    price = fields.Decimal()
-    market_cap = fields.Decimal(allow_none=True)
-    volume_24h = fields.Decimal(allow_none=True)
+    """A point (`format=close`: at, price) or a candle (`format=ohlc`: start, open, high, low, close, count)."""
+
+    at = fields.DateTime(metadata={"description": "close: when the price was recorded"})
+    price = fields.Decimal(metadata={"description": "close: the price (USD)", "example": "43250.12"})
+    start = fields.DateTime(metadata={"description": "ohlc: the start of the interval (UTC)"})
+    open = fields.Decimal(metadata={"description": "ohlc: the first price in the interval", "example": "43000.5"})
+    high = fields.Decimal(metadata={"description": "ohlc: the highest price", "example": "43600"})
+    low = fields.Decimal(metadata={"description": "ohlc: the lowest price", "example": "42880.01"})
+    close = fields.Decimal(metadata={"description": "ohlc: the last price", "example": "43250.12"})
+    count = fields.Integer(metadata={"description": "ohlc: stored points in the interval", "example": 1440})
+    market_cap = fields.Decimal(allow_none=True, metadata={"description": "at the point (ohlc: at the close)"})
+    volume_24h = fields.Decimal(allow_none=True, metadata={"description": "at the point (ohlc: at the close)"})
 
 
 class HistorySchema(ma.Schema):
     asset_id = fields.String()
     interval = fields.String()
+    format = fields.String(metadata={"description": "`close` or `ohlc`", "example": "close"})
     data = fields.List(fields.Nested(PricePointSchema), metadata={"description": "Oldest first"})
 
 

@@ -1,0 +1,1 @@
+"""Recommendations: similar assets and diversifiers for holdings."""

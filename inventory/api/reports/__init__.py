@@ -1,0 +1,1 @@
+"""Reports: the daily market report (JSON or CSV)."""

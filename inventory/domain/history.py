@@ -1,0 +1,106 @@
+"""Candles, daily market totals and recommendation profiles: the history capability's entities and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from .errors import InventoryError
+from .models import Asset, PricePoint
+
+# Daily candles (and the day reports built from them) are kept this long.
+CANDLE_RETENTION_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Candle:
+    """Open/high/low/close of one asset over one bucket (`start` .. `start + width`)."""
+
+    start: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    count: int
+    market_cap: Decimal | None = None  # at the close
+    volume_24h: Decimal | None = None  # at the close
+
+    @classmethod
+    def of(cls, start: datetime, points: list[PricePoint]) -> "Candle":
+        """The candle of points given oldest first (at least one)."""
+        prices = [p.price for p in points]
+        last = points[-1]
+        return cls(start, prices[0], max(prices), min(prices), prices[-1], len(points), last.market_cap, last.volume_24h)
+
+    @property
+    def change(self) -> Decimal:
+        return self.close - self.open
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """The market at the close of one UTC day: sums over the assets rolled up that day."""
+
+    day: date
+    assets: int
+    market_cap: Decimal
+    volume_24h: Decimal
+    rolled_at: datetime
+
+
+@dataclass(frozen=True)
+class Similar:
+    """One recommended asset with its score (0..1) and the reasons behind it."""
+
+    asset_id: str
+    score: Decimal
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What recommendations know of one tradable asset: categories, size and daily returns."""
+
+    asset_id: str
+    categories: tuple[str, ...]
+    market_cap: Decimal | None
+    returns: dict[str, Decimal]  # ISO day -> that day's close-to-close return
+    similar: tuple[Similar, ...] = field(default=())
+
+
+def day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The first and the last millisecond of a UTC day (history reads are inclusive)."""
+    start = day_start(day)
+    return start, start + timedelta(days=1) - timedelta(milliseconds=1)
+
+
+def categories_of(asset: Asset) -> tuple[str, ...]:
+    """An asset's category slugs (one today; several once assets carry `categories`)."""
+    return (asset.category,) if asset.category else ()
+
+
+class ReportNotFound(InventoryError):
+    http_status = 404
+    message = "No daily report is stored for that date."
+
+
+class DayNotFinished(InventoryError):
+    """A day that has not ended yet has no report."""
+
+    http_status = 422
+    message = "That day has not finished yet (dates are UTC)."
+
+
+class NoRecommendations(InventoryError):
+    http_status = 404
+    message = "No recommendations are computed for this asset yet (it needs daily history and a fresh price)."
+
+
+class ReportExpired(InventoryError):
+    http_status = 404
+    message = f"Daily reports are kept {CANDLE_RETENTION_DAYS} days; that date is older."

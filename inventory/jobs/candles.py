@@ -1,0 +1,85 @@
+"""roll_up_days: each finished UTC day's price points become stored daily candles and market totals."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from ..domain import Fence
+from ..domain.history import Candle, DayTotals, day_bounds, day_start
+from ..store import AssetStore, CandleStore, PriceStore
+
+log = logging.getLogger(__name__)
+
+# One day of one-minute refreshes is 1,440 points; backfilled hourly points far fewer.
+MAX_POINTS_PER_DAY = 20_000
+
+
+@dataclass
+class RollupReport:
+    days: list[date] = field(default_factory=list)  # rolled up by this run
+    candles: int = 0
+
+
+def candles_of(points, width_seconds: int) -> list[Candle]:
+    """Points (oldest first) grouped into buckets of `width_seconds` from the epoch; one candle per non-empty bucket."""
+    buckets: dict[int, list] = {}
+    for point in points:
+        buckets.setdefault(int(point.at.timestamp()) // width_seconds, []).append(point)
+    return [
+        Candle.of(datetime.fromtimestamp(slot * width_seconds, tz=timezone.utc), group)
+        for slot, group in buckets.items()
+    ]
+
+
+def roll_up_day(assets: list[str], prices: PriceStore, day: date) -> dict[str, Candle]:
+    """Every listed asset's candle of one day from its stored points (assets without points are left out)."""
+    start, end = day_bounds(day)
+    candles = {}
+    for asset_id in assets:
+        points = prices.history(asset_id, start, end, MAX_POINTS_PER_DAY)
+        if points:
+            candles[asset_id] = Candle.of(day_start(day), points)
+    return candles
+
+
+def day_totals(day: date, candles: dict[str, Candle], now: datetime) -> DayTotals:
+    """The market at the day's close: sums of each asset's market cap and volume at its last point."""
+    return DayTotals(
+        day=day,
+        assets=len(candles),
+        market_cap=sum((c.market_cap for c in candles.values() if c.market_cap is not None), Decimal(0)),
+        volume_24h=sum((c.volume_24h for c in candles.values() if c.volume_24h is not None), Decimal(0)),
+        rolled_at=now,
+    )
+
+
+def roll_up_days(
+    assets: AssetStore, prices: PriceStore, candles: CandleStore, now: datetime, catchup_days: int,
+    fence: Fence | None = None,
+) -> RollupReport:
+    """Roll up every finished day of the last `catchup_days` that has no stored totals yet, oldest first.
+
+    A day with no points at all (the service was not running) stays without a
+    report. Fine points keep their own TTL; only candles are kept a year.
+
+    :raises LeaseLost: the fence's lease has moved on.
+    """
+    report = RollupReport()
+    today = now.date()
+    pending = [today - timedelta(days=n) for n in range(catchup_days, 0, -1)]
+    pending = [day for day in pending if candles.totals(day) is None]
+    if not pending:
+        return report
+    asset_ids = sorted(a.asset_id for a in assets.iter_all())
+    for day in pending:
+        day_candles = roll_up_day(asset_ids, prices, day)
+        if not day_candles:
+            continue
+        candles.put_day(day_candles, day_totals(day, day_candles, now), fence)
+        report.days.append(day)
+        report.candles += len(day_candles)
+        log.info("rolled up %s: %s daily candles", day.isoformat(), len(day_candles))
+    return report

@@ -1,0 +1,159 @@
+"""Recommendations: profiles of tradable assets with their most similar peers, and diversifiers for holdings."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from ..domain import Asset, Fence
+from ..domain.history import Profile, Similar, categories_of
+from ..store import AssetStore, CandleStore, ProfileStore
+
+log = logging.getLogger(__name__)
+
+# Fewer common days than this and a correlation says nothing.
+MIN_COMMON_RETURNS = 5
+# Weights of the similarity score's parts (each part is 0..1, so the score is too).
+SIMILAR_WEIGHTS = {"category": Decimal("0.4"), "band": Decimal("0.2"), "correlation": Decimal("0.4")}
+# Weights of a diversifier's score: low correlation to the holdings, a category they lack.
+DIVERSIFY_WEIGHTS = {"correlation": Decimal("0.6"), "category": Decimal("0.4")}
+_PLACES = Decimal("0.0001")
+
+
+def daily_returns(closes: dict[date, Decimal]) -> dict[str, Decimal]:
+    """Close-to-close returns of consecutive days, by the later day (ISO)."""
+    returns = {}
+    for day, close in sorted(closes.items()):
+        before = closes.get(day - timedelta(days=1))
+        if before:
+            returns[day.isoformat()] = close / before - 1
+    return returns
+
+
+def correlation(a: dict[str, Decimal], b: dict[str, Decimal]) -> float | None:
+    """Pearson correlation of two return series over their common days; None with too few or flat ones."""
+    days = sorted(a.keys() & b.keys())
+    if len(days) < MIN_COMMON_RETURNS:
+        return None
+    try:
+        return statistics.correlation([float(a[d]) for d in days], [float(b[d]) for d in days])
+    except statistics.StatisticsError:  # a constant series has no correlation
+        return None
+
+
+def cap_band(market_cap: Decimal | None) -> int | None:
+    """The power of ten of a market cap (9: 1B-10B USD)."""
+    return market_cap.adjusted() if market_cap else None
+
+
+def band_label(band: int) -> str:
+    names = {3: "K", 6: "M", 9: "B", 12: "T"}
+    base = band - band % 3
+    unit = names.get(base, f"e{base}")
+    return f"{10 ** (band - base)}{unit}-{10 ** (band - base + 1)}{unit} USD"
+
+
+def _score(parts: dict[str, Decimal], weights: dict[str, Decimal]) -> Decimal:
+    return sum((weights[k] * v for k, v in parts.items()), Decimal(0)).quantize(_PLACES)
+
+
+def _corr_text(value: float) -> str:
+    return str(Decimal(value).quantize(Decimal("0.01")))
+
+
+def similarity(a: Profile, b: Profile) -> Similar | None:
+    """How much `b` is like `a`, with the reasons; None when nothing is alike."""
+    parts, reasons = {}, []
+    shared = sorted(set(a.categories) & set(b.categories))
+    if shared:
+        parts["category"] = Decimal(len(shared)) / len(set(a.categories) | set(b.categories))
+        reasons.append("shares category " + ", ".join(shared))
+    band_a, band_b = cap_band(a.market_cap), cap_band(b.market_cap)
+    if band_a is not None and band_b is not None and abs(band_a - band_b) <= 1:
+        parts["band"] = Decimal(1) if band_a == band_b else Decimal("0.5")
+        reasons.append(
+            f"same market-cap band ({band_label(band_a)})" if band_a == band_b
+            else f"neighbouring market-cap band ({band_label(band_b)})"
+        )
+    corr = correlation(a.returns, b.returns)
+    if corr is not None and corr > 0:
+        parts["correlation"] = Decimal(corr).quantize(_PLACES)
+        reasons.append(f"daily returns correlate ({_corr_text(corr)})")
+    score = _score(parts, SIMILAR_WEIGHTS)
+    return Similar(b.asset_id, score, tuple(reasons)) if score > 0 else None
+
+
+def build_profiles(
+    assets: list[Asset], closes: dict[str, dict[date, Decimal]], now: datetime, max_age_seconds: int, top_k: int
+) -> list[Profile]:
+    """A profile for every asset tradable now, with its `top_k` most similar tradable peers (best first, ties by id)."""
+    base = [
+        Profile(a.asset_id, categories_of(a), a.market_cap, daily_returns(closes.get(a.asset_id, {})))
+        for a in sorted(assets, key=lambda a: a.asset_id)
+        if a.is_tradable(now, max_age_seconds)
+    ]
+    profiles = []
+    for profile in base:
+        peers = [s for other in base if other.asset_id != profile.asset_id if (s := similarity(profile, other))]
+        peers.sort(key=lambda s: (-s.score, s.asset_id))
+        profiles.append(Profile(profile.asset_id, profile.categories, profile.market_cap, profile.returns,
+                                tuple(peers[:top_k])))
+    return profiles
+
+
+def recommend(
+    assets: AssetStore, candles: CandleStore, profiles: ProfileStore, now: datetime, max_age_seconds: int,
+    window_days: int, top_k: int, fence: Fence | None = None,
+) -> int:
+    """Recompute and store every tradable asset's profile from the last `window_days` daily closes; return the count.
+
+    Reads: one Query per day of the window, the catalog, the stored profiles.
+    :raises LeaseLost: the fence's lease has moved on.
+    """
+    closes: dict[str, dict[date, Decimal]] = {}
+    today = now.date()
+    for n in range(window_days, 0, -1):
+        day = today - timedelta(days=n)
+        for asset_id, candle in candles.day(day)[0].items():
+            closes.setdefault(asset_id, {})[day] = candle.close
+    fresh = build_profiles(list(assets.iter_all()), closes, now, max_age_seconds, top_k)
+    kept = {p.asset_id for p in fresh}
+    gone = sorted(p.asset_id for p in profiles.all() if p.asset_id not in kept)
+    profiles.put_all(fresh, gone, fence)
+    log.info("recommendations: %s profiles stored, %s removed", len(fresh), len(gone))
+    return len(fresh)
+
+
+def diversifiers(holdings: list[Profile], candidates: list[Profile]) -> list[Similar]:
+    """Every candidate scored by how much it would diversify the holdings, best first (ties by id).
+
+    Low correlation: 1 - the highest correlation to any holding, halved into 0..1
+    (no common history: 0.5, unknown). A category: 1 when it brings one the holdings lack.
+    """
+    held_ids = {h.asset_id for h in holdings}
+    held_categories = {c for h in holdings for c in h.categories}
+    scored = []
+    for candidate in candidates:
+        if candidate.asset_id in held_ids:
+            continue
+        parts, reasons = {}, []
+        correlations = [
+            (corr, h.asset_id) for h in holdings if (corr := correlation(candidate.returns, h.returns)) is not None
+        ]
+        if correlations:
+            highest, with_id = max(correlations, key=lambda c: (c[0], c[1]))
+            parts["correlation"] = (Decimal(1 - highest) / 2).quantize(_PLACES)
+            reasons.append(f"low correlation to the holdings (highest {_corr_text(highest)}, with {with_id})"
+                           if highest < 0.5 else f"correlates with {with_id} ({_corr_text(highest)})")
+        else:
+            parts["correlation"] = Decimal("0.5")
+            reasons.append("no daily history in common with the holdings")
+        new = sorted(set(candidate.categories) - held_categories)
+        if new:
+            parts["category"] = Decimal(1)
+            reasons.append("adds category " + ", ".join(new) + ", which the holdings lack")
+        scored.append(Similar(candidate.asset_id, _score(parts, DIVERSIFY_WEIGHTS), tuple(reasons)))
+    scored.sort(key=lambda s: (-s.score, s.asset_id))
+    return scored
