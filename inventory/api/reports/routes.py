@@ -62,7 +62,11 @@ def _wants_csv(args) -> bool:
 class DailyReport(MethodView):
     @blp.arguments(DailyReportArgsSchema, location="query")
     @blp.response(200, DailyReportSchema)
-    @blp.doc(responses={"200": {"content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}}}})
+    # Both representations (a doc'd content replaces the one @blp.response would write).
+    @blp.doc(responses={"200": {"content": {
+        "application/json": {"schema": DailyReportSchema},
+        "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
+    }}})
     @blp.alt_response(404, schema=ErrorSchema,
                       description="`report_not_found`: the day was not rolled up; `report_expired`: older than a year")
     @blp.alt_response(422, schema=ErrorSchema,
