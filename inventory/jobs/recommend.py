@@ -121,8 +121,8 @@ def recommend(
     fresh = build_profiles(list(assets.iter_all()), closes, now, max_age_seconds, top_k)
     kept = {p.asset_id for p in fresh}
     gone = sorted(p.asset_id for p in profiles.all() if p.asset_id not in kept)
-    profiles.put_all(fresh, gone, fence)
-    log.info("recommendations: %s profiles stored, %s removed", len(fresh), len(gone))
+    profiles.put_all(fresh, gone, now, fence)
+    log.info("recommendations: %s profiles stored, %s retired", len(fresh), len(gone))
     return len(fresh)
 
 

@@ -407,6 +407,7 @@ def item_to_generation(item: dict | None) -> int:
 #   day report row     DAY#<YYYY-MM-DD>     <asset_id>    day + 366 d   (the daily report reads one Query)
 #   day totals         DAY#<YYYY-MM-DD>     ~TOTALS       day + 366 d   ("~" sorts after every asset id)
 #   profile            RECOMMEND            <asset_id>    -             (similar + returns, one Query for all)
+#   retired profile    RECOMMEND            <asset_id>    now + 2 d     (retired: true; the asset stopped being tradable)
 
 CANDLE_PREFIX = "CANDLE#"
 DAY_PREFIX = "DAY#"
@@ -484,3 +485,20 @@ def item_to_profile(item: dict) -> Profile:
         returns=dict(sorted(raw["returns"].items())),
         similar=tuple(Similar(s["asset_id"], s["score"], tuple(s["reasons"])) for s in raw["similar"]),
     )
+
+
+# A retired profile lingers this long before DynamoDB's TTL removes it.
+RETIRED_PROFILE_SECONDS = 2 * 86400
+
+
+def retired_profile_item(asset_id: str, now: datetime) -> dict:
+    return {
+        "PK": {"S": PROFILE_PK},
+        "SK": {"S": asset_id},
+        "retired": {"BOOL": True},
+        "expires_at": {"N": str(int(now.timestamp()) + RETIRED_PROFILE_SECONDS)},
+    }
+
+
+def is_retired_profile(item: dict) -> bool:
+    return item.get("retired", {}).get("BOOL", False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ..domain import Fence
 from ..domain.history import Profile
 from . import mapping
@@ -17,16 +19,16 @@ class ProfileStore:
         self.table_name = table_name
         self.write_concurrency = write_concurrency
 
-    def put_all(self, profiles: list[Profile], stale: list[str], fence: Fence | None = None) -> None:
-        """Store these profiles and delete those of `stale` asset ids (no longer tradable).
+    def put_all(self, profiles: list[Profile], stale: list[str], now: datetime, fence: Fence | None = None) -> None:
+        """Store these profiles and retire those of `stale` asset ids (no longer tradable).
+
+        A retired profile is overwritten with a marker that expires (TTL) rather
+        than deleted: the service's IAM policy grants no DeleteItem.
 
         :raises LeaseLost: the fence's lease has moved on.
         """
-        groups = [[{"Put": {"TableName": self.table_name, "Item": mapping.profile_item(p)}}] for p in profiles]
-        groups += [
-            [{"Delete": {"TableName": self.table_name, "Key": {"PK": {"S": mapping.PROFILE_PK}, "SK": {"S": a}}}}]
-            for a in stale
-        ]
+        items = [mapping.profile_item(p) for p in profiles] + [mapping.retired_profile_item(a, now) for a in stale]
+        groups = [[{"Put": {"TableName": self.table_name, "Item": item}}] for item in items]
         write_groups(self.client, groups, self.write_concurrency, mapping.fence_check(self.table_name, fence))
 
     def get(self, asset_id: str) -> Profile | None:
@@ -34,7 +36,7 @@ class ProfileStore:
             item = self.client.get_item(
                 TableName=self.table_name, Key={"PK": {"S": mapping.PROFILE_PK}, "SK": {"S": asset_id}}
             ).get("Item")
-        return mapping.item_to_profile(item) if item else None
+        return mapping.item_to_profile(item) if item and not mapping.is_retired_profile(item) else None
 
     def all(self) -> list[Profile]:
         request = {
@@ -42,4 +44,7 @@ class ProfileStore:
             "KeyConditionExpression": "PK = :pk",
             "ExpressionAttributeValues": {":pk": {"S": mapping.PROFILE_PK}},
         }
-        return [mapping.item_to_profile(item) for item in query_items(self.client, request)]
+        return [
+            mapping.item_to_profile(item) for item in query_items(self.client, request)
+            if not mapping.is_retired_profile(item)
+        ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from inventory.domain import AssetStatus
 from tests.conftest import ADMIN, build_asset
 
+YESTERDAY = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
 # Every GET route of the app -> the requests that exercise it (status expected).
 CALLS = {
     "/inventory/assets": [
@@ -43,6 +46,11 @@ CALLS = {
         ("/inventory/assets/BTC/audit", 200),
         ("/inventory/assets/ZZZZ/audit", 404),
     ],
+    "/inventory/assets/<asset_id:asset_id>/similar": [
+        ("/inventory/assets/BTC/similar", 404),  # no recommendations computed: the GetItem still ran
+        ("/inventory/assets/ZZZZ/similar", 404),
+    ],
+    "/inventory/reports/daily": [(f"/inventory/reports/daily?date={YESTERDAY}", 404)],
     "/health": [("/health", 200)],
     "/health/detailed": [("/health/detailed", 200)],
     "/openapi.json": [("/openapi.json", 200)],

@@ -97,9 +97,10 @@ def computed(add_assets, moto_client, config, store):
         day_candles = {a: Candle(day_start(day), c[day], c[day], c[day], c[day], 1) for a, c in CLOSES.items()}
         candles.put_day(day_candles, DayTotals(day, len(day_candles), Decimal(0), Decimal(0), NOW))
     # A stale profile of an asset no longer tradable is removed by the next run.
-    profiles.put_all([Profile("SUS", ("layer-1",), None, {})], [])
+    profiles.put_all([Profile("SUS", ("layer-1",), None, {})], [], NOW)
     assert recommend(store, candles, profiles, NOW, 300, window_days=10, top_k=10) == 4
     assert profiles.get("SUS") is None
+    assert sorted(p.asset_id for p in profiles.all()) == ["AAA", "BBB", "CCC", "DDD"]
     return profiles
 
 
