@@ -132,3 +132,19 @@ def test_history_job_rolls_up_then_recommends_under_a_fence(moto_client, config,
     assert job(None).days == [D1, D2]
     assert candles.totals(D1) is not None
     assert job(None).days == []
+
+
+def test_history_job_runs_only_while_the_lease_is_held(moto_client, config):
+    from inventory.jobs.scheduler import LeasedRefresher, while_leased
+    from inventory.store import LeaseStore, RefreshStateStore
+
+    table = config.DYNAMODB_TABLE_NAME
+    refresher = LeasedRefresher(config, LeaseStore(moto_client, table), RefreshStateStore(moto_client, table),
+                                run=None, owner="me")
+    fences = []
+    tick = while_leased(refresher, fences.append)
+    tick()
+    assert fences == []  # no lease yet: nothing runs
+    refresher.heartbeat()
+    tick()
+    assert [(f.owner, f.token) for f in fences] == [("me", refresher.lease.fence)]

@@ -10,7 +10,13 @@ import simplejson
 
 from inventory.domain import AssetStatus
 from inventory.domain.history import Candle, DayTotals, Profile, day_start
-from inventory.jobs.recommend import build_profiles, correlation, daily_returns, diversifiers, recommend
+from inventory.jobs.recommend import (
+    build_profiles,
+    correlation,
+    daily_returns,
+    diversifiers,
+    recommend,
+)
 from inventory.store import CandleStore, ProfileStore
 from tests.conftest import build_asset
 

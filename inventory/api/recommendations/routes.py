@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from ..auth import read_operation
 from ...extensions import get_history
+from ..auth import read_operation
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
 from ..responses import Rendered, cached_json, render
-from .schemas import RecommendationsRequestSchema, RecommendationsSchema, SimilarArgsSchema, SimilarSchema
+from .schemas import (
+    RecommendationsRequestSchema,
+    RecommendationsSchema,
+    SimilarArgsSchema,
+    SimilarSchema,
+)
 
 blp = Blueprint("recommendations", __name__, url_prefix="/inventory",
                 description="Recommendations from stored daily history")

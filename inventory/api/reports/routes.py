@@ -13,7 +13,13 @@ from ...extensions import get_history
 from ..bodies import Blueprint, plain_number
 from ..errors import ErrorSchema
 from ..responses import Rendered, cached_json, render, rendered_bytes
-from .schemas import CSV_COLUMNS, CSV_EXAMPLE, PERCENT_PLACES, DailyReportArgsSchema, DailyReportSchema
+from .schemas import (
+    CSV_COLUMNS,
+    CSV_EXAMPLE,
+    PERCENT_PLACES,
+    DailyReportArgsSchema,
+    DailyReportSchema,
+)
 
 blp = Blueprint("reports", __name__, url_prefix="/inventory/reports", description="Market reports")
 
