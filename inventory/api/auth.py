@@ -38,6 +38,10 @@ class RouteAccess:
     read: bool
 
 
+# Blueprints whose reads serve catalog data: REQUIRE_AUTH_FOR_READS covers them (health, docs and metrics stay open).
+CATALOG_DATA_BLUEPRINTS = ("assets.", "reports.", "recommendations.")
+
+
 def access_table(app: Flask, require_auth_for_reads: bool) -> dict[tuple[str, str], RouteAccess]:
     """(endpoint, method) -> RouteAccess for every route of `app`, built once after the blueprints are registered."""
     table = {}
@@ -51,7 +55,7 @@ def access_table(app: Flask, require_auth_for_reads: bool) -> dict[tuple[str, st
                 handler = getattr(view_class, method.lower(), None) or getattr(view_class, "get", None)
             scope = _marker(handler, "required_scope")
             read = method in READ_METHODS or bool(_marker(handler, "read_operation"))
-            if scope is None and read and require_auth_for_reads and rule.endpoint.startswith("assets."):
+            if scope is None and read and require_auth_for_reads and rule.endpoint.startswith(CATALOG_DATA_BLUEPRINTS):
                 scope = "assets:read"
             table[(rule.endpoint, method)] = RouteAccess(scope, read)
     return table

@@ -157,3 +157,15 @@ def test_post_recommendations_diversify_the_holdings(client, computed):
 def test_post_recommendations_bad_bodies_are_422(client, payload):
     response = client.post("/inventory/recommendations", json=payload)
     assert response.status_code == 422 and body(response)["error"] == "validation_failed"
+
+
+def test_reads_need_a_token_when_required(config, moto_client):
+    from inventory import create_app
+    from tests.conftest import ADMIN
+
+    client = create_app(config.replace(REQUIRE_AUTH_FOR_READS=True), dynamodb_client=moto_client).test_client()
+    for call in (lambda h: client.get("/inventory/assets/BTC/similar", headers=h),
+                 lambda h: client.get("/inventory/reports/daily?date=2026-01-01", headers=h),
+                 lambda h: client.post("/inventory/recommendations", json={"holdings": [{"asset_id": "BTC"}]}, headers=h)):
+        assert call({}).status_code == 401
+        assert call(ADMIN).status_code != 401
