@@ -7,7 +7,7 @@ import statistics
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from ..domain import Asset, Fence
+from ..domain import Asset, AssetStatus, Fence
 from ..domain.history import Profile, Similar, categories_of
 from ..store import AssetStore, CandleStore, ProfileStore
 
@@ -85,14 +85,17 @@ def similarity(a: Profile, b: Profile) -> Similar | None:
     return Similar(b.asset_id, score, tuple(reasons)) if score > 0 else None
 
 
-def build_profiles(
-    assets: list[Asset], closes: dict[str, dict[date, Decimal]], now: datetime, max_age_seconds: int, top_k: int
-) -> list[Profile]:
-    """A profile for every asset tradable now, with its `top_k` most similar tradable peers (best first, ties by id)."""
+def build_profiles(assets: list[Asset], closes: dict[str, dict[date, Decimal]], top_k: int) -> list[Profile]:
+    """A profile for every ACTIVE priced asset, with its `top_k` most similar such peers (best first, ties by id).
+
+    A price that is merely stale does not drop an asset here (a source outage
+    during the run would otherwise empty every list); requests filter by
+    tradable-now.
+    """
     base = [
         Profile(a.asset_id, categories_of(a), a.market_cap, daily_returns(closes.get(a.asset_id, {})))
         for a in sorted(assets, key=lambda a: a.asset_id)
-        if a.is_tradable(now, max_age_seconds)
+        if a.status is AssetStatus.ACTIVE and a.current_price is not None
     ]
     profiles = []
     for profile in base:
@@ -104,10 +107,10 @@ def build_profiles(
 
 
 def recommend(
-    assets: AssetStore, candles: CandleStore, profiles: ProfileStore, now: datetime, max_age_seconds: int,
-    window_days: int, top_k: int, fence: Fence | None = None,
+    assets: AssetStore, candles: CandleStore, profiles: ProfileStore, now: datetime, window_days: int, top_k: int,
+    fence: Fence | None = None,
 ) -> int:
-    """Recompute and store every tradable asset's profile from the last `window_days` daily closes; return the count.
+    """Recompute and store every ACTIVE priced asset's profile from the last `window_days` daily closes; return the count.
 
     Reads: one Query per day of the window, the catalog, the stored profiles.
     :raises LeaseLost: the fence's lease has moved on.
@@ -118,7 +121,7 @@ def recommend(
         day = today - timedelta(days=n)
         for asset_id, candle in candles.day(day)[0].items():
             closes.setdefault(asset_id, {})[day] = candle.close
-    fresh = build_profiles(list(assets.iter_all()), closes, now, max_age_seconds, top_k)
+    fresh = build_profiles(list(assets.iter_all()), closes, top_k)
     kept = {p.asset_id for p in fresh}
     gone = sorted(p.asset_id for p in profiles.all() if p.asset_id not in kept)
     profiles.put_all(fresh, gone, now, fence)

@@ -77,8 +77,7 @@ def build_history_job(config: Config, dynamodb=None) -> Callable[..., RollupRepo
         now = utcnow()
         report = roll_up_days(assets, prices, candles, now, catchup, fence)
         if report.days or first[0]:
-            recommend(assets, candles, profiles, now, config.PRICE_MAX_AGE_SECONDS,
-                      config.RECOMMEND_WINDOW_DAYS, config.RECOMMEND_TOP_K, fence)
+            recommend(assets, candles, profiles, now, config.RECOMMEND_WINDOW_DAYS, config.RECOMMEND_TOP_K, fence)
             first[0] = False
         return report
 

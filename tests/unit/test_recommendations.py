@@ -63,7 +63,7 @@ def test_returns_and_correlation_of_known_series():
 
 
 def test_similar_ranks_the_twin_first_and_leaves_out_the_unalike_and_the_untradable():
-    profiles = {p.asset_id: p for p in build_profiles(assets(), CLOSES, NOW, 300, top_k=10)}
+    profiles = {p.asset_id: p for p in build_profiles(assets(), CLOSES, top_k=10)}
     assert "SUS" not in profiles
     similar = profiles["AAA"].similar
     assert [s.asset_id for s in similar] == ["BBB", "CCC"]
@@ -75,7 +75,7 @@ def test_similar_ranks_the_twin_first_and_leaves_out_the_unalike_and_the_untrada
 
 
 def test_diversifiers_prefer_anti_correlated_and_new_categories():
-    profiles = {p.asset_id: p for p in build_profiles(assets(), CLOSES, NOW, 300, top_k=10)}
+    profiles = {p.asset_id: p for p in build_profiles(assets(), CLOSES, top_k=10)}
     ranked = diversifiers([profiles["AAA"]], [profiles[k] for k in sorted(profiles)])
     assert [(s.asset_id, s.score) for s in ranked] == [
         ("CCC", Decimal("1.0000")), ("DDD", Decimal("0.7000")), ("BBB", Decimal("0.0000"))]
@@ -104,7 +104,7 @@ def computed(add_assets, moto_client, config, store):
         candles.put_day(day_candles, DayTotals(day, len(day_candles), Decimal(0), Decimal(0), NOW))
     # A stale profile of an asset no longer tradable is removed by the next run.
     profiles.put_all([Profile("SUS", ("layer-1",), None, {})], [], NOW)
-    assert recommend(store, candles, profiles, NOW, 300, window_days=10, top_k=10) == 4
+    assert recommend(store, candles, profiles, NOW, window_days=10, top_k=10) == 4
     assert profiles.get("SUS") is None
     assert sorted(p.asset_id for p in profiles.all()) == ["AAA", "BBB", "CCC", "DDD"]
     return profiles
@@ -169,3 +169,10 @@ def test_reads_need_a_token_when_required(config, moto_client):
                  lambda h: client.post("/inventory/recommendations", json={"holdings": [{"asset_id": "BTC"}]}, headers=h)):
         assert call({}).status_code == 401
         assert call(ADMIN).status_code != 401
+
+
+def test_a_stale_price_keeps_the_profile_but_not_the_place_in_answers(client, computed, store):
+    store.update_fields("CCC", {"last_price_update": NOW - timedelta(hours=1)}, NOW)
+    payload = body(client.get("/inventory/assets/AAA/similar?limit=3"))
+    assert [d["asset_id"] for d in payload["data"]] == ["BBB"]
+    assert computed.get("CCC") is not None  # back in answers as soon as its price is fresh again
