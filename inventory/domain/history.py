@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -59,6 +61,23 @@ class Similar:
 
 
 @dataclass(frozen=True)
+class ReturnSeries:
+    """Daily returns prepared once for many correlations: days, values minus their mean, and their norm."""
+
+    days: tuple[str, ...]
+    centred: tuple[float, ...]
+    norm: float
+
+    @classmethod
+    def of(cls, returns: dict[str, Decimal]) -> "ReturnSeries":
+        days = tuple(sorted(returns))
+        values = [float(returns[d]) for d in days]
+        mean = math.fsum(values) / len(values) if values else 0.0
+        centred = tuple(v - mean for v in values)
+        return cls(days, centred, math.sqrt(math.fsum(c * c for c in centred)))
+
+
+@dataclass(frozen=True)
 class Profile:
     """What recommendations know of one tradable asset: categories, size and daily returns."""
 
@@ -67,6 +86,11 @@ class Profile:
     market_cap: Decimal | None
     returns: dict[str, Decimal]  # ISO day -> that day's close-to-close return
     similar: tuple[Similar, ...] = field(default=())
+
+    @cached_property
+    def series(self) -> ReturnSeries:
+        # Computed once per profile, not once per pair: a run correlates every pair of assets.
+        return ReturnSeries.of(self.returns)
 
 
 def day_start(day: date) -> datetime:

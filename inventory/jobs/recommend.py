@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import operator
 import statistics
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -43,6 +45,20 @@ def correlation(a: dict[str, Decimal], b: dict[str, Decimal]) -> float | None:
         return None
 
 
+# Below this a series is flat (a constant price): it has no correlation.
+_FLAT = 1e-12
+
+
+def profile_correlation(a: Profile, b: Profile) -> float | None:
+    """`correlation` of two profiles' returns; a dot product when both cover the same days (the usual case)."""
+    sa, sb = a.series, b.series
+    if sa.days != sb.days:
+        return correlation(a.returns, b.returns)
+    if len(sa.days) < MIN_COMMON_RETURNS or sa.norm < _FLAT or sb.norm < _FLAT:
+        return None
+    return max(-1.0, min(1.0, math.fsum(map(operator.mul, sa.centred, sb.centred)) / (sa.norm * sb.norm)))
+
+
 def cap_band(market_cap: Decimal | None) -> int | None:
     """The power of ten of a market cap (9: 1B-10B USD)."""
     return market_cap.adjusted() if market_cap else None
@@ -77,12 +93,37 @@ def similarity(a: Profile, b: Profile) -> Similar | None:
             f"same market-cap band ({band_label(band_a)})" if band_a == band_b
             else f"neighbouring market-cap band ({band_label(band_b)})"
         )
-    corr = correlation(a.returns, b.returns)
+    corr = profile_correlation(a, b)
     if corr is not None and corr > 0:
         parts["correlation"] = Decimal(corr).quantize(_PLACES)
         reasons.append(f"daily returns correlate ({_corr_text(corr)})")
     score = _score(parts, SIMILAR_WEIGHTS)
     return Similar(b.asset_id, score, tuple(reasons)) if score > 0 else None
+
+
+# The float pre-score may order near-ties differently from the exact one; these extra places absorb that.
+_SHORTLIST_SLACK = 5
+
+
+def _rough_scores(base: list[Profile], prepared: list[tuple], row: int) -> list[float]:
+    """`similarity`'s score of `base[row]` with every profile in floats, without reasons (one row: memory O(n))."""
+    cats_a, band_a, a = prepared[row]
+    scores = []
+    for j, (cats_b, band_b, b) in enumerate(prepared):
+        score = 0.0
+        shared = cats_a & cats_b
+        if shared:
+            score += 0.4 * len(shared) / len(cats_a | cats_b)
+        if band_a is not None and band_b is not None and abs(band_a - band_b) <= 1:
+            score += 0.2 if band_a == band_b else 0.1
+        if a.days == b.days and len(a.days) >= MIN_COMMON_RETURNS and a.norm >= _FLAT and b.norm >= _FLAT:
+            corr = sum(map(operator.mul, a.centred, b.centred)) / (a.norm * b.norm)
+        else:
+            corr = profile_correlation(base[row], base[j]) or 0.0
+        if corr > 0:
+            score += 0.4 * corr
+        scores.append(score)
+    return scores
 
 
 def build_profiles(assets: list[Asset], closes: dict[str, dict[date, Decimal]], top_k: int) -> list[Profile]:
@@ -98,8 +139,14 @@ def build_profiles(assets: list[Asset], closes: dict[str, dict[date, Decimal]], 
         if a.status is AssetStatus.ACTIVE and a.current_price is not None
     ]
     profiles = []
-    for profile in base:
-        peers = [s for other in base if other.asset_id != profile.asset_id if (s := similarity(profile, other))]
+    # A float pre-score of every pair picks a few more than top_k; the exact
+    # scores and reasons are built for those only (a run scores n^2/2 pairs).
+    prepared = [(frozenset(p.categories), cap_band(p.market_cap), p.series) for p in base]
+    for row, profile in enumerate(base):
+        scores = _rough_scores(base, prepared, row)
+        rough = sorted((-score, base[i].asset_id, i) for i, score in enumerate(scores) if i != row)
+        shortlist = [base[i] for score, _, i in rough[:top_k + _SHORTLIST_SLACK] if score < 0]
+        peers = [s for other in shortlist if (s := similarity(profile, other))]
         peers.sort(key=lambda s: (-s.score, s.asset_id))
         profiles.append(Profile(profile.asset_id, profile.categories, profile.market_cap, profile.returns,
                                 tuple(peers[:top_k])))
@@ -143,7 +190,7 @@ def diversifiers(holdings: list[Profile], candidates: list[Profile]) -> list[Sim
             continue
         parts, reasons = {}, []
         correlations = [
-            (corr, h.asset_id) for h in holdings if (corr := correlation(candidate.returns, h.returns)) is not None
+            (corr, h.asset_id) for h in holdings if (corr := profile_correlation(candidate, h)) is not None
         ]
         if correlations:
             highest, with_id = max(correlations, key=lambda c: (c[0], c[1]))

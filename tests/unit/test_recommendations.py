@@ -176,3 +176,25 @@ def test_a_stale_price_keeps_the_profile_but_not_the_place_in_answers(client, co
     payload = body(client.get("/inventory/assets/AAA/similar?limit=3"))
     assert [d["asset_id"] for d in payload["data"]] == ["BBB"]
     assert computed.get("CCC") is not None  # back in answers as soon as its price is fresh again
+
+
+def test_the_shortlist_gives_the_same_top_k_as_scoring_every_pair_exactly():
+    import random
+
+    from inventory.jobs.recommend import similarity
+
+    rng = random.Random(7)
+    cats = ["layer-1", "defi", "meme"]
+    many = [build_asset(f"R{i}", i + 1, price="1", category=cats[i % 3],
+                        market_cap=Decimal(rng.choice([10 ** 8, 3 * 10 ** 8, 10 ** 9, 5 * 10 ** 9])))
+            for i in range(40)]
+    series = {a.asset_id: {day: Decimal(rng.randint(90, 110)) for day in DAYS} for a in many}
+    # Some assets miss a day, so the slow path (different days) runs too.
+    for a in many[::7]:
+        del series[a.asset_id][DAYS[3]]
+    profiles = build_profiles(many, series, top_k=5)
+    bare = [Profile(p.asset_id, p.categories, p.market_cap, p.returns) for p in profiles]
+    for profile, plain in zip(profiles, bare):
+        exact = sorted((s for other in bare if other.asset_id != plain.asset_id if (s := similarity(plain, other))),
+                       key=lambda s: (-s.score, s.asset_id))[:5]
+        assert list(profile.similar) == exact
