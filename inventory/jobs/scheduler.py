@@ -71,14 +71,15 @@ def build_history_job(config: Config, dynamodb=None) -> Callable[..., RollupRepo
     candles, profiles = CandleStore(dynamodb, table, concurrency), ProfileStore(dynamodb, table, concurrency)
     # Rolling up a day whose points have expired would store nothing.
     catchup = min(config.CANDLE_CATCHUP_DAYS, config.PRICE_HISTORY_DAYS)
-    first = [True]
+    first_run = True
 
     def run(fence: Fence | None = None) -> RollupReport:
+        nonlocal first_run
         now = utcnow()
         report = roll_up_days(assets, prices, candles, now, catchup, fence)
-        if report.days or first[0]:
+        if report.days or first_run:
             recommend(assets, candles, profiles, now, config.RECOMMEND_WINDOW_DAYS, config.RECOMMEND_TOP_K, fence)
-            first[0] = False
+            first_run = False
         return report
 
     return run
