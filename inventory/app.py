@@ -88,6 +88,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
 
     metrics, http_metrics = _init_metrics(app, config)
     install_hooks(app, config, http_metrics, metrics.rate_limit_storage_error)
+    health.install_health(app, config, metrics)
 
     from . import cli
 

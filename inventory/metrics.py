@@ -91,6 +91,25 @@ class InventoryMetrics:
             registry=registry,
         )
 
+        # The live check of the price source (/health/detailed, and each scrape).
+        self.source_up = Gauge(
+            "inventory_coingecko_up",
+            "1 when the last health ping of CoinGecko answered, 0 when it failed",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.source_ping_seconds = Gauge(
+            "inventory_coingecko_ping_duration_seconds",
+            "How long the last answered health ping of CoinGecko took",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+
+    def source_probe(self, up: bool, seconds: float | None) -> None:
+        self.source_up.set(1 if up else 0)
+        if seconds is not None:
+            self.source_ping_seconds.set(seconds)
+
     def rate_limit_storage_error(self, budget: str) -> None:
         self.rate_limit_storage_errors.labels(budget=budget).inc()
 

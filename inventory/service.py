@@ -139,6 +139,10 @@ class CatalogService:
     def _snapshot(self):
         return self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all()))
 
+    def catalog_snapshot(self):
+        """The cached catalog snapshot search reads (`.value` a SearchIndex): checks over many assets, no Scan."""
+        return self._snapshot()
+
     def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
         index = self._snapshot()
         result = index.value.search(query, limit, after, self.clock(), self.max_age)
