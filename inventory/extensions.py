@@ -44,3 +44,8 @@ def per_process(name: str):
 def get_service():
     """The CatalogService of this worker process, built on first use after fork."""
     return per_process("service")
+
+
+def get_metrics():
+    """The app's InventoryMetrics (operation counters the views observe)."""
+    return current_app.extensions["inventory"]["metrics"]

@@ -72,7 +72,7 @@ class SourceProbe:
         return result
 
 
-def build_probe(config, on_result=None) -> SourceProbe:
+def build_probe(config, on_result=None, on_response=None) -> SourceProbe:
     """A probe of COINGECKO_API_URL; the HTTP client is built on the first ping (after gunicorn forks)."""
     client = []
 
@@ -81,7 +81,7 @@ def build_probe(config, on_result=None) -> SourceProbe:
             # Imported here: the HTTP stack of the source loads where a ping is made.
             from ...source.client import CoinGeckoClient
 
-            client.append(CoinGeckoClient(config.COINGECKO_API_URL, config.COINGECKO_API_KEY))
+            client.append(CoinGeckoClient(config.COINGECKO_API_URL, config.COINGECKO_API_KEY, on_response=on_response))
         return client[0].ping(timeout=config.HEALTH_SOURCE_PING_TIMEOUT_SECONDS)
 
     return SourceProbe(ping, config.HEALTH_SOURCE_PING_CACHE_SECONDS, on_result=on_result)

@@ -110,7 +110,9 @@ def install_health(app, config, metrics) -> None:
     state = app.extensions["inventory"]
     state["health_watched"] = WatchedAssets.parse(config.HEALTH_TOP_ASSETS)
     # Built per process after fork: the probe holds a lock and, once used, a connection.
-    state["build_source_probe"] = lambda: build_probe(config, on_result=metrics.source_probe)
+    state["build_source_probe"] = lambda: build_probe(
+        config, on_result=metrics.source_probe, on_response=metrics.source_response
+    )
     probe_on_scrape(app, _Lazy(lambda: per_process("source_probe")))
 
 
