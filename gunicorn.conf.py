@@ -49,6 +49,11 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server):
+    # A malformed setting (API_TOKENS, API_TOKENS_FILE, ...) stops the master in
+    # one line before any worker boots, instead of a traceback per worker.
+    from inventory.settings import exit_if_misconfigured
+
+    exit_if_misconfigured()
     # Values left over from an earlier run would be summed into this one's.
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
