@@ -13,7 +13,7 @@ _BY_RANK = SearchQuery(sort="rank")
 
 @dataclass(frozen=True)
 class WatchedAssets:
-    """HEALTH_TOP_ASSETS parsed: the `count` best-ranked assets of the catalog, or these `ids`."""
+    """HEALTH_TOP_ASSETS parsed: the assets ranked 1 to `count`, or these `ids`."""
 
     count: int = 0
     ids: tuple[str, ...] = ()
@@ -30,7 +30,7 @@ class WatchedAssets:
         return cls(ids=ids)
 
     def describe(self) -> str:
-        return f"top {self.count} by rank" if not self.ids else ", ".join(self.ids)
+        return f"ranks 1-{self.count}" if not self.ids else ", ".join(self.ids)
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,9 @@ def watched(index: SearchIndex, which: WatchedAssets, now: datetime, max_age: in
     if which.count <= 0:
         return [], []
     page = index.search(_BY_RANK, which.count, None, now, max_age).page
-    # The best-ranked `count` of OUR catalog: coins the source ranks but we never
-    # stored (no usable ticker) would otherwise leave the watch list short.
-    return [a for a in page if a.market_cap_rank is not None], []
+    # Ranks 1..count as the source ranks them: a coin we never stored (no usable
+    # ticker) leaves a gap rather than pulling a minor coin into the watch list.
+    return [a for a in page if a.market_cap_rank is not None and a.market_cap_rank <= which.count], []
 
 
 def price_problems(index: SearchIndex, which: WatchedAssets, now: datetime, max_age: int) -> tuple[int, list[AssetProblem]]:

@@ -47,7 +47,7 @@ class WatchedProblemSchema(ma.Schema):
 
 
 class WatchedSchema(ma.Schema):
-    which = ma.fields.String(metadata={"description": "HEALTH_TOP_ASSETS, as understood", "example": "top 10 by rank"})
+    which = ma.fields.String(metadata={"description": "HEALTH_TOP_ASSETS, as understood", "example": "ranks 1-10"})
     checked = ma.fields.Integer(metadata={"example": 10})
     problems = ma.fields.List(ma.fields.Nested(WatchedProblemSchema), metadata={
         "description": "ACTIVE watched assets that are not tradable; SUSPENDED and INACTIVE are an operator's choice"
