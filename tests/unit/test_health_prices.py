@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import simplejson
 
 from inventory import create_app
+from inventory.api.health.probe import SourceProbe
 from inventory.domain import AssetStatus, RefreshState
 from inventory.jobs.refresh import refresh_prices
 from inventory.source.client import CircuitBreaker, CoinGeckoClient
@@ -186,3 +189,18 @@ def test_the_documented_health_shape_lists_problems_and_the_source(client):
     assert {"problems", "price_source", "reasons", "status"} <= set(schema["Health"]["properties"])
     assert set(schema["Problem"]["properties"]) == PROBLEM_KEYS | {"assets"}
     assert set(schema["SourceHealth"]["properties"]) == SOURCE_KEYS
+
+
+def test_concurrent_checks_share_one_ping_in_flight():
+    calls = []
+
+    def slow_ping() -> float:
+        calls.append(1)
+        time.sleep(0.2)
+        return 0.2
+
+    probe = SourceProbe(slow_ping, cache_seconds=10)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda _: probe.check(), range(20)))
+    assert len(calls) == 1
+    assert {r.latency_ms for r in results} == {200.0}

@@ -87,7 +87,7 @@ def build_probe(config, on_result=None, on_response=None) -> SourceProbe:
     return SourceProbe(ping, config.HEALTH_SOURCE_PING_CACHE_SECONDS, on_result=on_result)
 
 
-def probe_on_scrape(app, probe: SourceProbe) -> None:
+def probe_on_scrape(app, check: Callable[[], ProbeResult]) -> None:
     """Run the (cached) probe before each /metrics answer, so the probe gauge is fresh for the alert.
 
     Without it the gauge would move only when someone asks /health/detailed.
@@ -98,7 +98,7 @@ def probe_on_scrape(app, probe: SourceProbe) -> None:
 
     @functools.wraps(view)
     def scrape(*args, **kwargs):
-        probe.check()
+        check()
         return view(*args, **kwargs)
 
     app.view_functions["prometheus_metrics"] = scrape

@@ -113,17 +113,8 @@ def install_health(app, config, metrics) -> None:
     state["build_source_probe"] = lambda: build_probe(
         config, on_result=metrics.source_probe, on_response=metrics.source_response
     )
-    probe_on_scrape(app, _Lazy(lambda: per_process("source_probe")))
-
-
-class _Lazy:
-    """The probe of the process asking (the scrape hook is installed before any fork)."""
-
-    def __init__(self, get):
-        self._get = get
-
-    def check(self):
-        return self._get().check()
+    # Installed before gunicorn forks: each scrape checks with the probe of the process answering it.
+    probe_on_scrape(app, lambda: per_process("source_probe").check())
 
 
 class Report:
