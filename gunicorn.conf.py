@@ -16,10 +16,12 @@ threads = int(os.environ.get("THREADS", "4"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-# Recycle workers now and then so slow leaks cannot grow without bound.
-# Rarely: each restart empties the worker's caches.
-max_requests = int(os.environ.get("MAX_REQUESTS", "200000"))
-max_requests_jitter = 20000
+# No recycling by default: measured, a worker's RSS plateaus once its caches are
+# full and stays flat over 100k requests (BENCHMARKS.md, bench/recycling.py), and
+# each restart empties the caches that keep reads answering during a store outage.
+# MAX_REQUESTS=N recycles after N (+ up to 10% jitter, so workers do not restart together).
+max_requests = int(os.environ.get("MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
 # gunicorn's control socket is one path per user, so a second server (tests,
 # benchmarks) would take over and then delete the first one's; not needed here.
 control_socket_disable = True
@@ -49,6 +51,11 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server):
+    # A malformed setting (API_TOKENS, API_TOKENS_FILE, ...) stops the master in
+    # one line before any worker boots, instead of a traceback per worker.
+    from inventory.settings import exit_if_misconfigured
+
+    exit_if_misconfigured()
     # Values left over from an earlier run would be summed into this one's.
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)

@@ -93,6 +93,8 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
 
     metrics, http_metrics = _init_metrics(app, config)
     install_hooks(app, config, http_metrics, metrics.rate_limit_storage_error)
+    app.extensions["inventory"]["metrics"] = metrics
+    health.install_health(app, config, metrics)
 
     from . import cli
 
@@ -133,7 +135,8 @@ def _build_service(config: Config, client, metrics):
             generation, stores.generation.read, GENERATION_POLL_SECONDS, generation.path + ".poller"
         ).start()
     return CatalogService(
-        stores, config, on_cache_lookup=metrics.cache_lookup, generation=generation, bump_generation=stores.generation.bump
+        stores, config, on_cache_lookup=metrics.cache_lookup, generation=generation, bump_generation=stores.generation.bump,
+        on_status_change=metrics.status_change,
     )
 
 

@@ -94,6 +94,12 @@ class Config:
     CANDLE_CATCHUP_DAYS: int = 3
     RECOMMEND_WINDOW_DAYS: int = 30
     RECOMMEND_TOP_K: int = 10
+    # Health (operations): the assets /health/detailed watches, and its live check
+    # of the price source. A count (the N best-ranked assets) or comma-separated ids.
+    HEALTH_TOP_ASSETS: str = "10"
+    # One ping per worker per this many seconds at most, however often health is asked.
+    HEALTH_SOURCE_PING_CACHE_SECONDS: float = 10.0
+    HEALTH_SOURCE_PING_TIMEOUT_SECONDS: float = 2.0
 
     LOG_LEVEL: str = "INFO"
     # Set by gunicorn.conf.py: where worker processes share their metric values.

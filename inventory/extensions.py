@@ -49,3 +49,6 @@ def get_service():
 def get_history():
     """This worker's HistoryService (candles, daily reports, recommendations)."""
     return per_process("history")
+def get_metrics():
+    """The app's InventoryMetrics (operation counters the views observe)."""
+    return current_app.extensions["inventory"]["metrics"]

@@ -46,6 +46,19 @@ class HttpMetrics:
         self.exceptions.labels(method, "500").inc()
 
 
+def _source_calls(registry: CollectorRegistry | None) -> Counter:
+    # Both the refresher and the web workers' health ping call CoinGecko; one family, summed.
+    return Counter(
+        "inventory_coingecko_requests_total",
+        "Responses from CoinGecko by endpoint and status code (error = no response)",
+        ("endpoint", "status"),
+        registry=registry,
+    )
+
+
+_IMPORTED = frozenset({"created", "updated", "unchanged"})
+
+
 class InventoryMetrics:
     """Metric objects for one app.
 
@@ -90,6 +103,80 @@ class InventoryMetrics:
             ("budget",),
             registry=registry,
         )
+
+        # Asset operations. Labels are closed sets: statuses, results, operation
+        # names (never asset ids or paths).
+        self.status_changes = Counter(
+            "inventory_asset_status_changes_total",
+            "Operator status changes applied, by from and to status",
+            ("from_status", "to_status"),
+            registry=registry,
+        )
+        self.imports = Counter(
+            "inventory_asset_imports_total",
+            "Imported items by result (created, updated, unchanged, rejected)",
+            ("result",),
+            registry=registry,
+        )
+        self.write_conflicts = Counter(
+            "inventory_write_conflicts_total",
+            "Writes refused because the asset changed since the caller read it (a 412, or a conflict item), by operation",
+            ("operation",),
+            registry=registry,
+        )
+        self.batch_items = Histogram(
+            "inventory_batch_items",
+            "Items per batch request (batch_get, bulk_status, import)",
+            ("operation",),
+            buckets=(1, 2, 5, 10, 25, 50, 100),
+            registry=registry,
+        )
+        self.source_calls = _source_calls(registry)
+
+        # The live check of the price source (/health/detailed, and each scrape).
+        self.source_up = Gauge(
+            "inventory_coingecko_up",
+            "1 when the last health ping of CoinGecko answered, 0 when it failed",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.source_ping_seconds = Gauge(
+            "inventory_coingecko_ping_duration_seconds",
+            "How long the last answered health ping of CoinGecko took",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+
+    def status_change(self, from_status: str, to_status: str) -> None:
+        self.status_changes.labels(from_status, to_status).inc()
+
+    def write_conflict(self, operation: str, count: int = 1) -> None:
+        if count:
+            self.write_conflicts.labels(operation).inc(count)
+
+    def batch(self, operation: str, items: int) -> None:
+        self.batch_items.labels(operation).observe(items)
+
+    def import_results(self, results: list[dict]) -> None:
+        """Count one import request's per-item results; refused and failed items are `rejected`."""
+        for result in results:
+            outcome = result["result"]
+            self.imports.labels(outcome if outcome in _IMPORTED else "rejected").inc()
+        self.write_conflict("import", sum(1 for r in results if r["result"] == "conflict"))
+        self.batch("import", len(results))
+
+    def bulk_results(self, results: list[dict]) -> None:
+        self.write_conflict("bulk_status", sum(1 for r in results if r["result"] == "conflict"))
+        self.batch("bulk_status", len(results))
+
+    def source_response(self, path: str, status) -> None:
+        # Only fixed paths (the health ping) reach this from the web workers.
+        self.source_calls.labels(endpoint=path, status=str(status)).inc()
+
+    def source_probe(self, up: bool, seconds: float | None) -> None:
+        self.source_up.set(1 if up else 0)
+        if seconds is not None:
+            self.source_ping_seconds.set(seconds)
 
     def rate_limit_storage_error(self, budget: str) -> None:
         self.rate_limit_storage_errors.labels(budget=budget).inc()
@@ -136,12 +223,7 @@ class RefreshMetrics:
             multiprocess_mode="max",
             registry=registry,
         )
-        self.source_calls = Counter(
-            "inventory_coingecko_requests_total",
-            "Responses from CoinGecko by endpoint and status code (error = no response)",
-            ("endpoint", "status"),
-            registry=registry,
-        )
+        self.source_calls = _source_calls(registry)
         self.breaker_open = Gauge(
             "inventory_coingecko_breaker_open",
             "1 while the CoinGecko circuit breaker is open or half-open",

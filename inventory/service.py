@@ -68,6 +68,7 @@ class CatalogService:
         on_cache_lookup: Callable[[str, bool], None] | None = None,
         generation=None,
         bump_generation: Callable[[], int] | None = None,
+        on_status_change: Callable[[str, str], None] | None = None,
     ):
         self._stores = stores
         self._assets = stores.assets
@@ -77,6 +78,7 @@ class CatalogService:
         # cache) are tagged with; bumped in the store after every write.
         self.generation = generation or LocalGeneration()
         self._bump_generation = bump_generation
+        self._on_status_change = on_status_change
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
 
         def cache(name: str, ttl: float = ttl, refresh_ahead: bool = False, changed=None) -> LoadingCache:
@@ -142,6 +144,10 @@ class CatalogService:
 
     def _snapshot(self):
         return self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all()))
+
+    def catalog_snapshot(self):
+        """The cached catalog snapshot search reads (`.value` a SearchIndex): checks over many assets, no Scan."""
+        return self._snapshot()
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
         index = self._snapshot()
@@ -233,6 +239,8 @@ class CatalogService:
         """:raises VersionConflict: (errors name the stale assets)"""
         counts = self._moved([p.asset for p in plans], [p.changed_asset for p in plans])
         self._stores.changes.apply(plans, actor, request_id, self.clock(), counts)
+        for plan in plans if self._on_status_change else ():
+            self._on_status_change(plan.asset.status.value, plan.to_status.value)
 
     def batch_get(self, asset_ids: list[str]) -> tuple[list[Asset], list[str]]:
         """(assets found, in request order; ids not found)."""

@@ -40,6 +40,9 @@ def config() -> Config:
         DYNAMODB_TABLE_NAME=f"t-{uuid.uuid4().hex[:12]}",
         SECRET_KEY="test-secret",
         DYNAMODB_WRITE_CONCURRENCY=1,
+        # Health pings and scrapes ping the source: never the internet from a test
+        # (a closed loopback port; tests that need an answer point it at the fake).
+        COINGECKO_API_URL="http://127.0.0.1:9/api/v3",
         API_TOKENS=json.dumps([{"name": "test-admin", "scopes": ["assets:admin"], "hash": hash_token(ADMIN_TOKEN)}]),
     )
 

@@ -236,6 +236,35 @@ class CoinGeckoClient:
             raise MalformedResponse("market_chart did not return price points")
         return body
 
+    def ping(self, timeout: float = 2.0) -> float:
+        """GET /ping once and return the seconds it took: the source itself answers.
+
+        One attempt with a short timeout, outside the breaker and the rate
+        limiter: a health check must not wait on retries, and must not pause or
+        delay the refresh.
+
+        :raises PriceSourceError: no answer in time, or an answer that is not a 200 JSON object.
+        """
+        started = time.perf_counter()
+        try:
+            response = requests.get(self.base_url + "/ping", headers=self.session.headers, timeout=timeout)
+        except requests.RequestException as exc:
+            self._report("/ping", "error")
+            raise PriceSourceUnavailable(f"price source unreachable: {type(exc).__name__}") from exc
+        seconds = time.perf_counter() - started
+        self._report("/ping", response.status_code)
+        if response.status_code in (401, 403):
+            raise PriceSourceRejected(f"price source rejected the ping ({response.status_code}): check COINGECKO_API_KEY")
+        if response.status_code != 200:
+            raise PriceSourceUnavailable(f"price source answered {response.status_code}")
+        try:
+            body = load_json(response.content)
+        except ValueError as exc:
+            raise MalformedResponse("price source ping was not JSON") from exc
+        if not isinstance(body, dict):
+            raise MalformedResponse("price source ping was not a JSON object")
+        return seconds
+
     def _report(self, path: str, status) -> None:
         if self.on_response:
             self.on_response(path, status)

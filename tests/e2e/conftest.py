@@ -107,6 +107,8 @@ def gunicorn_server(dynamodb_local, tmp_path_factory):
         # The refresher would call the real CoinGecko from the master and move
         # prices and ranks under the tests' feet.
         "PRICE_REFRESH_ENABLED": "false",
+        # /health/detailed and /metrics ping the price source: a closed loopback port, never the internet.
+        "COINGECKO_API_URL": "http://127.0.0.1:9/api/v3",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     _flask(["migrate"], env)

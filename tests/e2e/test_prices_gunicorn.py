@@ -73,6 +73,12 @@ def service(dynamodb_local, tmp_path_factory):
             "COINGECKO_BREAKER_COOLDOWN_SECONDS": str(COOLDOWN),
             "PRICE_REFRESH_INTERVAL_SECONDS": str(INTERVAL),
             "PRICE_MAX_AGE_SECONDS": str(MAX_AGE),
+            # The fake's prices stand still between ticks, so with this short max age the
+            # watched top assets go stale by design; these tests are about the refresh's
+            # own state (tests/unit/test_health_prices.py covers the watched assets).
+            "HEALTH_TOP_ASSETS": "0",
+            # Recovery is waited for within seconds: the health ping must not lag it.
+            "HEALTH_SOURCE_PING_CACHE_SECONDS": "1",
             "CACHE_TTL_SECONDS": "0.5",
             "CACHE_STALE_GRACE_SECONDS": "0",
             "CATALOG_SNAPSHOT_TTL_SECONDS": "0.5",

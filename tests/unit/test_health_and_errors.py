@@ -31,13 +31,21 @@ def fail_every_call(client):
 
 
 @pytest.fixture
+def config(config, fake_coingecko):
+    # The health report pings the price source: here the local fake, which answers.
+    return config.replace(COINGECKO_API_URL=fake_coingecko.url)
+
+
+@pytest.fixture
 def catalog(add_assets):
+    # Only BTC and ETH (fresh) and SUSP (an operator's choice) are among the watched
+    # top assets; OLD and NOPRICE have no rank, so they are counted but not watched.
     return add_assets(
         build_asset("BTC", 1, price="97000", category="layer-1"),
         build_asset("ETH", 2, price="3500", category="layer-1"),
-        build_asset("OLD", 3, price="2", age_seconds=3600),
+        build_asset("OLD", None, price="2", age_seconds=3600),
         build_asset("SUSP", 4, price="3", status=AssetStatus.SUSPENDED),
-        build_asset("NOPRICE", 5),
+        build_asset("NOPRICE", None),
     )
 
 

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from inventory.jobs.refresh import RefreshReport
 from inventory.metrics import RefreshMetrics
 from tests.conftest import build_asset
+from tests.traffic import serve_each_kind_of_request
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -275,9 +276,7 @@ def exported_families(metrics_text: str, registry: CollectorRegistry) -> set[str
 def exported(client, add_assets) -> set[str]:
     """Metric families of the app's /metrics plus those of the refresher (gunicorn master)."""
     add_assets(build_asset("BTC", 1, price="97000.12"))
-    assert client.get("/inventory/assets/BTC").status_code == 200
-    assert client.get("/inventory/assets/BTC").status_code == 200  # a cache hit
-    assert client.get("/inventory/assets/NOPE").status_code == 404
+    serve_each_kind_of_request(client)
     response = client.get("/metrics")
     assert response.status_code == 200
     text = response.get_data(as_text=True)
@@ -301,6 +300,11 @@ def test_exported_names_come_from_the_app_and_the_refresher(exported):
         "flask_http_request_duration_seconds",
         "inventory_cache_lookups_total",
         "inventory_dynamodb_requests_total",
+        "inventory_asset_status_changes_total",
+        "inventory_asset_imports_total",
+        "inventory_write_conflicts_total",
+        "inventory_batch_items",
+        "inventory_coingecko_up",
         "inventory_price_refresh_total",
         "inventory_refresh_lease_held",
     } <= exported

@@ -13,7 +13,7 @@ from ...domain import (
     PreconditionRequired,
     VersionConflict,
 )
-from ...extensions import get_service
+from ...extensions import get_metrics, get_service
 from ..auth import read_operation, require_scope
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import ErrorSchema
@@ -122,14 +122,18 @@ class AssetStatusChange(MethodView):
         INACTIVE -> ACTIVE. The same status again is a no-op (200, same ETag).
         Every change is audited with the token's name.
         """
-        asset = get_service().change_status(
-            asset_id,
-            body["status"],
-            body["reason"],
-            _expected_version(),
-            g.token_name,
-            current_request_id(),
-        )
+        try:
+            asset = get_service().change_status(
+                asset_id,
+                body["status"],
+                body["reason"],
+                _expected_version(),
+                g.token_name,
+                current_request_id(),
+            )
+        except VersionConflict:
+            get_metrics().write_conflict("status")
+            raise
         return json_response(_view(asset), _DETAIL, version=asset.version)
 
 
@@ -169,6 +173,7 @@ class AssetBatchGet(MethodView):
         for raw in body["ids"]:
             normalised = normalise_asset_id(raw)
             (valid if normalised else invalid).append(normalised or raw)
+        get_metrics().batch("batch_get", len(body["ids"]))
         found, missing = get_service().batch_get(list(dict.fromkeys(valid)))
         service = get_service()
         now = service.clock()
@@ -207,6 +212,7 @@ class AssetBulkStatus(MethodView):
         results = get_service().bulk_status(
             items, body["atomic"], body["reason"], g.token_name, current_request_id()
         )
+        get_metrics().bulk_results(results)
         return {"results": results}
 
 
@@ -252,5 +258,6 @@ class AssetImport(MethodView):
                 changed.append(asset.asset_id)
         if changed:
             service.after_write(changed)
+        get_metrics().import_results(results)
         return {"results": results}
 
