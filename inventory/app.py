@@ -74,6 +74,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
         "config": config,
         "build_service": lambda: _build_service(app.extensions["inventory"]["config"], dynamodb_client, metrics),
         "build_responses": lambda: ResponseCache(config, per_process("generation"), metrics.cache_lookup),
+        "build_quotes": lambda: _build_quotes(app.extensions["inventory"]["config"], metrics),
         "build_lock": threading.RLock(),
     }
 
@@ -81,9 +82,11 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     from .api.assets import routes as assets
     from .api.assets import writes  # noqa: F401  (importing it adds the write views to assets.blp)
     from .api.health import routes as health
+    from .api.quotes import routes as quotes
 
     rest_api.register_blueprint(assets.blp)
     rest_api.register_blueprint(health.blp)
+    rest_api.register_blueprint(quotes.blp)
     register_error_handlers(app)
 
     metrics, http_metrics = _init_metrics(app, config)
@@ -130,3 +133,9 @@ def _build_service(config: Config, client, metrics):
     return CatalogService(
         stores, config, on_cache_lookup=metrics.cache_lookup, generation=generation, bump_generation=stores.generation.bump
     )
+
+
+def _build_quotes(config: Config, metrics):
+    from .quotes import QuoteDesk
+
+    return QuoteDesk(per_process("service"), config, metrics)

@@ -139,6 +139,10 @@ class CatalogService:
     def _snapshot(self):
         return self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all()))
 
+    def catalog_snapshot(self):
+        """Cached[SearchIndex]: the whole catalog as this worker last loaded it (what search and valuations read)."""
+        return self._snapshot()
+
     def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
         index = self._snapshot()
         result = index.value.search(query, limit, after, self.clock(), self.max_age)
@@ -238,9 +242,9 @@ class CatalogService:
         counts = self._moved([p.asset for p in plans], [p.changed_asset for p in plans])
         self._stores.changes.apply(plans, actor, request_id, self.clock(), counts)
 
-    def batch_get(self, asset_ids: list[str]) -> tuple[list[Asset], list[str]]:
-        """(assets found, in request order; ids not found)."""
-        found = self._assets.batch_get(asset_ids)
+    def batch_get(self, asset_ids: list[str], consistent: bool = False) -> tuple[list[Asset], list[str]]:
+        """(assets found, in request order; ids not found); `consistent`: strongly consistent reads."""
+        found = self._assets.batch_get(asset_ids, consistent)
         return [found[i] for i in asset_ids if i in found], [i for i in asset_ids if i not in found]
 
     def bulk_status(self, items: list[dict], atomic: bool, reason: str, actor: str, request_id: str) -> list[dict]:

@@ -51,7 +51,7 @@ def access_table(app: Flask, require_auth_for_reads: bool) -> dict[tuple[str, st
                 handler = getattr(view_class, method.lower(), None) or getattr(view_class, "get", None)
             scope = _marker(handler, "required_scope")
             read = method in READ_METHODS or bool(_marker(handler, "read_operation"))
-            if scope is None and read and require_auth_for_reads and rule.endpoint.startswith("assets."):
+            if scope is None and read and require_auth_for_reads and rule.endpoint.startswith(("assets.", "quotes.")):
                 scope = "assets:read"
             table[(rule.endpoint, method)] = RouteAccess(scope, read)
     return table

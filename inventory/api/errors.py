@@ -28,6 +28,11 @@ DOMAIN_CODES = {
     domain.VersionConflict: "precondition_failed",
     domain.StoreError: "store_unavailable",
     domain.PriceSourceError: "price_source_unavailable",
+    # quotes and valuations
+    domain.UnknownAssets: "unknown_assets",
+    domain.QuoteRefused: "quote_refused",
+    domain.QuoteNotFound: "quote_not_found",
+    domain.QuotesUnavailable: "quotes_unavailable",
 }
 # Errors raised by the HTTP layer (routing, webargs, the rate limiter, body limits), by status.
 STATUS_CODES = {

@@ -110,12 +110,15 @@ class AssetStore:
             raise AssetNotFound(f"Asset {asset_id} not found.")
         return mapping.item_to_asset(response["Item"])
 
-    def batch_get(self, asset_ids: list[str]) -> dict[str, Asset]:
-        """The assets that exist among `asset_ids` (BatchGetItem, unprocessed keys retried)."""
+    def batch_get(self, asset_ids: list[str], consistent: bool = False) -> dict[str, Asset]:
+        """The assets that exist among `asset_ids` (BatchGetItem, unprocessed keys retried).
+
+        `consistent`: strongly consistent reads (twice the read units), for quotes.
+        """
         found: dict[str, Asset] = {}
         for start in range(0, len(asset_ids), _BATCH_GET_MAX):
             keys = [mapping.asset_key(i) for i in asset_ids[start : start + _BATCH_GET_MAX]]
-            request = {self.table_name: {"Keys": keys}}
+            request = {self.table_name: {"Keys": keys, "ConsistentRead": consistent}}
             for attempt in range(_UNPROCESSED_RETRIES + 1):
                 with translate_errors("BatchGetItem"):
                     response = self.client.batch_get_item(RequestItems=request)
