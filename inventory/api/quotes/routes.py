@@ -78,7 +78,7 @@ class QuoteIssue(MethodView):
         return response
 
 
-@blp.route("/quotes/<string(maxlength=4000):quote_id>")
+@blp.route("/quotes/<quote_id>")
 class QuoteVerify(MethodView):
     @blp.arguments(NoQuery, location="query")
     @blp.response(200, QuoteCheckSchema)
