@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, localcontext
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -72,7 +72,7 @@ def _exact_product(a: Decimal, b: Decimal) -> Decimal:
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return at.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def refusal(asset: Asset, now: datetime, max_age_seconds: int) -> str | None:
@@ -257,7 +257,7 @@ class QuoteDesk:
             self._index = (index, {a.asset_id: a for a in index.assets})
         return cached, self._index[1]
 
-    def value(self, holdings: list[tuple[str, Decimal]]) -> "Valuation":
+    def value(self, holdings: list[tuple[str, Decimal]]) -> Valuation:
         """Value `holdings` (asset_id, quantity) from one catalog snapshot; unknown ids are listed, not fatal."""
         cached, assets = self._by_id()
         now = self._clock()
@@ -296,7 +296,7 @@ class Holding:
     is_active: bool
 
     @classmethod
-    def of(cls, asset: Asset, quantity: Decimal, now: datetime, max_age_seconds: int) -> "Holding":
+    def of(cls, asset: Asset, quantity: Decimal, now: datetime, max_age_seconds: int) -> Holding:
         price, change = asset.current_price, asset.price_change_24h
         return cls(
             asset_id=asset.asset_id,

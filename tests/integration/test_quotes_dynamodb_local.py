@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -34,15 +34,15 @@ def quote(client, *asset_ids):
 
 def set_fields(store, asset_id: str, **changes) -> None:
     asset = store.get(asset_id)
-    store.update_catalog(asset_id, changes, asset.version, "test", datetime.now(timezone.utc))
-    store.recount(datetime.now(timezone.utc), 300)
+    store.update_catalog(asset_id, changes, asset.version, "test", datetime.now(UTC))
+    store.recount(datetime.now(UTC), 300)
 
 
 def test_a_quote_uses_the_stored_price_and_status_at_quote_time(local_app, local_store):
     client = local_app.test_client()
     local_store.create(build_asset("BTC", 1, price="64000.10"))
     local_store.create(build_asset("OLD", 2, price="5", age_seconds=301))
-    local_store.recount(datetime.now(timezone.utc), 300)
+    local_store.recount(datetime.now(UTC), 300)
     # The worker's catalog snapshot is loaded now and would serve these values for its ttl.
     assert client.get("/inventory/assets/search?q=btc").status_code == 200
 
@@ -50,7 +50,7 @@ def test_a_quote_uses_the_stored_price_and_status_at_quote_time(local_app, local
     # Signed with the dev key: DYNAMODB_ENDPOINT_URL is set and QUOTE_SIGNING_KEY is not.
     assert QuoteSigner([DEV_QUOTE_KEY]).load(first["quote_id"])["items"] == [["BTC", "64000.1", None]]
 
-    set_fields(local_store, "BTC", current_price=Decimal("65000.2"), last_price_update=datetime.now(timezone.utc))
+    set_fields(local_store, "BTC", current_price=Decimal("65000.2"), last_price_update=datetime.now(UTC))
     assert body(quote(client, "BTC"))["items"][0]["price"] == Decimal("65000.2")
 
     refused = quote(client, "OLD")
@@ -64,14 +64,14 @@ def test_a_quote_uses_the_stored_price_and_status_at_quote_time(local_app, local
 def test_operator_priced_and_linked_assets_on_dynamodb_local(local_app, local_store):
     client = local_app.test_client()
     local_store.create(build_asset("BTC", 1, price="64000", age_seconds=3600))  # linked, stale
-    local_store.recount(datetime.now(timezone.utc), 300)
+    local_store.recount(datetime.now(UTC), 300)
     items = [
         {"asset_id": "ACME", "symbol": "acme", "name": "Acme", "current_price": "1.0002"},
         {"asset_id": "FAST", "symbol": "fast", "name": "Fast", "current_price": "2", "price_max_age_seconds": 60},
     ]
     results = body(client.post("/inventory/assets/import", headers=ADMIN, json={"items": items}))["results"]
     assert [r["result"] for r in results] == ["created", "created"]
-    old = datetime.now(timezone.utc)
+    old = datetime.now(UTC)
     set_fields(local_store, "ACME", last_price_update=old - timedelta(hours=1), price_max_age_seconds=86400)
     set_fields(local_store, "FAST", last_price_update=old - timedelta(seconds=120), price_max_age_seconds=60)
     local_app.extensions["inventory"]["objects"]["service"].forget()

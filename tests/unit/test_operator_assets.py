@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -30,10 +30,10 @@ def imported(client, *items):
 def age(store, asset_id: str, seconds: float) -> None:
     """Move the asset's price time back, as if it had been priced `seconds` ago (both fields, as imports write them)."""
     asset = store.get(asset_id)
-    changes = {"last_price_update": datetime.now(timezone.utc) - timedelta(seconds=seconds),
+    changes = {"last_price_update": datetime.now(UTC) - timedelta(seconds=seconds),
                "price_max_age_seconds": asset.price_max_age_seconds}
-    store.update_catalog(asset_id, changes, asset.version, "test", datetime.now(timezone.utc))
-    store.recount(datetime.now(timezone.utc), 300)  # as the next refresh would
+    store.update_catalog(asset_id, changes, asset.version, "test", datetime.now(UTC))
+    store.recount(datetime.now(UTC), 300)  # as the next refresh would
 
 
 def detail(client, asset_id):
@@ -88,7 +88,7 @@ def test_reimporting_the_same_price_renews_its_age(client, store, catalog, app):
     acme = detail(client, "ACME")
     assert acme["is_active"] is True and acme["current_price"] == 1.5
     renewed_at = datetime.fromisoformat(acme["last_price_update"])
-    assert datetime.now(timezone.utc) - renewed_at < timedelta(seconds=10)
+    assert datetime.now(UTC) - renewed_at < timedelta(seconds=10)
     assert client.get("/inventory/assets").get_json()["active_count"] == 1
     # A new bound alone is an update, not a renewal.
     assert imported(client, {**item, "price_max_age_seconds": 900}) == ["updated"]
@@ -103,7 +103,7 @@ def test_a_linked_asset_is_not_renewed_by_an_import(client, catalog):
 
 
 def test_counts_place_an_own_bound_asset_by_its_deadline():
-    now = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
     operator = Asset("ACME", "acme", "Acme", current_price=Decimal(1), last_price_update=now - timedelta(hours=1),
                      price_max_age_seconds=86400)
     short = Asset("FAST", "fast", "Fast", current_price=Decimal(1), last_price_update=now - timedelta(seconds=120),

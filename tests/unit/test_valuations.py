@@ -66,8 +66,8 @@ def test_unknown_and_unpriced_assets_are_listed_not_fatal(client, catalog):
     assert data["unpriced"] == ["NOP"]
     assert [h["asset_id"] for h in data["holdings"]] == ["NOP", "SUS"]
     sus = data["holdings"][1]
-    assert (sus["status"], sus["is_active"], sus["value"]) == ("SUSPENDED", False, Decimal("14"))
-    assert data["total"] == Decimal("14")
+    assert (sus["status"], sus["is_active"], sus["value"]) == ("SUSPENDED", False, Decimal(14))
+    assert data["total"] == Decimal(14)
 
 
 def test_valuations_read_the_snapshot_not_the_store_per_request(client, catalog, app):
@@ -143,5 +143,5 @@ def test_quantity_parser_keeps_every_digit():
 def test_valuation_histogram_counts_holdings(client, catalog):
     value(client, *({"asset_id": a, "quantity": 1} for a in ("BTC", "ETH", "OLD")))
     text = client.get("/metrics").get_data(as_text=True)
-    assert re.search(r"^inventory_valuation_holdings_sum 3\.0$", text, re.M)
-    assert re.search(r'^inventory_valuation_holdings_bucket\{le="5\.0"\} 1\.0$', text, re.M)
+    assert re.search(r"^inventory_valuation_holdings_sum 3\.0$", text, re.MULTILINE)
+    assert re.search(r'^inventory_valuation_holdings_bucket\{le="5\.0"\} 1\.0$', text, re.MULTILINE)
