@@ -28,7 +28,10 @@ class Quantity(fields.Field):
         metadata = {
             "description": f"Exact decimal, as a string or a number; at most {MAX_QUANTITY_CHARS} characters",
             "example": "0.25",
-            "type": "string",
+            "oneOf": [
+                {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*$", "maxLength": MAX_QUANTITY_CHARS},
+                {"type": "number", "minimum": 0},
+            ],
             **kwargs.pop("metadata", {}),
         }
         super().__init__(metadata=metadata, **kwargs)
