@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -197,10 +198,10 @@ def test_without_a_key_quotes_are_off_on_aws_and_use_the_dev_key_locally(config,
     assert QuoteSigner([DEV_QUOTE_KEY]).load(issued["quote_id"])["items"][0][0] == "BTC"
 
 
-def test_a_full_quote_id_fits_in_a_url(client, add_assets):
-    # 100 assets with long prices and quantities: the id must stay under gunicorn's 4094-byte request line.
-    add_assets(*(build_asset(f"X{i:03d}", i + 1, price="123456789.123456789012") for i in range(100)))
-    items = [{"asset_id": f"X{i:03d}", "quantity": "12345.6789012345678901"} for i in range(100)]
+def test_a_typical_100_asset_quote_id_fits_in_a_url(client, add_assets):
+    # 100 assets, distinct 14-digit prices and 8-decimal quantities: under gunicorn's 4,094-byte request line.
+    add_assets(*(build_asset(f"X{i:03d}", i + 1, price=f"{i * 7919 + 1}.{i * 104729:08d}") for i in range(100)))
+    items = [{"asset_id": f"X{i:03d}", "quantity": f"{i * 13 + 1}.{i * 15485863 % 10**8:08d}"} for i in range(100)]
     quote_id = body(quote(client, *items))["quote_id"]
     assert len(quote_id) + len("GET /inventory/quotes/ HTTP/1.1") < 4094, len(quote_id)
     assert body(client.get(f"/inventory/quotes/{quote_id}"))["valid"] is True
@@ -241,3 +242,22 @@ def test_the_readme_verification_example_runs_against_a_real_quote(client, catal
         verify(_flip(issued["quote_id"], 5), KEY)
     with pytest.raises(BadSignature):
         verify(issued["quote_id"], "wrong-key")
+
+
+def test_a_quote_id_too_long_for_a_url_verifies_by_post(client, add_assets):
+    # 100 assets with random 20-digit prices and 40-character quantities: an id well over 4,000 characters.
+    digits = random.Random(14)
+
+    def number(whole: int, fraction: int) -> str:
+        return f"{digits.randrange(10 ** (whole - 1), 10 ** whole)}.{digits.randrange(10 ** fraction):0{fraction}d}"
+
+    add_assets(*(build_asset(f"X{i:03d}", i + 1, price=number(8, 12)) for i in range(100)))
+    items = [{"asset_id": f"X{i:03d}", "quantity": number(20, 19)} for i in range(100)]
+    quote_id = body(quote(client, *items))["quote_id"]
+    assert len(quote_id) > 4096
+
+    checked = body(client.post("/inventory/quotes/verify", json={"quote_id": quote_id}))
+    assert checked["valid"] is True and len(checked["items"]) == 100
+    assert client.get(f"/inventory/quotes/{quote_id}").status_code == 414
+    tampered = client.post("/inventory/quotes/verify", json={"quote_id": _flip(quote_id, 9)})
+    assert tampered.status_code == 404 and body(tampered)["error"] == "quote_not_found"

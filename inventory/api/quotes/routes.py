@@ -12,6 +12,7 @@ from ..errors import ErrorSchema
 from ..responses import CACHE_CONTROL, STALE_WARNING, render
 from .schemas import (
     NoQuery,
+    QuoteIdSchema,
     QuoteCheckSchema,
     QuoteRequestSchema,
     QuoteSchema,
@@ -90,10 +91,30 @@ class QuoteVerify(MethodView):
         `valid: false, reason: "expired"`. A tampered id is a 404
         (`quote_not_found`).
         """
-        check = get_desk().check(quote_id)
-        payload = {**{name: getattr(check.quote, name) for name in _QUOTE.fields}, "valid": check.valid,
-                   "reason": check.reason}
-        return _response(payload, _CHECK)
+        return _checked(quote_id)
+
+
+def _checked(quote_id: str):
+    check = get_desk().check(quote_id)
+    payload = {**{name: getattr(check.quote, name) for name in _QUOTE.fields}, "valid": check.valid,
+               "reason": check.reason}
+    return _response(payload, _CHECK)
+
+
+@blp.route("/quotes/verify")
+class QuoteVerifyLong(MethodView):
+    @blp.arguments(QuoteIdSchema)
+    @blp.response(200, QuoteCheckSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="`quote_not_found`: tampered, truncated or not ours")
+    @read_operation
+    def post(self, body):
+        """Verify a quote id sent in the body
+
+        The same answer as GET /inventory/quotes/{quote_id}, for ids too long
+        for a URL (large baskets with long quantities: over about 4,000
+        characters).
+        """
+        return _checked(body["quote_id"])
 
 
 @blp.route("/valuations")

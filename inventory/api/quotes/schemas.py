@@ -119,6 +119,12 @@ class QuoteCheckSchema(QuoteSchema):
     reason = fields.String(allow_none=True, metadata={"description": "Why not valid: `expired`; null when valid"})
 
 
+class QuoteIdSchema(_Strict):
+    quote_id = fields.String(required=True, validate=validate.Length(min=1, max=65536), metadata={
+        "description": "A quote_id from POST /inventory/quotes",
+    })
+
+
 class HoldingInSchema(_Strict):
     asset_id = AssetId(required=True, metadata={"example": "ETH"})
     quantity = Quantity(required=True)
