@@ -75,6 +75,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
         "build_service": lambda: _build_service(app.extensions["inventory"]["config"], dynamodb_client, metrics),
         "build_responses": lambda: ResponseCache(config, per_process("generation"), metrics.cache_lookup),
         "build_history": lambda: _build_history(per_process("service")),
+        "build_quotes": lambda: _build_quotes(app.extensions["inventory"]["config"], metrics),
         "build_lock": threading.RLock(),
     }
 
@@ -82,6 +83,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     from .api.assets import routes as assets
     from .api.assets import writes  # noqa: F401  (importing it adds the write views to assets.blp)
     from .api.health import routes as health
+    from .api.quotes import routes as quotes
     from .api.recommendations import routes as recommendations
     from .api.reports import routes as reports
 
@@ -89,6 +91,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     rest_api.register_blueprint(health.blp)
     rest_api.register_blueprint(reports.blp)
     rest_api.register_blueprint(recommendations.blp)
+    rest_api.register_blueprint(quotes.blp)
     register_error_handlers(app)
 
     metrics, http_metrics = _init_metrics(app, config)
@@ -144,3 +147,9 @@ def _build_history(service):
     from .history import HistoryService  # imported here for the same reason as the service
 
     return HistoryService(service, service.stores)
+
+
+def _build_quotes(config: Config, metrics):
+    from .quotes import QuoteDesk
+
+    return QuoteDesk(per_process("service"), config, metrics)

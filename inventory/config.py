@@ -100,6 +100,14 @@ class Config:
     # One ping per worker per this many seconds at most, however often health is asked.
     HEALTH_SOURCE_PING_CACHE_SECONDS: float = 10.0
     HEALTH_SOURCE_PING_TIMEOUT_SECONDS: float = 2.0
+    # Quotes, valuations and operator-priced assets (README "Quotes and valuations",
+    # "Operator-created assets").
+    # Comma-separated HMAC-SHA256 keys: the first signs quotes, every one verifies
+    # (rotation). Unset: a fixed dev key against a local DynamoDB, no quotes on AWS.
+    QUOTE_SIGNING_KEY: str | None = None
+    QUOTE_TTL_SECONDS: int = 30
+    # The staleness bound of an imported asset without a CoinGecko id, unless it sets its own.
+    OPERATOR_PRICE_MAX_AGE_SECONDS: int = 86400
 
     LOG_LEVEL: str = "INFO"
     # Set by gunicorn.conf.py: where worker processes share their metric values.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import unicodedata
 from array import array
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from .domain import Asset, AssetStatus
@@ -118,9 +117,9 @@ class SearchIndex:
     def _tradable_until(self, max_age_seconds: int) -> list:
         """Per asset, the last moment it is tradable (Asset.is_tradable), or None; built once per max age."""
         if self._deadlines is None or self._deadlines[0] != max_age_seconds:
-            age = timedelta(seconds=max_age_seconds)
+            # price_fresh_until honours an operator-priced asset's own bound.
             self._deadlines = (max_age_seconds, [
-                a.last_price_update + age
+                a.price_fresh_until(max_age_seconds)
                 if a.status is AssetStatus.ACTIVE and a.current_price is not None and a.last_price_update
                 else None
                 for a in self.assets

@@ -138,7 +138,7 @@ class CatalogService:
             # Only ACTIVE assets can be tradable: nothing to read.
             return Listing([], None, total, active, stats.stale)
         since = now - timedelta(seconds=self.max_age) if active_only else None
-        query = plan_list_query(status, category, since)
+        query = plan_list_query(status, category, since, now)
         page = self._assets.list_page(query, limit, after)
         return Listing(page.assets, page.next_key, total, active, stats.stale)
 
@@ -146,7 +146,7 @@ class CatalogService:
         return self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all()))
 
     def catalog_snapshot(self):
-        """The cached catalog snapshot search reads (`.value` a SearchIndex): checks over many assets, no Scan."""
+        """Cached[SearchIndex]: the whole catalog as this worker last loaded it (what search and valuations read)."""
         return self._snapshot()
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
@@ -242,9 +242,9 @@ class CatalogService:
         for plan in plans if self._on_status_change else ():
             self._on_status_change(plan.asset.status.value, plan.to_status.value)
 
-    def batch_get(self, asset_ids: list[str]) -> tuple[list[Asset], list[str]]:
-        """(assets found, in request order; ids not found)."""
-        found = self._assets.batch_get(asset_ids)
+    def batch_get(self, asset_ids: list[str], consistent: bool = False) -> tuple[list[Asset], list[str]]:
+        """(assets found, in request order; ids not found); `consistent`: strongly consistent reads."""
+        found = self._assets.batch_get(asset_ids, consistent)
         return [found[i] for i in asset_ids if i in found], [i for i in asset_ids if i not in found]
 
     def bulk_status(self, items: list[dict], atomic: bool, reason: str, actor: str, request_id: str) -> list[dict]:
@@ -296,15 +296,22 @@ class CatalogService:
     def import_asset(self, asset: Asset, overwrite_linked: bool, actor: str) -> str:
         """Create or update one asset that CoinGecko does not list; return what happened.
 
-        The catalog counts move in the same write. Cached views are the caller's
-        to drop (after_write), once for the whole import.
+        An asset without a coingecko_id is operator-priced: it keeps its own
+        staleness bound (OPERATOR_PRICE_MAX_AGE_SECONDS unless the import sets
+        one), and an import with a price renews the price's age even when the
+        price is the same ("renewed"). The catalog counts move in the same
+        write. Cached views are the caller's to drop (after_write), once for
+        the whole import.
 
         :raises VersionConflict: it changed while being imported.
         """
         try:
             current = self._assets.get(asset.asset_id)
         except AssetNotFound:
-            created = asset.replace(created_at=self.clock(), updated_at=self.clock(), updated_by=actor)
+            created = asset.replace(
+                created_at=self.clock(), updated_at=self.clock(), updated_by=actor,
+                price_max_age_seconds=_operator_bound(asset, None, self.config.OPERATOR_PRICE_MAX_AGE_SECONDS),
+            )
             if not self._assets.create(created, counts=self._moved([], [created])):
                 raise VersionConflict() from None
             return "created"
@@ -315,13 +322,24 @@ class CatalogService:
             for name in ("symbol", "name", "category", "image", "current_price")
             if getattr(asset, name) is not None and getattr(asset, name) != getattr(current, name)
         }
-        if "current_price" in changes:
+        if current.coingecko_id is None:
+            bound = _operator_bound(asset, current, self.config.OPERATOR_PRICE_MAX_AGE_SECONDS)
+            if asset.current_price is not None or bound != current.price_max_age_seconds:
+                # Both, always together: the store derives price_fresh_until from them.
+                changes["price_max_age_seconds"] = bound
+                changes["last_price_update"] = (
+                    asset.last_price_update if asset.current_price is not None else current.last_price_update
+                )
+        elif "current_price" in changes:
             changes["last_price_update"] = asset.last_price_update
         if not changes:
             return "unchanged"
         counts = self._moved([current], [current.replace(**changes)])
         self._assets.update_catalog(asset.asset_id, changes, current.version, actor, self.clock(), counts)
-        return "updated"
+        renewed_only = set(changes) <= {"last_price_update", "price_max_age_seconds"} and (
+            changes["price_max_age_seconds"] == current.price_max_age_seconds
+        )
+        return "renewed" if renewed_only else "updated"
 
     # -- jobs the CLI runs ----------------------------------------------------
 
@@ -364,6 +382,14 @@ def history_range(start: datetime | None, end: datetime | None, interval: int, n
             errors={"query": {"interval": ["Too many points for this range."]}},
         )
     return start, end
+
+
+def _operator_bound(asset: Asset, current: Asset | None, default_seconds: int) -> int:
+    """An operator-priced asset's staleness bound: the import's, else the one it has, else the default."""
+    for candidate in (asset, current):
+        if candidate is not None and candidate.price_max_age_seconds is not None:
+            return candidate.price_max_age_seconds
+    return default_seconds
 
 
 def _check_transition(asset: Asset, to_status: AssetStatus) -> None:

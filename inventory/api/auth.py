@@ -39,7 +39,7 @@ class RouteAccess:
 
 
 # Blueprints whose reads serve catalog data: REQUIRE_AUTH_FOR_READS covers them (health, docs and metrics stay open).
-CATALOG_DATA_BLUEPRINTS = ("assets.", "reports.", "recommendations.")
+CATALOG_DATA_BLUEPRINTS = ("assets.", "reports.", "recommendations.", "quotes.")
 
 
 def access_table(app: Flask, require_auth_for_reads: bool) -> dict[tuple[str, str], RouteAccess]:

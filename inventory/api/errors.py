@@ -33,6 +33,11 @@ DOMAIN_CODES = {
     history.ReportExpired: "report_expired",
     history.DayNotFinished: "day_not_finished",
     history.NoRecommendations: "recommendations_not_ready",
+    # quotes and valuations
+    domain.UnknownAssets: "unknown_assets",
+    domain.QuoteRefused: "quote_refused",
+    domain.QuoteNotFound: "quote_not_found",
+    domain.QuotesUnavailable: "quotes_unavailable",
 }
 # Errors raised by the HTTP layer (routing, webargs, the rate limiter, body limits), by status.
 STATUS_CODES = {

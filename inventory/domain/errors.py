@@ -75,3 +75,33 @@ class PriceSourceError(InventoryError):
 
     http_status = 503
     message = "The price source is unavailable."
+
+
+# -- quotes and valuations ---------------------------------------------------
+
+
+class UnknownAssets(InvalidRequest):
+    """A quote named assets the catalog does not hold (`errors.assets` names each)."""
+
+    message = "Some assets are not in the catalog."
+
+
+class QuoteRefused(InventoryError):
+    """No quote: some assets are not tradable now (`errors.assets` names each and the reason)."""
+
+    http_status = 409
+    message = "Some assets cannot be quoted now."
+
+
+class QuoteNotFound(InventoryError):
+    """A quote id this service did not sign (tampered, truncated, or signed with an unknown key)."""
+
+    http_status = 404
+    message = "No such quote: the id is not one this service signed."
+
+
+class QuotesUnavailable(InventoryError):
+    """Quotes cannot be signed: no QUOTE_SIGNING_KEY on a deployment that needs one."""
+
+    http_status = 503
+    message = "Quotes are not configured on this instance."

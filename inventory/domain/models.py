@@ -91,18 +91,31 @@ class Asset:
     atl_change_percentage: Decimal | None = None
     atl_date: datetime | None = None
     last_price_update: datetime | None = None
+    # Operator-priced assets (imported, no coingecko_id) carry their own staleness
+    # bound; None: the service's PRICE_MAX_AGE_SECONDS (README "Operator-created assets").
+    price_max_age_seconds: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     updated_by: str | None = None  # the token name behind the last operator change
     version: int = 1
 
+    def max_age(self, default_seconds: int) -> int:
+        """This asset's staleness bound: its own, else the service's `default_seconds`."""
+        return default_seconds if self.price_max_age_seconds is None else self.price_max_age_seconds
+
+    def price_fresh_until(self, default_seconds: int) -> datetime | None:
+        """The last moment the price is fresh (None: no price time)."""
+        if self.last_price_update is None:
+            return None
+        return self.last_price_update + timedelta(seconds=self.max_age(default_seconds))
+
     def price_stale(self, now: datetime, max_age_seconds: int) -> bool:
-        """True when the asset has a price but it is older than the allowed age."""
+        """True when the asset has a price but it is older than its bound (its own, else `max_age_seconds`)."""
         if self.current_price is None:
             return False
         if self.last_price_update is None:
             return True
-        return now - self.last_price_update > timedelta(seconds=max_age_seconds)
+        return now > self.price_fresh_until(max_age_seconds)
 
     def is_tradable(self, now: datetime, max_age_seconds: int) -> bool:
         """ACTIVE, priced, and the price is fresh: the one meaning of "active"."""
@@ -145,13 +158,21 @@ class CatalogStats:
             key = f"{asset.status.value}|{asset.category or ''}"
             bucket = buckets.setdefault(key, {"total": 0, "priced": {}})
             bucket["total"] += 1
+            # An asset with its own bound counts in the slot of the moment a
+            # default-bound price would turn stale when it does: counts() then
+            # needs no per-asset bound (README "Operator-created assets").
+            priced_at = (
+                asset.price_fresh_until(max_age_seconds) - timedelta(seconds=max_age_seconds)
+                if asset.last_price_update is not None
+                else None
+            )
             if (
                 asset.status is AssetStatus.ACTIVE
                 and asset.current_price is not None
-                and asset.last_price_update is not None
-                and asset.last_price_update.timestamp() >= oldest
+                and priced_at is not None
+                and priced_at.timestamp() >= oldest
             ):
-                ts = int(asset.last_price_update.timestamp())
+                ts = int(priced_at.timestamp())
                 slot = str(ts - ts % FRESHNESS_BUCKET_SECONDS)
                 bucket["priced"][slot] = bucket["priced"].get(slot, 0) + 1
         return cls(buckets=buckets, computed_at=now)

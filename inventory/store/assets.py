@@ -60,10 +60,12 @@ class ListQuery:
     partition: str
     status: AssetStatus | None  # filtered when the index does not imply it
     tradable_since: datetime | None  # only ACTIVE assets priced at or after this
+    # With tradable_since: now, for assets with their own bound (price_fresh_until >= now instead).
+    now: datetime | None = None
 
 
 def plan_list_query(
-    status: AssetStatus | None, category: str | None, tradable_since: datetime | None
+    status: AssetStatus | None, category: str | None, tradable_since: datetime | None, now: datetime | None = None
 ) -> ListQuery:
     """Pick the narrowest index for the filters; the rest is a filter on that index.
 
@@ -74,9 +76,9 @@ def plan_list_query(
         # Tradable implies ACTIVE.
         status = AssetStatus.ACTIVE
     if category is not None:
-        return ListQuery("by_category", category, status, tradable_since)
+        return ListQuery("by_category", category, status, tradable_since, now)
     if status is not None:
-        return ListQuery("by_status", status.value, None, tradable_since)
+        return ListQuery("by_status", status.value, None, tradable_since, now)
     return ListQuery("by_rank", mapping.ASSET_KIND, None, None)
 
 
@@ -110,12 +112,15 @@ class AssetStore:
             raise AssetNotFound(f"Asset {asset_id} not found.")
         return mapping.item_to_asset(response["Item"])
 
-    def batch_get(self, asset_ids: list[str]) -> dict[str, Asset]:
-        """The assets that exist among `asset_ids` (BatchGetItem, unprocessed keys retried)."""
+    def batch_get(self, asset_ids: list[str], consistent: bool = False) -> dict[str, Asset]:
+        """The assets that exist among `asset_ids` (BatchGetItem, unprocessed keys retried).
+
+        `consistent`: strongly consistent reads (twice the read units), for quotes.
+        """
         found: dict[str, Asset] = {}
         for start in range(0, len(asset_ids), _BATCH_GET_MAX):
             keys = [mapping.asset_key(i) for i in asset_ids[start : start + _BATCH_GET_MAX]]
-            request = {self.table_name: {"Keys": keys}}
+            request = {self.table_name: {"Keys": keys, "ConsistentRead": consistent}}
             for attempt in range(_UNPROCESSED_RETRIES + 1):
                 with translate_errors("BatchGetItem"):
                     response = self.client.batch_get_item(RequestItems=request)
@@ -264,7 +269,17 @@ class AssetStore:
             # priced, and priced recently enough.
             names.update({"#price": "current_price", "#ts": "last_price_update"})
             values[":since"] = {"S": mapping.to_iso(query.tradable_since)}
-            filters.append("attribute_exists(#price) AND #ts >= :since")
+            if query.now is None:
+                filters.append("attribute_exists(#price) AND #ts >= :since")
+            else:
+                # An operator-priced asset is fresh by its own bound (README
+                # "Operator-created assets"), every other by the service's.
+                names["#pfu"] = mapping.PRICE_FRESH_UNTIL
+                values[":now"] = {"S": mapping.to_iso(query.now)}
+                filters.append(
+                    "attribute_exists(#price) AND "
+                    "((attribute_not_exists(#pfu) AND #ts >= :since) OR #pfu >= :now)"
+                )
         request = {
             "TableName": self.table_name,
             "IndexName": query.index,

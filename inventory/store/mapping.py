@@ -28,7 +28,7 @@ by_category (category; sparse, assets without a category are not in it).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -67,7 +67,7 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 _DATETIME_FIELDS = {"ath_date", "atl_date", "last_price_update", "created_at", "updated_at"}
-_INT_FIELDS = {"market_cap_rank", "version"}
+_INT_FIELDS = {"market_cap_rank", "version", "price_max_age_seconds"}
 
 
 def asset_key(asset_id: str) -> dict:
@@ -126,6 +126,8 @@ def asset_update(
         else:
             values[f":v{i}"] = serialize(value)
             sets.append(f"#f{i} = :v{i}")
+    if "price_max_age_seconds" in changes and "last_price_update" in changes:
+        _set_fresh_until(changes, names, values, sets, removes)
     if "market_cap_rank" in changes:
         names["#rk"] = "rank_key"
         values[":rk"] = {"S": rank_key(changes["market_cap_rank"], asset_id)}
@@ -170,6 +172,8 @@ def asset_to_item(asset: Asset) -> dict:
         value = getattr(asset, name)
         if value is not None:
             item[name] = serialize(value)
+    if asset.price_max_age_seconds is not None and asset.last_price_update is not None:
+        item[PRICE_FRESH_UNTIL] = serialize(asset.price_fresh_until(0))
     return item
 
 
@@ -502,3 +506,23 @@ def retired_profile_item(asset_id: str, now: datetime) -> dict:
 
 def is_retired_profile(item: dict) -> bool:
     return item.get("retired", {}).get("BOOL", False)
+
+
+# -- operator-priced assets (README "Operator-created assets") ------------------
+#
+# An asset with its own staleness bound (price_max_age_seconds) also carries
+# price_fresh_until = last_price_update + that bound (ISO), so a listing's filter
+# can keep it while it is fresh: DynamoDB cannot add seconds to an attribute.
+# Written with both fields (create, import), never by the refresh (it prices
+# linked assets only). Costs no extra read or write: one more attribute.
+PRICE_FRESH_UNTIL = "price_fresh_until"
+
+
+def _set_fresh_until(changes: dict, names: dict, values: dict, sets: list, removes: list) -> None:
+    names["#pfu"] = PRICE_FRESH_UNTIL
+    priced_at, bound = changes["last_price_update"], changes["price_max_age_seconds"]
+    if priced_at is None or bound is None:
+        removes.append("#pfu")
+    else:
+        values[":pfu"] = serialize(priced_at + timedelta(seconds=bound))
+        sets.append("#pfu = :pfu")

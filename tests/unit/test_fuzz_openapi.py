@@ -39,6 +39,7 @@ def fuzz_app(config, moto_client, add_assets):
             # The fuzzer is one client sending hundreds of requests a second.
             RATE_LIMIT_READS="1000000/minute",
             RATE_LIMIT_WRITES="1000000/minute",
+            QUOTE_SIGNING_KEY="fuzz-quote-key",
         ),
         dynamodb_client=moto_client,
     )

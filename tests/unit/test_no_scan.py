@@ -57,6 +57,8 @@ CALLS = {
     "/docs": [("/docs", 200)],
     "/redoc": [("/redoc", 200)],
     "/metrics": [("/metrics", 200)],
+    # Verifying a quote is an HMAC, never a store read (503 here: no QUOTE_SIGNING_KEY in this config).
+    "/inventory/quotes/<quote_id>": [("/inventory/quotes/not-a-quote", 503)],
 }
 # Files from the package directory; DynamoDB is not involved.
 NOT_CHECKED = {"/static/<path:filename>"}

@@ -108,11 +108,14 @@ class AssetSchema(ma.Schema):
     )
     last_updated = fields.DateTime(allow_none=True, metadata={"description": "Same as last_price_update"})
     price_stale = fields.Boolean(
-        metadata={"description": "Priced, but the price is older than PRICE_MAX_AGE_SECONDS"}
+        metadata={"description": "Priced, but the price is older than its bound (price_max_age_seconds, else PRICE_MAX_AGE_SECONDS)"}
     )
     is_active = fields.Boolean(
         metadata={"description": "Tradable now: ACTIVE, priced and the price is fresh"}
     )
+    price_max_age_seconds = fields.Integer(allow_none=True, metadata={
+        "description": "Operator-priced assets: this asset's staleness bound; null: PRICE_MAX_AGE_SECONDS",
+    })
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -322,6 +325,10 @@ class ImportItemSchema(_Body):
     category = fields.String(validate=validate.Regexp(CATEGORY_RE, error="Not a category slug."))
     image = fields.Url(schemes={"https"}, validate=validate.Length(max=500))
     current_price = fields.Decimal(validate=validate.Range(min=0, max=10**15), allow_nan=False, places=None)
+    price_max_age_seconds = fields.Integer(validate=validate.Range(min=1, max=366 * 86400), metadata={
+        "description": "Operator-priced assets (no CoinGecko id): how long the price stays fresh; "
+        "default OPERATOR_PRICE_MAX_AGE_SECONDS. Ignored for linked assets (the refresher prices them)",
+    })
 
 
 class ImportSchema(_Body):
@@ -333,7 +340,7 @@ class ImportSchema(_Body):
 
 class ImportResultSchema(ma.Schema):
     results = fields.List(fields.Dict(), metadata={
-        "description": "Per item: index, asset_id, result (created, updated, unchanged, refused_linked, invalid, conflict), errors"
+        "description": "Per item: index, asset_id, result (created, updated, renewed, unchanged, refused_linked, invalid, conflict), errors"
     })
 
 

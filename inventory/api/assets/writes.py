@@ -227,7 +227,10 @@ class AssetImport(MethodView):
         """Create or update assets that CoinGecko does not list (admin)
 
         Validated item by item and idempotent on asset_id. An asset linked to a
-        CoinGecko coin is left alone unless `overwrite_linked` is true.
+        CoinGecko coin is left alone unless `overwrite_linked` is true. An asset
+        without a CoinGecko id is operator-priced: an import with a price renews
+        its age (`renewed` when nothing else changed), and its staleness bound is
+        `price_max_age_seconds` (default OPERATOR_PRICE_MAX_AGE_SECONDS).
         """
         service = get_service()
         schema = ImportItemSchema()
@@ -248,13 +251,14 @@ class AssetImport(MethodView):
                 image=item.get("image"),
                 current_price=item.get("current_price"),
                 last_price_update=service.clock() if priced else None,
+                price_max_age_seconds=item.get("price_max_age_seconds"),
             )
             try:
                 outcome = service.import_asset(asset, body["overwrite_linked"], g.token_name)
             except VersionConflict:
                 outcome = "conflict"
             results.append({**result, "result": outcome})
-            if outcome in ("created", "updated"):
+            if outcome in ("created", "updated", "renewed"):
                 changed.append(asset.asset_id)
         if changed:
             service.after_write(changed)
