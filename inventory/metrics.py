@@ -147,6 +147,22 @@ class InventoryMetrics:
             registry=registry,
         )
 
+        # Quotes and valuations: the reason label holds a handful of fixed codes
+        # (quotes.refusal and unknown_asset), never an asset id.
+        self.quotes_issued = Counter("inventory_quotes_issued_total", "Quotes issued", registry=registry)
+        self.quotes_refused = Counter(
+            "inventory_quotes_refused_total",
+            "Quotes refused, by reason (unknown_asset, suspended, inactive, no_price, stale_price)",
+            ("reason",),
+            registry=registry,
+        )
+        self.valuation_holdings = Histogram(
+            "inventory_valuation_holdings",
+            "Holdings per valuation request",
+            buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000),
+            registry=registry,
+        )
+
     def status_change(self, from_status: str, to_status: str) -> None:
         self.status_changes.labels(from_status, to_status).inc()
 
@@ -177,21 +193,6 @@ class InventoryMetrics:
         self.source_up.set(1 if up else 0)
         if seconds is not None:
             self.source_ping_seconds.set(seconds)
-        # Quotes and valuations: the reason label holds a handful of fixed codes
-        # (quotes.refusal and unknown_asset), never an asset id.
-        self.quotes_issued = Counter("inventory_quotes_issued_total", "Quotes issued", registry=registry)
-        self.quotes_refused = Counter(
-            "inventory_quotes_refused_total",
-            "Quotes refused, by reason (unknown_asset, suspended, inactive, no_price, stale_price)",
-            ("reason",),
-            registry=registry,
-        )
-        self.valuation_holdings = Histogram(
-            "inventory_valuation_holdings",
-            "Holdings per valuation request",
-            buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000),
-            registry=registry,
-        )
 
     def quote_issued(self) -> None:
         self.quotes_issued.inc()

@@ -141,7 +141,7 @@ class ValuationRequestSchema(_OncePerAsset):
     )
 
 
-class HoldingSchema(ma.Schema):
+class HoldingValueSchema(ma.Schema):
     asset_id = fields.String(metadata={"example": "ETH"})
     name = fields.String()
     quantity = fields.Decimal()
@@ -159,7 +159,7 @@ class HoldingSchema(ma.Schema):
 
 class ValuationSchema(ma.Schema):
     as_of = fields.DateTime(metadata={"description": "When the valuation was computed (one catalog snapshot)"})
-    holdings = fields.List(fields.Nested(HoldingSchema), metadata={"description": "Known assets, in request order"})
+    holdings = fields.List(fields.Nested(HoldingValueSchema), metadata={"description": "Known assets, in request order"})
     total = fields.Decimal(metadata={"description": "Sum of the values of priced holdings (stale ones included)"})
     total_change_24h = fields.Decimal(metadata={"description": "Sum of the known value_change_24h"})
     unknown = fields.List(fields.String(), metadata={"description": "Asset ids not in the catalog (not valued)"})

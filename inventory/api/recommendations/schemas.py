@@ -26,14 +26,14 @@ class _AssetIdField(fields.String):
         return normalised
 
 
-class HoldingSchema(_Body):
+class RecommendationHoldingSchema(_Body):
     asset_id = _AssetIdField(required=True, validate=validate.Length(max=64), metadata={"example": "BTC"})
     quantity = fields.Decimal(validate=validate.Range(min=0), metadata={
         "description": "Optional; recommendations look at which assets are held, not how much", "example": "0.5"})
 
 
 class RecommendationsRequestSchema(_Body):
-    holdings = fields.List(fields.Nested(HoldingSchema), required=True,
+    holdings = fields.List(fields.Nested(RecommendationHoldingSchema), required=True,
                            validate=validate.Length(min=1, max=MAX_HOLDINGS))
     limit = fields.Integer(load_default=5, validate=validate.Range(min=1, max=MAX_RESULTS))
 
