@@ -167,7 +167,7 @@ def asset_to_item(asset: Asset) -> dict:
     }
     for name in Asset.__dataclass_fields__:
         value = getattr(asset, name)
-        if value is not None:
+        if value is not None and value != ():
             item[name] = serialize(value)
     return item
 
@@ -185,7 +185,12 @@ def item_to_asset(item: dict) -> Asset:
             value = int(value)
         elif name == "status":
             value = AssetStatus(value)
+        elif name == "categories":
+            value = tuple(value)
         values[name] = value
+    if "categories" not in values and values.get("category"):
+        # Written before categories existed: its one label is its only category.
+        values["categories"] = (values["category"],)
     return Asset(**values)
 
 
