@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import timezone
+from datetime import timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -19,6 +19,8 @@ from ..metrics import InventoryMetrics, RefreshMetrics
 from ..source import client_from_config
 from ..store import AssetStore, LeaseStore, PriceStore, RefreshStateStore, make_client
 from ..store.dynamo import instrument
+from .categories import CHECK_SECONDS, build_category_job
+from .categories import JOB_ID as CATEGORIES_JOB_ID
 from .process import instance_id
 from .refresh import RefreshReport, refresh_prices
 
@@ -28,10 +30,10 @@ JOB_ID = "refresh-prices"
 
 
 def build_refresher(
-    config: Config, metrics: RefreshMetrics | None = None, dynamodb=None
+    config: Config, metrics: RefreshMetrics | None = None, dynamodb=None, source=None
 ) -> Callable[..., RefreshReport]:
     """Wire the client and stores for refreshes in this process; return the job (fence optional)."""
-    client = client_from_config(config, on_response=metrics.source_response if metrics else None)
+    client = source or client_from_config(config, on_response=metrics.source_response if metrics else None)
     dynamodb = dynamodb or make_client(config)
     store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
     prices = PriceStore(
@@ -121,11 +123,13 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
     dynamodb = make_client(config)
     # The refresher's DynamoDB calls show in /metrics beside the workers'.
     instrument(dynamodb, InventoryMetrics(None).dynamodb_call)
+    # One client for every job: its rate limiter spaces all calls to the source.
+    source = client_from_config(config, on_response=metrics.source_response)
     refresher = LeasedRefresher(
         config,
         LeaseStore(dynamodb, config.DYNAMODB_TABLE_NAME),
         RefreshStateStore(dynamodb, config.DYNAMODB_TABLE_NAME),
-        build_refresher(config, metrics, dynamodb),
+        build_refresher(config, metrics, dynamodb, source),
         instance_id(config),
         metrics,
     )
@@ -149,6 +153,17 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
         max_instances=1,
         misfire_grace_time=config.PRICE_REFRESH_INTERVAL_SECONDS,
     )
+    if config.CATEGORY_REFRESH_HOURS > 0:
+        scheduler.add_job(
+            build_category_job(config, source, dynamodb, lambda: refresher.lease is not None),
+            "interval",
+            id=CATEGORIES_JOB_ID,
+            seconds=min(CHECK_SECONDS, config.CATEGORY_REFRESH_HOURS * 3600),
+            # After the first price refresh has had its turn at the rate limit.
+            next_run_time=utcnow() + timedelta(seconds=30),
+            coalesce=True,
+            max_instances=1,
+        )
     scheduler.start()
     log.info(
         "price refresher %s started: every %ss", refresher.owner, config.PRICE_REFRESH_INTERVAL_SECONDS,

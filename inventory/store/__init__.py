@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from .assets import AssetPage, AssetStore, ListQuery, PageKey, plan_list_query
+from .categories import CategoryStore, Membership
 from .changes import PlannedChange, StatusStore
 from .dynamo import make_client
 from .generation import GenerationStore
@@ -26,6 +27,7 @@ class Stores:
     refresh_state: RefreshStateStore
     leases: LeaseStore
     generation: GenerationStore
+    categories: CategoryStore
 
     @classmethod
     def build(cls, client, config: Config) -> "Stores":
@@ -39,15 +41,18 @@ class Stores:
             refresh_state=RefreshStateStore(client, table),
             leases=LeaseStore(client, table),
             generation=GenerationStore(client, table),
+            categories=CategoryStore(client, table),
         )
 
 
 __all__ = [
     "AssetPage",
     "AssetStore",
+    "CategoryStore",
     "GenerationStore",
     "LeaseStore",
     "ListQuery",
+    "Membership",
     "PageKey",
     "PlannedChange",
     "PriceStore",

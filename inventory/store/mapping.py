@@ -28,6 +28,7 @@ by_category (category; sparse, assets without a category are not in it).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -402,3 +403,84 @@ def generation_bump() -> dict:
 
 def item_to_generation(item: dict | None) -> int:
     return int(item["generation"]["N"]) if item else 0
+
+
+# -- categories (issue 12) ------------------------------------------------------
+#
+# On the asset item: `category` (the primary slug, the by_category index key),
+# `categories` (a List of slugs, primary first) and, once an operator set them,
+# `categories_set_by` (the token name): the membership job never writes an item
+# carrying it. The job's last run is its own item, CATEGORIES/STATE.
+# Cost: a membership run reads the catalog once (one by_rank Query, projected to
+# five attributes) and writes one UpdateItem per asset whose categories changed;
+# an operator's change is one transaction (asset, audit record, counts).
+
+CATEGORIES_STATE_KEY = {"PK": {"S": "CATEGORIES"}, "SK": {"S": "STATE"}}
+CATEGORIES_SET_BY = "categories_set_by"
+MEMBERSHIP_PROJECTION = {
+    "ProjectionExpression": "#id, #cg, #rank, #cat, #cats, #by",
+    "ExpressionAttributeNames": {
+        "#id": "asset_id", "#cg": "coingecko_id", "#rank": "market_cap_rank", "#cat": "category",
+        "#cats": "categories", "#by": CATEGORIES_SET_BY,
+    },
+}
+
+
+def item_to_membership(item: dict) -> tuple[str, str | None, int | None, tuple[str, ...], str | None]:
+    """(asset_id, coingecko_id, rank, stored categories primary first, who set them or None for the source)."""
+    raw = deserialize(item)
+    # An item from before categories: its one label (the job's condition then expects no list).
+    categories = tuple(raw["categories"]) if "categories" in raw else ()
+    rank = raw.get("market_cap_rank")
+    return raw["asset_id"], raw.get("coingecko_id"), None if rank is None else int(rank), categories, raw.get(
+        CATEGORIES_SET_BY
+    )
+
+
+# The job writes only what it read, and never what an operator set: a change an
+# operator made between the job's read and its write wins.
+_SOURCE_MAY_SET = "attribute_exists(PK) AND attribute_not_exists(#by) AND "
+
+
+def source_categories_update(asset_id: str, before: tuple[str, ...], after: tuple[str, ...], now: datetime) -> dict:
+    """UpdateItem parameters for the membership job: the primary and the list, nothing else (no price, no version)."""
+    params = asset_update(asset_id, {"category": after[0], "categories": after, "updated_at": now})
+    names = {**params["ExpressionAttributeNames"], "#by": CATEGORIES_SET_BY, "#cats_read": "categories"}
+    values = dict(params["ExpressionAttributeValues"])
+    if before:
+        values[":cats_read"] = serialize(before)
+        unchanged = "#cats_read = :cats_read"
+    else:
+        unchanged = "attribute_not_exists(#cats_read)"
+    return {
+        **params,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ConditionExpression": _SOURCE_MAY_SET + unchanged,
+    }
+
+
+def operator_categories_update(
+    asset_id: str, categories: tuple[str, ...], expected_version: int, actor: str, now: datetime
+) -> dict:
+    """UpdateItem parameters for an operator's categories at the version read; marks them as the operator's."""
+    changes = {"category": categories[0], "categories": categories, CATEGORIES_SET_BY: actor}
+    return versioned_asset_update(asset_id, changes, expected_version, actor, now)
+
+
+def categories_audit_item(change: StatusChange, before: tuple[str, ...], after: tuple[str, ...]) -> dict:
+    """The audit record of a categories change: in the asset's audit partition, status unchanged."""
+    return {
+        **audit_item(change),
+        "field": {"S": "categories"},
+        "from_categories": serialize(list(before)),
+        "to_categories": serialize(list(after)),
+    }
+
+
+def categories_state_item(ran_at: datetime, report: dict) -> dict:
+    return {**CATEGORIES_STATE_KEY, "ran_at": serialize(ran_at), "report": {"S": json.dumps(report, sort_keys=True)}}
+
+
+def item_to_categories_ran_at(item: dict | None) -> datetime | None:
+    return from_iso(item["ran_at"]["S"]) if item and "ran_at" in item else None
