@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
-from .domain import Asset, AssetStatus
+from .domain import Asset, AssetStatus, CatalogStats, VersionConflict
 
 # What an asset the source does not classify carries: never a guess.
 UNCATEGORIZED = "uncategorized"
@@ -172,3 +172,43 @@ class CategoryBoards:
                 self._board = CategoryBoard(assets, max_age_seconds)
                 self._source = snapshot
             return self._board
+
+
+# -- the capability: reads over the snapshot, the operator's write ---------------------
+
+
+class CategoryService:
+    """What the categories endpoints ask: boards from the catalog snapshot, and the operator's write.
+
+    Takes the CatalogService (its snapshot, clock, stores and cache generation).
+    """
+
+    def __init__(self, catalog, boards: CategoryBoards):
+        self.catalog = catalog
+        self.boards = boards
+
+    def board(self) -> tuple[CategoryBoard, bool]:
+        """The board of the current snapshot, and whether that snapshot is served stale."""
+        snapshot = self.catalog.catalog_snapshot()
+        return self.boards.board(snapshot.value, snapshot.value.assets, self.catalog.max_age), snapshot.stale
+
+    def set_categories(
+        self, asset_id: str, categories: list[str], reason: str, expected_version: int, actor: str, request_id: str
+    ) -> Asset:
+        """Set an asset's categories as an operator (the first is the primary); the job never overwrites them.
+
+        :raises AssetNotFound, VersionConflict:
+        """
+        stores = self.catalog.stores
+        asset = stores.assets.get(asset_id)
+        if asset.version != expected_version:
+            raise VersionConflict()
+        rest = [slug for slug in ordered(categories[1:]) if slug not in (categories[0], UNCATEGORIZED)]
+        wanted = (categories[0], *rest)
+        now = self.catalog.clock()
+        before = ",".join(members_of(asset))
+        note = f"categories {before} -> {','.join(wanted)}" + (f": {reason}" if reason else "")
+        counts = CatalogStats.moved_by([asset], [asset.replace(category=wanted[0])], now, self.catalog.max_age)
+        stores.categories.set_by_operator(asset, wanted, actor, note[:500], request_id, now, counts)
+        self.catalog.after_write([asset_id])
+        return stores.assets.get(asset_id)

@@ -139,6 +139,15 @@ class CatalogService:
     def _snapshot(self):
         return self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all()))
 
+    def catalog_snapshot(self):
+        """The catalog snapshot search runs over (Cached; `.value.assets` in rank order), for derived views."""
+        return self._snapshot()
+
+    @property
+    def stores(self) -> Stores:
+        """For capabilities in their own modules (categories); views never use it."""
+        return self._stores
+
     def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
         index = self._snapshot()
         result = index.value.search(query, limit, after, self.clock(), self.max_age)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from inventory.api.categories.routes import _SLUG_RULE
 from inventory.domain import AssetStatus
 from tests.conftest import ADMIN, build_asset
 
@@ -42,6 +43,11 @@ CALLS = {
     "/inventory/assets/<asset_id:asset_id>/audit": [
         ("/inventory/assets/BTC/audit", 200),
         ("/inventory/assets/ZZZZ/audit", 404),
+    ],
+    "/inventory/categories": [("/inventory/categories", 200)],
+    f"/inventory/categories/<{_SLUG_RULE}>": [
+        ("/inventory/categories/meme?limit=2", 200),
+        ("/inventory/categories/no-such-slug", 404),
     ],
     "/health": [("/health", 200)],
     "/health/detailed": [("/health/detailed", 200)],
