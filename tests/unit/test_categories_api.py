@@ -176,3 +176,16 @@ def test_the_membership_job_never_overwrites_what_an_operator_set(client, catalo
     assert report.error is None and report.operator_set == 1
     assert store.get("BTC").categories == ("other",)
     assert get(client, "/inventory/assets/BTC").get_json()["data"]["categories"] == ["other"]
+
+
+def test_an_import_that_changes_the_category_replaces_the_list(client, catalog):
+    def import_(category):
+        item = {"asset_id": "INTX", "symbol": "intx", "name": "Internal token", "category": category}
+        response = client.post("/inventory/assets/import", json={"items": [item]}, headers=ADMIN)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return get(client, "/inventory/assets/INTX").get_json()["data"]
+
+    assert import_("defi")["categories"] == ["defi"]
+    assert patch(client, "INTX", {"categories": ["meme", "defi"]}, **{"If-Match": etag(client, "INTX")}).status_code == 200
+    changed = import_("gaming")
+    assert (changed["category"], changed["categories"]) == ("gaming", ["gaming"])
