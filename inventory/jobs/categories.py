@@ -21,6 +21,8 @@ JOB_ID = "refresh-categories"
 # How often the lease holder checks whether a run is due (the run itself is
 # every CATEGORY_REFRESH_HOURS, counted from the last completed run, stored).
 CHECK_SECONDS = 600
+# The first check after start: the first price refresh has its turn at the rate limit first.
+FIRST_CHECK_DELAY_SECONDS = 30
 
 
 @dataclass

@@ -19,8 +19,7 @@ from ..metrics import InventoryMetrics, RefreshMetrics
 from ..source import client_from_config
 from ..store import AssetStore, LeaseStore, PriceStore, RefreshStateStore, make_client
 from ..store.dynamo import instrument
-from .categories import CHECK_SECONDS, build_category_job
-from .categories import JOB_ID as CATEGORIES_JOB_ID
+from . import categories as category_job
 from .process import instance_id
 from .refresh import RefreshReport, refresh_prices
 
@@ -155,12 +154,11 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
     )
     if config.CATEGORY_REFRESH_HOURS > 0:
         scheduler.add_job(
-            build_category_job(config, source, dynamodb, lambda: refresher.lease is not None),
+            category_job.build_category_job(config, source, dynamodb, lambda: refresher.lease is not None),
             "interval",
-            id=CATEGORIES_JOB_ID,
-            seconds=min(CHECK_SECONDS, config.CATEGORY_REFRESH_HOURS * 3600),
-            # After the first price refresh has had its turn at the rate limit.
-            next_run_time=utcnow() + timedelta(seconds=30),
+            id=category_job.JOB_ID,
+            seconds=min(category_job.CHECK_SECONDS, config.CATEGORY_REFRESH_HOURS * 3600),
+            next_run_time=utcnow() + timedelta(seconds=category_job.FIRST_CHECK_DELAY_SECONDS),
             coalesce=True,
             max_instances=1,
         )
