@@ -199,16 +199,27 @@ class CategoryService:
 
         :raises AssetNotFound, VersionConflict:
         """
+        rest = [slug for slug in ordered(categories[1:]) if slug not in (categories[0], UNCATEGORIZED)]
+        return self._write(asset_id, (categories[0], *rest), reason, expected_version, actor, request_id, pin=True)
+
+    def release(self, asset_id: str, reason: str, expected_version: int, actor: str, request_id: str) -> Asset:
+        """Hand an asset's categories back to the membership job (kept until its next run changes them).
+
+        :raises AssetNotFound, VersionConflict:
+        """
+        return self._write(asset_id, None, reason, expected_version, actor, request_id, pin=False)
+
+    def _write(self, asset_id, wanted, reason, expected_version, actor, request_id, *, pin: bool) -> Asset:
         stores = self.catalog.stores
         asset = stores.assets.get(asset_id)
         if asset.version != expected_version:
             raise VersionConflict()
-        rest = [slug for slug in ordered(categories[1:]) if slug not in (categories[0], UNCATEGORIZED)]
-        wanted = (categories[0], *rest)
+        before = members_of(asset)
+        wanted = wanted or before
         now = self.catalog.clock()
-        before = ",".join(members_of(asset))
-        note = f"categories {before} -> {','.join(wanted)}" + (f": {reason}" if reason else "")
+        change = f"categories {','.join(before)} -> {','.join(wanted)}" if pin else "categories handed to the source"
+        note = change + (f": {reason}" if reason else "")
         counts = CatalogStats.moved_by([asset], [asset.replace(category=wanted[0])], now, self.catalog.max_age)
-        stores.categories.set_by_operator(asset, wanted, actor, note[:500], request_id, now, counts)
+        stores.categories.set_by_operator(asset, wanted, actor, note[:500], request_id, now, counts, pin)
         self.catalog.after_write([asset_id])
         return stores.assets.get(asset_id)

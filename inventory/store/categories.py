@@ -69,8 +69,11 @@ class CategoryStore:
         request_id: str,
         now: datetime,
         counts: CatalogStats | None,
+        pin: bool = True,
     ) -> None:
         """The operator's categories at the version read, its audit record and the counts it moves: one transaction.
+
+        `pin=False` hands the asset back to the membership job (categories kept until its next run).
 
         :raises VersionConflict: the asset changed (or vanished) since it was read.
         """
@@ -79,7 +82,7 @@ class CategoryStore:
         update = {
             "TableName": self.table_name,
             "Key": mapping.asset_key(asset.asset_id),
-            **mapping.operator_categories_update(asset.asset_id, categories, asset.version, actor, now),
+            **mapping.operator_categories_update(asset.asset_id, categories, asset.version, actor, now, pin),
         }
         audit = {
             "TableName": self.table_name,

@@ -461,10 +461,14 @@ def source_categories_update(asset_id: str, before: tuple[str, ...], after: tupl
 
 
 def operator_categories_update(
-    asset_id: str, categories: tuple[str, ...], expected_version: int, actor: str, now: datetime
+    asset_id: str, categories: tuple[str, ...], expected_version: int, actor: str, now: datetime, pin: bool = True
 ) -> dict:
-    """UpdateItem parameters for an operator's categories at the version read; marks them as the operator's."""
-    changes = {"category": categories[0], "categories": categories, CATEGORIES_SET_BY: actor}
+    """UpdateItem parameters for an operator's categories at the version read.
+
+    `pin` marks them as the operator's (the job leaves them alone); without it
+    the mark is removed and the next membership run may change them.
+    """
+    changes = {"category": categories[0], "categories": categories, CATEGORIES_SET_BY: actor if pin else None}
     return versioned_asset_update(asset_id, changes, expected_version, actor, now)
 
 

@@ -189,3 +189,26 @@ def test_an_import_that_changes_the_category_replaces_the_list(client, catalog):
     assert patch(client, "INTX", {"categories": ["meme", "defi"]}, **{"If-Match": etag(client, "INTX")}).status_code == 200
     changed = import_("gaming")
     assert (changed["category"], changed["categories"]) == ("gaming", ["gaming"])
+
+
+def test_an_operator_hands_categories_back_and_the_job_sets_them_again(client, catalog, store, moto_client, config):
+    store.update_fields("BTC", {"coingecko_id": "bitcoin"}, datetime.now(timezone.utc))
+    assert patch(client, "BTC", {"categories": ["other"]}, **{"If-Match": etag(client, "BTC")}).status_code == 200
+    released = client.delete("/inventory/assets/BTC/categories?reason=source+knows",
+                             headers={**ADMIN, "If-Match": etag(client, "BTC")})
+    assert released.status_code == 200, released.get_data(as_text=True)
+    assert released.get_json()["data"]["categories"] == ["other"]  # until the next run
+    entry = get(client, "/inventory/assets/BTC/audit", **ADMIN).get_json()["data"][0]
+    assert entry["reason"] == "categories handed to the source: source knows"
+    with FakeCoinGecko(generate_catalog(14)) as cg:
+        source = CoinGeckoClient(cg.url, retries=0, calls_per_minute=0, breaker=CircuitBreaker(100, 60))
+        report = refresh_categories(source, CategoryStore(moto_client, config.DYNAMODB_TABLE_NAME), store,
+                                    datetime.now(timezone.utc), max_pages=2, max_age_seconds=300)
+    assert report.operator_set == 0
+    assert store.get("BTC").categories == ("layer-1",)
+
+
+def test_handing_back_needs_if_match_and_knows_its_parameters(client, catalog):
+    assert client.delete("/inventory/assets/BTC/categories", headers=ADMIN).status_code == 428
+    bad = client.delete("/inventory/assets/BTC/categories?why=x", headers={**ADMIN, "If-Match": etag(client, "BTC")})
+    assert bad.status_code == 422

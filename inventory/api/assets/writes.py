@@ -16,7 +16,7 @@ from ...domain import (
 from ...extensions import get_service
 from ..auth import read_operation, require_scope
 from ..categories.routes import get_categories
-from ..categories.schemas import SetCategoriesSchema
+from ..categories.schemas import ReleaseCategoriesArgsSchema, SetCategoriesSchema
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import ErrorSchema
 from ..request_id import current_request_id
@@ -155,6 +155,21 @@ class AssetCategoriesChange(MethodView):
         """
         asset = get_categories().set_categories(
             asset_id, body["categories"], body["reason"], _expected_version(), g.token_name, current_request_id()
+        )
+        return json_response(_view(asset), _DETAIL, version=asset.version)
+
+    @blp.arguments(ReleaseCategoriesArgsSchema, location="query")
+    @blp.response(200, _DETAIL.__class__)
+    @_versioned_write
+    def delete(self, args, asset_id):
+        """Hand an asset's categories back to the category refresh
+
+        Needs `If-Match` with the asset's current ETag. The categories stay as
+        they are until the next membership run sets them from the source.
+        Audited like a PATCH.
+        """
+        asset = get_categories().release(
+            asset_id, args["reason"], _expected_version(), g.token_name, current_request_id()
         )
         return json_response(_view(asset), _DETAIL, version=asset.version)
 

@@ -87,3 +87,9 @@ class SetCategoriesSchema(ma.Schema):
                   "example": ["defi", "layer-2"]},
     )
     reason = fields.String(load_default="", validate=validate.Length(max=300), metadata={"example": "listed as L2"})
+
+
+class ReleaseCategoriesArgsSchema(_Query):
+    reason = fields.String(load_default="", validate=validate.Length(max=300), metadata={
+        "description": "Why, for the audit log", "example": "source lists it now",
+    })
