@@ -1,6 +1,7 @@
 """A local fake of the CoinGecko v3 API, for tests, benchmarks and `make demo`.
 
-Standard library only; never talks to the real internet.
+Standard library only (plus the seed catalog and taxonomy of this package, for
+category membership); never talks to the real internet.
 
     with FakeCoinGecko() as cg:            # 100 generated coins
         requests.get(cg.url + "/coins/markets", params={"vs_currency": "usd"})

@@ -135,3 +135,16 @@ def test_the_scheduled_check_runs_only_under_the_lease_and_when_due(source, cata
     assert check().changed == len(catalog)
     assert check() is None  # the last run is younger than CATEGORY_REFRESH_HOURS
     assert cg.count("/coins/categories/list") == 1
+
+
+def test_the_emulator_serves_categories_like_the_real_api(cg):
+    import requests
+
+    listed = requests.get(cg.url + "/coins/categories/list", timeout=5).json()
+    assert {"category_id": "stablecoins", "name": "Stablecoins"} in listed
+    assert all(set(entry) == {"category_id", "name"} for entry in listed)
+    stable = requests.get(cg.url + "/coins/markets", params={"vs_currency": "usd", "category": "stablecoins"},
+                          timeout=5).json()
+    assert [row["id"] for row in stable][:2] == ["tether", "usd-coin"]  # market cap order, like every page
+    unknown = requests.get(cg.url + "/coins/markets", params={"vs_currency": "usd", "category": "nope"}, timeout=5)
+    assert unknown.status_code == 404
