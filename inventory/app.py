@@ -82,6 +82,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     rest_api.init_app(app)
     from .api.assets import routes as assets
     from .api.assets import writes  # noqa: F401  (importing it adds the write views to assets.blp)
+    from .api.categories import routes as categories
     from .api.health import routes as health
     from .api.quotes import routes as quotes
     from .api.recommendations import routes as recommendations
@@ -92,6 +93,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     rest_api.register_blueprint(reports.blp)
     rest_api.register_blueprint(recommendations.blp)
     rest_api.register_blueprint(quotes.blp)
+    rest_api.register_blueprint(categories.blp)
     register_error_handlers(app)
 
     metrics, http_metrics = _init_metrics(app, config)

@@ -52,6 +52,12 @@ class Config:
     REFRESH_LEASE_SECONDS: int = 30
     INSTANCE_ID: str = ""  # empty: hostname-pid-random
 
+    # Categories (issue 12): CoinGecko category membership, refreshed by the
+    # price lease's holder every CATEGORY_REFRESH_HOURS (0: never); at most
+    # CATEGORY_MAX_PAGES pages of 250 per CoinGecko category a run.
+    CATEGORY_REFRESH_HOURS: float = 12.0
+    CATEGORY_MAX_PAGES: int = 4
+
     # HTTP behaviour
     # Signs list/search cursors so a tampered cursor is rejected; set it in production
     # so cursors stay valid across instances and restarts.

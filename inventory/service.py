@@ -332,6 +332,8 @@ class CatalogService:
                 )
         elif "current_price" in changes:
             changes["last_price_update"] = asset.last_price_update
+        if "category" in changes:
+            changes["categories"] = (changes["category"],)  # an import names one category: its only one
         if not changes:
             return "unchanged"
         counts = self._moved([current], [current.replace(**changes)])

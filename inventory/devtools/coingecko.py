@@ -1,6 +1,7 @@
 """A local fake of the CoinGecko v3 API, for tests, benchmarks and `make demo`.
 
-Standard library only; never talks to the real internet.
+Standard library only (plus the seed catalog and taxonomy of this package, for
+category membership); never talks to the real internet.
 
     with FakeCoinGecko() as cg:            # 100 generated coins
         requests.get(cg.url + "/coins/markets", params={"vs_currency": "usd"})
@@ -11,8 +12,12 @@ Standalone (benchmarks)::
 
     python -m inventory.devtools.coingecko --port 8765 --coins 10000
 
-Serves ``/api/v3/ping``, ``/api/v3/coins/markets`` and
+Serves ``/api/v3/ping``, ``/api/v3/coins/markets`` (with the ``category=``
+filter), ``/api/v3/coins/categories/list`` and
 ``/api/v3/coins/{id}/market_chart`` (the ``/api/v3`` prefix is optional).
+Category membership is deterministic: the seeded real coins are in the
+CoinGecko categories of their hand labels (inventory/data/seed_catalog.json),
+other coins in at most one category chosen by a hash of their id.
 All numbers are held as ``Decimal``/``int`` and written to JSON exactly
 (``str(Decimal)``), so a client parsing with ``parse_float=Decimal`` gets the
 very same values back.
@@ -362,6 +367,61 @@ def _sparkline(coin_id: str, price) -> list:
 
 
 # --------------------------------------------------------------------------
+# Categories
+# --------------------------------------------------------------------------
+
+# CoinGecko category ids and names (a few of the real list's thousands,
+# including ones the service maps to nothing).
+CATEGORY_NAMES = {
+    "artificial-intelligence": "Artificial Intelligence (AI)",
+    "coinbase-ventures-portfolio": "Coinbase Ventures Portfolio",
+    "decentralized-finance-defi": "Decentralized Finance (DeFi)",
+    "exchange-based-tokens": "Exchange-based Tokens",
+    "gaming": "Gaming (GameFi)",
+    "gmci-index": "GMCI Index",
+    "layer-1": "Layer 1 (L1)",
+    "layer-2": "Layer 2 (L2)",
+    "liquid-restaking-tokens": "Liquid Restaking Tokens",
+    "liquid-staking-tokens": "Liquid Staking Tokens",
+    "meme-token": "Meme",
+    "oracle": "Oracle",
+    "privacy-coins": "Privacy Coins",
+    "real-world-assets-rwa": "Real World Assets (RWA)",
+    "smart-contract-platform": "Smart Contract Platform",
+    "stablecoins": "Stablecoins",
+    "tokenized-gold": "Tokenized Gold",
+    "wrapped-tokens": "Wrapped-Tokens",
+}
+# Coins that are not seeded real coins: one of these by a hash of the id (None: in no category).
+_HASHED_CATEGORIES = ("meme-token", "decentralized-finance-defi", "gaming", "artificial-intelligence",
+                      "layer-2", "layer-1", None, None, None, None)
+
+
+def _seeded_memberships() -> dict[str, tuple[str, ...]]:
+    """Real coin id -> CoinGecko category ids, from the seed catalog's hand labels."""
+    from pathlib import Path
+
+    from ..categories import SOURCE_CATEGORIES
+
+    seed = Path(__file__).resolve().parent.parent / "data" / "seed_catalog.json"
+    found = {}
+    for row in json.loads(seed.read_text()):
+        ids = [SOURCE_CATEGORIES[slug][0] for slug in row.get("categories", ()) if SOURCE_CATEGORIES.get(slug)]
+        if "layer-1" in ids:
+            ids.append("smart-contract-platform")  # a category the service does not map
+        found[row["id"]] = tuple(ids)
+    return found
+
+
+def default_categories(coin_id: str, seeded: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The CoinGecko categories a coin is in, deterministically."""
+    if coin_id in seeded:
+        return seeded[coin_id]
+    pick = _HASHED_CATEGORIES[zlib.crc32(f"{coin_id}|category".encode()) % len(_HASHED_CATEGORIES)]
+    return (pick,) if pick else ()
+
+
+# --------------------------------------------------------------------------
 # HTTP server
 # --------------------------------------------------------------------------
 
@@ -491,6 +551,11 @@ class FakeCoinGecko:
         self.host = host
         self._fault: tuple | None = None  # (name, remaining|None, retry_after|None, delay)
         self._rng = random.Random(0x5EED)
+        self._seeded = _seeded_memberships()
+        self.memberships: dict[str, tuple[str, ...]] = {}  # coin id -> category ids, over the defaults
+        # The real API has answered category queries with 50 rows a page whatever
+        # per_page said; set this to mimic it (None: per_page is obeyed).
+        self.category_page_size: int | None = None
         self._thread: threading.Thread | None = None
         self._server: _Server | None = None
         self._port = port
@@ -634,6 +699,16 @@ class FakeCoinGecko:
         with self.lock:
             self.requests.clear()
 
+    def categories_of(self, coin_id: str) -> tuple[str, ...]:
+        with self.lock:
+            if coin_id in self.memberships:
+                return self.memberships[coin_id]
+        return default_categories(coin_id, self._seeded)
+
+    def set_categories(self, coin_id: str, category_ids) -> None:
+        with self.lock:
+            self.memberships[coin_id] = tuple(category_ids)
+
     # -- routing -----------------------------------------------------------
     def _respond(self, raw_path: str, query: dict, headers: dict, fault):
         """-> (status, extra_headers, "json"|"html", body)"""
@@ -666,6 +741,9 @@ class FakeCoinGecko:
             return 200, [], "json", {"gecko_says": "(V3) To the Moon!"}
         if path == "/coins/markets":
             return self._markets(query, name)
+        if path == "/coins/categories/list":
+            listed = [{"category_id": cid, "name": n} for cid, n in sorted(CATEGORY_NAMES.items())]
+            return 200, [], "json", listed
         m = _CHART_RE.match(path)
         if m:
             return self._market_chart(m.group(1), query)
@@ -695,8 +773,15 @@ class FakeCoinGecko:
             return {s.strip().lower() for s in v.split(",") if s.strip()} if v else None
 
         ids, symbols, names = split("ids"), split("symbols"), split("names")
+        category = (q.get("category") or "").strip()
+        if category and category not in CATEGORY_NAMES:
+            return 404, [], "json", {"error": "category not found"}
+        if category and self.category_page_size:
+            per_page = min(per_page, self.category_page_size)
         with self.lock:
             rows = self.coins
+            if category:
+                rows = [r for r in rows if category in self.categories_of(str(r.get("id")))]
             if ids is not None:
                 rows = [r for r in rows if str(r.get("id")).lower() in ids]
             if symbols is not None:

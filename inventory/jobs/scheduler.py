@@ -19,6 +19,7 @@ from ..metrics import InventoryMetrics, RefreshMetrics
 from ..source import client_from_config
 from ..store import AssetStore, CandleStore, LeaseStore, PriceStore, ProfileStore, RefreshStateStore, make_client
 from ..store.dynamo import LeaseLost, instrument
+from . import categories as category_job
 from .candles import RollupReport, roll_up_days
 from .process import instance_id
 from .recommend import recommend
@@ -31,10 +32,10 @@ HISTORY_JOB_ID = "history-rollup"
 
 
 def build_refresher(
-    config: Config, metrics: RefreshMetrics | None = None, dynamodb=None
+    config: Config, metrics: RefreshMetrics | None = None, dynamodb=None, source=None
 ) -> Callable[..., RefreshReport]:
     """Wire the client and stores for refreshes in this process; return the job (fence optional)."""
-    client = client_from_config(config, on_response=metrics.source_response if metrics else None)
+    client = source or client_from_config(config, on_response=metrics.source_response if metrics else None)
     dynamodb = dynamodb or make_client(config)
     store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
     prices = PriceStore(
@@ -167,11 +168,13 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
     dynamodb = make_client(config)
     # The refresher's DynamoDB calls show in /metrics beside the workers'.
     instrument(dynamodb, InventoryMetrics(None).dynamodb_call)
+    # One client for every job: its rate limiter spaces all calls to the source.
+    source = client_from_config(config, on_response=metrics.source_response)
     refresher = LeasedRefresher(
         config,
         LeaseStore(dynamodb, config.DYNAMODB_TABLE_NAME),
         RefreshStateStore(dynamodb, config.DYNAMODB_TABLE_NAME),
-        build_refresher(config, metrics, dynamodb),
+        build_refresher(config, metrics, dynamodb, source),
         instance_id(config),
         metrics,
     )
@@ -205,6 +208,16 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
         coalesce=True,
         max_instances=1,
     )
+    if config.CATEGORY_REFRESH_HOURS > 0:
+        scheduler.add_job(
+            category_job.build_category_job(config, source, dynamodb, lambda: refresher.lease is not None),
+            "interval",
+            id=category_job.JOB_ID,
+            seconds=min(category_job.CHECK_SECONDS, config.CATEGORY_REFRESH_HOURS * 3600),
+            next_run_time=utcnow() + timedelta(seconds=category_job.FIRST_CHECK_DELAY_SECONDS),
+            coalesce=True,
+            max_instances=1,
+        )
     scheduler.start()
     log.info(
         "price refresher %s started: every %ss", refresher.owner, config.PRICE_REFRESH_INTERVAL_SECONDS,

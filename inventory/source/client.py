@@ -229,6 +229,42 @@ class CoinGeckoClient:
                 break
         return fetch
 
+    def categories_list(self) -> dict[str, str]:
+        """Every category id CoinGecko has, with its name (/coins/categories/list)."""
+        body = self.get_json("/coins/categories/list")
+        if not isinstance(body, list) or not all(isinstance(c, dict) and isinstance(c.get("category_id"), str)
+                                                 for c in body):
+            raise MalformedResponse("/coins/categories/list did not return a list of categories")
+        return {c["category_id"]: str(c.get("name") or c["category_id"]) for c in body}
+
+    def category_members(self, category_id: str, max_rank: int | None, max_pages: int) -> MarketFetch:
+        """The coins of one category, largest market cap first (/coins/markets?category=), page by page.
+
+        Stops after `max_pages`, at an empty page, at a page shorter than the
+        first (the server's own page size: it has answered category queries
+        with 50 rows a page when asked for 250), or once a page ends past
+        `max_rank`: the pages are in market-cap order, so no later coin ranks
+        within the catalog.
+        """
+        fetch = MarketFetch(rows=[])
+        page_size = None
+        for page in range(1, max_pages + 1):
+            body = self.get_json("/coins/markets", {
+                "vs_currency": "usd", "category": category_id, "order": "market_cap_desc",
+                "per_page": PER_PAGE, "page": page, "sparkline": "false",
+            })
+            fetch.calls += 1
+            if not isinstance(body, list):
+                raise MalformedResponse("/coins/markets did not return a list")
+            fetch.rows.extend(body)
+            page_size = page_size or len(body)
+            if not body or len(body) < page_size:
+                break
+            last_rank = body[-1].get("market_cap_rank") if isinstance(body[-1], dict) else None
+            if max_rank is not None and not (isinstance(last_rank, int) and last_rank <= max_rank):
+                break
+        return fetch
+
     def market_chart(self, coin_id: str, days: int) -> dict:
         """Price, market cap and volume points for the past `days` days."""
         body = self.get_json(f"/coins/{coin_id}/market_chart", {"vs_currency": "usd", "days": days})

@@ -67,6 +67,7 @@ class CoinRow:
     image: str | None
     category: str | None
     market: dict  # our MARKET_FIELDS names -> values
+    categories: tuple[str, ...] = ()  # the seed's hand labels, primary first (market rows have none)
 
     @property
     def rank(self) -> int | None:
@@ -150,6 +151,9 @@ def parse_row(row, fetched_at: datetime, *, require_price: bool) -> CoinRow:
     category = row.get("category")
     if category is not None and not (isinstance(category, str) and CATEGORY_RE.match(category)):
         category = None
+    labels = row.get("categories")
+    if not (isinstance(labels, list) and all(isinstance(c, str) and CATEGORY_RE.match(c) for c in labels)):
+        labels = [category] if category else []
     return CoinRow(
         coingecko_id=coingecko_id,
         symbol=symbol,
@@ -157,6 +161,7 @@ def parse_row(row, fetched_at: datetime, *, require_price: bool) -> CoinRow:
         image=_text(row.get("image"), "image", required=False),
         category=category,
         market=market,
+        categories=tuple(labels),
     )
 
 
@@ -247,6 +252,7 @@ def new_asset(row: CoinRow, index: IdentityIndex, now: datetime) -> Asset:
         name=row.name,
         coingecko_id=row.coingecko_id,
         category=row.category,
+        categories=row.categories,
         image=row.image,
         created_at=now,
         updated_at=now,

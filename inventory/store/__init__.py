@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..config import Config
 from .assets import AssetPage, AssetStore, ListQuery, PageKey, plan_list_query
 from .candles import CandleStore
+from .categories import CategoryStore, Membership
 from .changes import PlannedChange, StatusStore
 from .dynamo import make_client
 from .generation import GenerationStore
@@ -30,6 +31,7 @@ class Stores:
     generation: GenerationStore
     candles: CandleStore
     profiles: ProfileStore
+    categories: CategoryStore
 
     @classmethod
     def build(cls, client, config: Config) -> "Stores":
@@ -45,6 +47,7 @@ class Stores:
             generation=GenerationStore(client, table),
             candles=CandleStore(client, table, concurrency),
             profiles=ProfileStore(client, table, concurrency),
+            categories=CategoryStore(client, table),
         )
 
 
@@ -52,9 +55,11 @@ __all__ = [
     "AssetPage",
     "AssetStore",
     "CandleStore",
+    "CategoryStore",
     "GenerationStore",
     "LeaseStore",
     "ListQuery",
+    "Membership",
     "PageKey",
     "PlannedChange",
     "PriceStore",

@@ -28,6 +28,7 @@ by_category (category; sparse, assets without a category are not in it).
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -170,7 +171,7 @@ def asset_to_item(asset: Asset) -> dict:
     }
     for name in Asset.__dataclass_fields__:
         value = getattr(asset, name)
-        if value is not None:
+        if value is not None and value != ():
             item[name] = serialize(value)
     if asset.price_max_age_seconds is not None and asset.last_price_update is not None:
         item[PRICE_FRESH_UNTIL] = serialize(asset.price_fresh_until(0))
@@ -190,7 +191,12 @@ def item_to_asset(item: dict) -> Asset:
             value = int(value)
         elif name == "status":
             value = AssetStatus(value)
+        elif name == "categories":
+            value = tuple(value)
         values[name] = value
+    if "categories" not in values and values.get("category"):
+        # Written before categories existed: its one label is its only category.
+        values["categories"] = (values["category"],)
     return Asset(**values)
 
 
@@ -526,3 +532,88 @@ def _set_fresh_until(changes: dict, names: dict, values: dict, sets: list, remov
     else:
         values[":pfu"] = serialize(priced_at + timedelta(seconds=bound))
         sets.append("#pfu = :pfu")
+
+
+# -- categories (issue 12) ------------------------------------------------------
+#
+# On the asset item: `category` (the primary slug, the by_category index key),
+# `categories` (a List of slugs, primary first) and, once an operator set them,
+# `categories_set_by` (the token name): the membership job never writes an item
+# carrying it. The job's last run is its own item, CATEGORIES/STATE.
+# Cost: a membership run reads the catalog once (one by_rank Query, projected to
+# five attributes) and writes one UpdateItem per asset whose categories changed;
+# an operator's change is one transaction (asset, audit record, counts).
+
+CATEGORIES_STATE_KEY = {"PK": {"S": "CATEGORIES"}, "SK": {"S": "STATE"}}
+CATEGORIES_SET_BY = "categories_set_by"
+MEMBERSHIP_PROJECTION = {
+    "ProjectionExpression": "#id, #cg, #rank, #cat, #cats, #by",
+    "ExpressionAttributeNames": {
+        "#id": "asset_id", "#cg": "coingecko_id", "#rank": "market_cap_rank", "#cat": "category",
+        "#cats": "categories", "#by": CATEGORIES_SET_BY,
+    },
+}
+
+
+def item_to_membership(item: dict) -> tuple[str, str | None, int | None, tuple[str, ...], str | None]:
+    """(asset_id, coingecko_id, rank, stored categories primary first, who set them or None for the source)."""
+    raw = deserialize(item)
+    # An item from before categories: its one label (the job's condition then expects no list).
+    categories = tuple(raw["categories"]) if "categories" in raw else ()
+    rank = raw.get("market_cap_rank")
+    return raw["asset_id"], raw.get("coingecko_id"), None if rank is None else int(rank), categories, raw.get(
+        CATEGORIES_SET_BY
+    )
+
+
+# The job writes only what it read, and never what an operator set: a change an
+# operator made between the job's read and its write wins.
+_SOURCE_MAY_SET = "attribute_exists(PK) AND attribute_not_exists(#by) AND "
+
+
+def source_categories_update(asset_id: str, before: tuple[str, ...], after: tuple[str, ...], now: datetime) -> dict:
+    """UpdateItem parameters for the membership job: the primary and the list, nothing else (no price, no version)."""
+    params = asset_update(asset_id, {"category": after[0], "categories": after, "updated_at": now})
+    names = {**params["ExpressionAttributeNames"], "#by": CATEGORIES_SET_BY, "#cats_read": "categories"}
+    values = dict(params["ExpressionAttributeValues"])
+    if before:
+        values[":cats_read"] = serialize(before)
+        unchanged = "#cats_read = :cats_read"
+    else:
+        unchanged = "attribute_not_exists(#cats_read)"
+    return {
+        **params,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ConditionExpression": _SOURCE_MAY_SET + unchanged,
+    }
+
+
+def operator_categories_update(
+    asset_id: str, categories: tuple[str, ...], expected_version: int, actor: str, now: datetime, pin: bool = True
+) -> dict:
+    """UpdateItem parameters for an operator's categories at the version read.
+
+    `pin` marks them as the operator's (the job leaves them alone); without it
+    the mark is removed and the next membership run may change them.
+    """
+    changes = {"category": categories[0], "categories": categories, CATEGORIES_SET_BY: actor if pin else None}
+    return versioned_asset_update(asset_id, changes, expected_version, actor, now)
+
+
+def categories_audit_item(change: StatusChange, before: tuple[str, ...], after: tuple[str, ...]) -> dict:
+    """The audit record of a categories change: in the asset's audit partition, status unchanged."""
+    return {
+        **audit_item(change),
+        "field": {"S": "categories"},
+        "from_categories": serialize(list(before)),
+        "to_categories": serialize(list(after)),
+    }
+
+
+def categories_state_item(ran_at: datetime, report: dict) -> dict:
+    return {**CATEGORIES_STATE_KEY, "ran_at": serialize(ran_at), "report": {"S": json.dumps(report, sort_keys=True)}}
+
+
+def item_to_categories_ran_at(item: dict | None) -> datetime | None:
+    return from_iso(item["ran_at"]["S"]) if item and "ran_at" in item else None

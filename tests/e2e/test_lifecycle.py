@@ -40,6 +40,7 @@ def _env(endpoint: str, cg: FakeCoinGecko, workdir: Path, **extra) -> dict:
         "COINGECKO_CALLS_PER_MINUTE": "600",
         "COINGECKO_RETRIES": "1",
         "PRICE_REFRESH_INTERVAL_SECONDS": str(INTERVAL),
+        "CATEGORY_REFRESH_HOURS": "0",  # price refreshes are counted as /coins/markets calls
         "WEB_CONCURRENCY": "2",
         "BIND": f"127.0.0.1:{free_port()}",
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),

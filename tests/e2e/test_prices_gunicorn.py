@@ -72,6 +72,7 @@ def service(dynamodb_local, tmp_path_factory):
             "COINGECKO_BREAKER_THRESHOLD": "2",
             "COINGECKO_BREAKER_COOLDOWN_SECONDS": str(COOLDOWN),
             "PRICE_REFRESH_INTERVAL_SECONDS": str(INTERVAL),
+            "CATEGORY_REFRESH_HOURS": "0",  # price refreshes are counted as /coins/markets calls
             "PRICE_MAX_AGE_SECONDS": str(MAX_AGE),
             # The fake's prices stand still between ticks, so with this short max age the
             # watched top assets go stale by design; these tests are about the refresh's

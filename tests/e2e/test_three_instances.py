@@ -35,6 +35,7 @@ def instances(dynamodb_local, tmp_path):
             "COINGECKO_API_URL": cg.url,
             "COINGECKO_CALLS_PER_MINUTE": "600",
             "PRICE_REFRESH_INTERVAL_SECONDS": str(INTERVAL),
+            "CATEGORY_REFRESH_HOURS": "0",  # price refreshes are counted as /coins/markets calls
             "REFRESH_LEASE_SECONDS": str(LEASE),
             "WEB_CONCURRENCY": "1",
         }

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from inventory.api.categories.routes import _SLUG_RULE
 from inventory.domain import AssetStatus
 from tests.conftest import ADMIN, build_asset
 
@@ -51,6 +52,11 @@ CALLS = {
         ("/inventory/assets/ZZZZ/similar", 404),
     ],
     "/inventory/reports/daily": [(f"/inventory/reports/daily?date={YESTERDAY}", 404)],
+    "/inventory/categories": [("/inventory/categories", 200)],
+    f"/inventory/categories/<{_SLUG_RULE}>": [
+        ("/inventory/categories/meme?limit=2", 200),
+        ("/inventory/categories/no-such-slug", 404),
+    ],
     "/health": [("/health", 200)],
     "/health/detailed": [("/health/detailed", 200)],
     "/openapi.json": [("/openapi.json", 200)],

@@ -44,3 +44,27 @@ def test_an_orphaned_refresher_stops_by_itself(moto_client, config):
                           stop_requested, parent_pid=-1)
     assert len(asked) == 1
     assert leases.current().expires_ms <= int(time.time() * 1000)
+
+
+def test_the_lease_holder_also_runs_the_category_job(moto_client, config, store, monkeypatch):
+    from inventory.jobs import categories as category_job
+
+    # Checked every second from a second after start: once the first price refresh
+    # has taken the lease, the first check runs the job, and the later ones find it done.
+    monkeypatch.setattr(category_job, "FIRST_CHECK_DELAY_SECONDS", 1)
+    monkeypatch.setattr(category_job, "CHECK_SECONDS", 1)
+    with FakeCoinGecko(generate_catalog(20)) as cg:
+        def stop_requested(timeout: float) -> bool:
+            deadline = time.monotonic() + 20
+            while not (store_has_categories() or time.monotonic() > deadline):
+                time.sleep(0.1)
+            time.sleep(2)  # room for a second check, which must not run the job again
+            return True
+
+        def store_has_categories() -> bool:
+            return any(a.categories == ("layer-1",) and a.coingecko_id == "bitcoin" for a in store.iter_all())
+
+        run_until_stopped(config.replace(COINGECKO_API_URL=cg.url, COINGECKO_CALLS_PER_MINUTE=0, INSTANCE_ID="me"),
+                          stop_requested)
+        assert cg.count("/coins/categories/list") == 1
+    assert store_has_categories()

@@ -9,6 +9,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 from webargs.fields import DelimitedList
 
+from ...categories import UNCATEGORIZED, members_of
 from ...domain import ASSET_ID_RE, CATEGORY_RE, MAX_ATOMIC_CHANGES, Asset, AssetStatus
 
 SORT_FIELDS = ("rank", "price", "market_cap", "volume_24h", "price_change_percentage_24h", "name")
@@ -18,9 +19,8 @@ _CURSOR = fields.String(
 )
 
 
-# What `category` reads for an asset nobody categorised: clients of the earlier
-# service take category as a string, never null.
-UNCATEGORIZED = "uncategorized"
+# `category` reads UNCATEGORIZED for an asset nobody categorised: clients of the
+# earlier service take category as a string, never null.
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ class AssetView:
         return self.asset.category or UNCATEGORIZED
 
     @property
+    def categories(self) -> list[str]:
+        return list(members_of(self.asset))
+
+    @property
     def availability_status(self) -> str:
         return "available" if self.is_active else "unavailable"
 
@@ -77,7 +81,13 @@ class AssetSchema(ma.Schema):
     name = fields.String()
     description = fields.String(allow_none=True, metadata={"description": "null: no source provides it yet"})
     coingecko_id = fields.String(allow_none=True)
-    category = fields.String(metadata={"description": f"Category slug; `{UNCATEGORIZED}` when none"})
+    category = fields.String(metadata={
+        "description": f"The primary category's slug; `{UNCATEGORIZED}` when none", "example": "stablecoin",
+    })
+    categories = fields.List(fields.String(), metadata={
+        "description": f"Every category slug of the asset, the primary first; `[\"{UNCATEGORIZED}\"]` when none",
+        "example": ["stablecoin", "defi"],
+    })
     image = fields.String(allow_none=True, metadata={"description": "Logo URL (from CoinGecko for linked assets)"})
     status = fields.Enum(AssetStatus, metadata={"description": "The operator's decision"})
     current_price = _money("USD price, exact")

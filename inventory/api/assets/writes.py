@@ -15,6 +15,8 @@ from ...domain import (
 )
 from ...extensions import get_metrics, get_service
 from ..auth import read_operation, require_scope
+from ..categories.routes import get_categories
+from ..categories.schemas import ReleaseCategoriesArgsSchema, SetCategoriesSchema
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import ErrorSchema
 from ..request_id import current_request_id
@@ -99,6 +101,15 @@ def _expected_version() -> int:
     return versions.pop()
 
 
+def _versioned_write(view):
+    """An operator's write to one asset at the version its If-Match names: documented, and behind assets:write."""
+    view = require_scope("assets:write")(view)
+    view = _document_auth(view)
+    view = blp.doc(parameters=[_IF_MATCH])(view)
+    view = blp.alt_response(428, schema=ErrorSchema, description="If-Match missing or `*`")(view)
+    return blp.alt_response(412, schema=ErrorSchema, description="If-Match does not name the current version")(view)
+
+
 def _view(asset: Asset):
     service = get_service()
     return {"data": AssetView.of(asset, service.clock(), service.max_age)}
@@ -109,11 +120,7 @@ class AssetStatusChange(MethodView):
     @blp.arguments(StatusChangeSchema)
     @blp.response(200, _DETAIL.__class__)
     @blp.alt_response(409, schema=ErrorSchema, description="Transition not allowed")
-    @blp.alt_response(412, schema=ErrorSchema, description="If-Match does not name the current version")
-    @blp.alt_response(428, schema=ErrorSchema, description="If-Match missing or `*`")
-    @blp.doc(parameters=[_IF_MATCH])
-    @_document_auth
-    @require_scope("assets:write")
+    @_versioned_write
     def patch(self, body, asset_id):
         """Change an asset's trading status
 
@@ -134,6 +141,40 @@ class AssetStatusChange(MethodView):
         except VersionConflict:
             get_metrics().write_conflict("status")
             raise
+        return json_response(_view(asset), _DETAIL, version=asset.version)
+
+
+@blp.route("/<asset_id:asset_id>/categories")
+class AssetCategoriesChange(MethodView):
+    @blp.arguments(SetCategoriesSchema)
+    @blp.response(200, _DETAIL.__class__)
+    @_versioned_write
+    def patch(self, body, asset_id):
+        """Set an asset's categories
+
+        Needs `If-Match` with the asset's current ETag (from GET). The first
+        slug becomes the primary `category`; the category refresh never
+        overwrites an operator's choice. Audited with the token's name (in the
+        asset's audit log, status unchanged, the reason naming the change).
+        """
+        asset = get_categories().set_categories(
+            asset_id, body["categories"], body["reason"], _expected_version(), g.token_name, current_request_id()
+        )
+        return json_response(_view(asset), _DETAIL, version=asset.version)
+
+    @blp.arguments(ReleaseCategoriesArgsSchema, location="query")
+    @blp.response(200, _DETAIL.__class__)
+    @_versioned_write
+    def delete(self, args, asset_id):
+        """Hand an asset's categories back to the category refresh
+
+        Needs `If-Match` with the asset's current ETag. The categories stay as
+        they are until the next membership run sets them from the source.
+        Audited like a PATCH.
+        """
+        asset = get_categories().release(
+            asset_id, args["reason"], _expected_version(), g.token_name, current_request_id()
+        )
         return json_response(_view(asset), _DETAIL, version=asset.version)
 
 

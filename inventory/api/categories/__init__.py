@@ -1,0 +1,1 @@
+"""Category endpoints: per-category aggregates in routes.py, schemas side by side."""
