@@ -9,9 +9,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from .domain import Asset, AssetStatus, CatalogStats, VersionConflict
-
-# What an asset the source does not classify carries: never a guess.
-UNCATEGORIZED = "uncategorized"
+from .domain.models import UNCATEGORIZED
 
 # Taxonomy slug -> the CoinGecko category ids (`/coins/categories/list`) whose
 # members carry it. The ORDER IS THE PRIMARY-CATEGORY PRECEDENCE: an asset's

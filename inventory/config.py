@@ -100,6 +100,8 @@ class Config:
     CANDLE_CATCHUP_DAYS: int = 3
     RECOMMEND_WINDOW_DAYS: int = 30
     RECOMMEND_TOP_K: int = 10
+    # Profiles for at most this many assets (best ranked): the run scores every pair.
+    RECOMMEND_MAX_ASSETS: int = 1000
     # Health (operations): the assets /health/detailed watches, and its live check
     # of the price source. A count (the N best-ranked assets) or comma-separated ids.
     HEALTH_TOP_ASSETS: str = "10"

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from .errors import InventoryError
-from .models import Asset, PricePoint
+from .models import UNCATEGORIZED, Asset, PricePoint
 
 # Daily candles (and the day reports built from them) are kept this long.
 CANDLE_RETENTION_DAYS = 366
@@ -104,8 +104,10 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def categories_of(asset: Asset) -> tuple[str, ...]:
-    """An asset's category slugs (one today; several once assets carry `categories`)."""
-    return (asset.category,) if asset.category else ()
+    """An asset's category slugs, the primary first (an item older than `categories`: its one category)."""
+    slugs = asset.categories or ((asset.category,) if asset.category else ())
+    # "uncategorized" is the absence of a category: two such assets share nothing.
+    return tuple(s for s in slugs if s != UNCATEGORIZED)
 
 
 class ReportNotFound(InventoryError):

@@ -59,6 +59,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# What an asset the source does not classify carries: never a guess.
+UNCATEGORIZED = "uncategorized"
+
+
 @dataclass(slots=True)
 class Asset:
     asset_id: str

@@ -79,7 +79,10 @@ def build_history_job(config: Config, dynamodb=None) -> Callable[..., RollupRepo
         now = utcnow()
         report = roll_up_days(assets, prices, candles, now, catchup, fence)
         if report.days or first_run:
-            recommend(assets, candles, profiles, now, config.RECOMMEND_WINDOW_DAYS, config.RECOMMEND_TOP_K, fence)
+            recommend(
+                assets, candles, profiles, now, config.RECOMMEND_WINDOW_DAYS, config.RECOMMEND_TOP_K, fence,
+                config.RECOMMEND_MAX_ASSETS,
+            )
             first_run = False
         return report
 

@@ -74,6 +74,21 @@ def test_similar_ranks_the_twin_first_and_leaves_out_the_unalike_and_the_untrada
     assert (similar[1].score, similar[1].reasons) == (Decimal("0.2000"), ("same market-cap band (1B-10B USD)",))
 
 
+def test_max_assets_keeps_the_best_ranked_and_bounds_the_pairs():
+    # Ranks follow CLOSES' order: AAA 1, BBB 2, CCC 3, DDD 4 (SUS is not active).
+    profiles = {p.asset_id: p for p in build_profiles(assets(), CLOSES, top_k=10, max_assets=2)}
+    assert set(profiles) == {"AAA", "BBB"}
+    assert [s.asset_id for s in profiles["AAA"].similar] == ["BBB"]
+
+
+def test_uncategorized_assets_share_no_category():
+    both = [build_asset(a, i + 1, price="1", category="uncategorized", market_cap=Decimal("1000000"))
+            for i, a in enumerate(("AAA", "DDD"))]
+    profiles = {p.asset_id: p for p in build_profiles(both, {}, top_k=10)}
+    assert profiles["AAA"].categories == ()
+    assert all("shares category" not in r for s in profiles["AAA"].similar for r in s.reasons)
+
+
 def test_diversifiers_prefer_anti_correlated_and_new_categories():
     profiles = {p.asset_id: p for p in build_profiles(assets(), CLOSES, top_k=10)}
     ranked = diversifiers([profiles["AAA"]], [profiles[k] for k in sorted(profiles)])
