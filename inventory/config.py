@@ -86,6 +86,13 @@ class Config:
     WEB_CONCURRENCY: int = 1
     CORS_ORIGINS: str = ""  # comma-separated exact origins; empty = no CORS
 
+    # Market data: filters, cursors, overview and movers (search.py, market.py).
+    # How long a replaced catalog snapshot is kept for cursor walks that started in it.
+    CURSOR_SNAPSHOT_SECONDS: int = 120
+    # Movers leave out assets below these (USD), so dust does not dominate; overridable per request.
+    MOVERS_MIN_MARKET_CAP: int = 10_000_000
+    MOVERS_MIN_VOLUME_24H: int = 1_000_000
+
     LOG_LEVEL: str = "INFO"
     # Set by gunicorn.conf.py: where worker processes share their metric values.
     PROMETHEUS_MULTIPROC_DIR: str | None = None

@@ -28,7 +28,7 @@ from .domain import (
 )
 from .generation import LocalGeneration
 from .jobs.seed import SyncReport, sync_catalog
-from .search import SearchIndex, SearchQuery, SortKey
+from .search import PinnedSnapshots, SearchIndex, SearchQuery, SortKey
 from .store import PageKey, PlannedChange, Stores, plan_list_query
 from .store.migrate import migrate, table_status
 
@@ -47,6 +47,7 @@ class Listing:
     total_count: int
     active_count: int
     stale: bool = False  # served from cache while the store was failing
+    snapshot: str | None = None  # the fingerprint of the catalog snapshot a search page comes from
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ class CatalogService:
         # Loading 10,000 assets takes seconds: within a generation requests never
         # wait for a reload; a new generation is waited for (never serve older data).
         self.snapshot_cache = cache("catalog_snapshot", config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True)
+        # Replaced snapshots that cursor walks still resume in (search.py).
+        self.walks = PinnedSnapshots(config.CURSOR_SNAPSHOT_SECONDS)
 
     @property
     def max_age(self) -> int:
@@ -137,12 +140,17 @@ class CatalogService:
         return Listing(page.assets, page.next_key, total, active, stats.stale)
 
     def _snapshot(self):
-        return self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all()))
+        return self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all(), self.generation.current()))
 
-    def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
+    def snapshot(self, pin: str | None = None) -> tuple[SearchIndex, bool]:
+        """The catalog snapshot (the pinned one while it is kept) and whether it stands in stale."""
         index = self._snapshot()
-        result = index.value.search(query, limit, after, self.clock(), self.max_age)
-        return Listing(result.page, result.next_key, result.total, result.active, index.stale)
+        return self.walks.resolve(index.value, pin), index.stale
+
+    def search(self, query: SearchQuery, limit: int, after: SortKey | None, pin: str | None = None) -> Listing:
+        index, stale = self.snapshot(pin)
+        result = index.search(query, limit, after, self.clock(), self.max_age)
+        return Listing(result.page, result.next_key, result.total, result.active, stale, index.fingerprint)
 
     def by_coingecko_ids(
         self, coingecko_ids: list[str], *, status: AssetStatus | None, category: str | None, active_only: bool

@@ -66,6 +66,7 @@ class Asset:
     name: str
     coingecko_id: str | None = None
     category: str | None = None
+    categories: tuple[str, ...] = ()
     image: str | None = None
     description: str | None = None  # no source provides it yet: served as null
     status: AssetStatus = AssetStatus.ACTIVE
