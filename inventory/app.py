@@ -81,9 +81,11 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     from .api.assets import routes as assets
     from .api.assets import writes  # noqa: F401  (importing it adds the write views to assets.blp)
     from .api.health import routes as health
+    from .api.market import routes as market
 
     rest_api.register_blueprint(assets.blp)
     rest_api.register_blueprint(health.blp)
+    rest_api.register_blueprint(market.blp)
     register_error_handlers(app)
 
     metrics, http_metrics = _init_metrics(app, config)
