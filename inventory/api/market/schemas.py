@@ -6,14 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ...market import WINDOWS
-
-
-class _Query(ma.Schema):
-    class Meta:
-        # A misspelt parameter would otherwise be ignored silently: 422 naming it instead.
-        unknown = ma.RAISE
-
-    error_messages = {"unknown": "Not a query parameter of this endpoint."}
+from ..assets.schemas import _Query
 
 
 def _usd(description: str, example: str):
