@@ -189,3 +189,7 @@ class AssetDetail(MethodView):
             return render({"data": view}, _DETAIL, version=asset.version)
 
         return cached_json("asset", asset_id, build)
+
+
+# The export view registers on this blueprint (imported at the end: it imports `blp`).
+from . import export  # noqa: E402,F401
