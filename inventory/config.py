@@ -87,7 +87,7 @@ class Config:
     CORS_ORIGINS: str = ""  # comma-separated exact origins; empty = no CORS
 
     # Market data: filters, cursors, overview and movers (search.py, market.py).
-    # How long a replaced catalog snapshot is kept for cursor walks that started in it.
+    # How long a cursor walk's ordering is kept, so its pages follow it while prices move.
     CURSOR_SNAPSHOT_SECONDS: int = 120
     # Movers leave out assets below these (USD), so dust does not dominate; overridable per request.
     MOVERS_MIN_MARKET_CAP: int = 10_000_000

@@ -28,7 +28,7 @@ from .domain import (
 )
 from .generation import LocalGeneration
 from .jobs.seed import SyncReport, sync_catalog
-from .search import PinnedSnapshots, SearchIndex, SearchQuery, SortKey
+from .search import SearchIndex, SearchQuery, SortKey, WalkOrders
 from .store import PageKey, PlannedChange, Stores, plan_list_query
 from .store.migrate import migrate, table_status
 
@@ -90,8 +90,8 @@ class CatalogService:
         # Loading 10,000 assets takes seconds: within a generation requests never
         # wait for a reload; a new generation is waited for (never serve older data).
         self.snapshot_cache = cache("catalog_snapshot", config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True)
-        # Replaced snapshots that cursor walks still resume in (search.py).
-        self.walks = PinnedSnapshots(config.CURSOR_SNAPSHOT_SECONDS)
+        # The orderings cursor walks began in (search.py).
+        self.walks = WalkOrders(config.CURSOR_SNAPSHOT_SECONDS)
 
     @property
     def max_age(self) -> int:
@@ -140,17 +140,17 @@ class CatalogService:
         return Listing(page.assets, page.next_key, total, active, stats.stale)
 
     def _snapshot(self):
-        return self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all(), self.generation.current()))
+        return self.snapshot_cache.get("all", lambda: SearchIndex.load(self._assets.iter_all(), self.generation.current()))
 
-    def snapshot(self, pin: str | None = None) -> tuple[SearchIndex, bool]:
-        """The catalog snapshot (the pinned one while it is kept) and whether it stands in stale."""
+    def snapshot(self) -> tuple[SearchIndex, bool]:
+        """The catalog snapshot and whether it stands in stale."""
         index = self._snapshot()
-        return self.walks.resolve(index.value, pin), index.stale
+        return index.value, index.stale
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None, pin: str | None = None) -> Listing:
-        index, stale = self.snapshot(pin)
-        result = index.search(query, limit, after, self.clock(), self.max_age)
-        return Listing(result.page, result.next_key, result.total, result.active, stale, index.fingerprint)
+        index = self._snapshot()
+        result, pin = self.walks.page(index.value, query, limit, after, pin, self.clock(), self.max_age)
+        return Listing(result.page, result.next_key, result.total, result.active, index.stale, pin)
 
     def by_coingecko_ids(
         self, coingecko_ids: list[str], *, status: AssetStatus | None, category: str | None, active_only: bool

@@ -135,11 +135,11 @@ def test_cursor_walk_neither_repeats_nor_skips_while_prices_move(app, client, st
     assert during == before and len(set(during)) == 12
 
 
-def test_cursor_from_an_expired_snapshot_resumes_by_key(app, client, store, add_assets):
+def test_cursor_whose_walk_order_is_gone_resumes_by_key(app, client, store, add_assets):
     add_assets(*[build_asset(f"C{n:02}", n + 1, price="1", market_cap=Decimal(1000 - n)) for n in range(6)])
-    with app.app_context():
-        get_service().walks.keep_seconds = -1  # a replaced snapshot is never kept
     first = body(client.get("/inventory/assets/search?sort=-market_cap&limit=3"))
+    with app.app_context():
+        get_service().walks._orders.clear()  # expired, or another worker served the first page
     move_prices(store, app, {"C00": 1})  # C00 drops to last
     rest = body(client.get(f"/inventory/assets/search?sort=-market_cap&limit=3&cursor={first['next_cursor']}"))
     assert [a["asset_id"] for a in rest["data"]] == ["C03", "C04", "C05"]

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from inventory.domain import AssetStatus
-from inventory.search import PinnedSnapshots, SearchIndex, SearchQuery, _compare, _sort_value, fold, key_from_cursor, key_to_cursor
+from inventory.search import SearchIndex, WalkOrders, SearchQuery, _compare, _sort_value, fold, key_from_cursor, key_to_cursor
 from tests.conftest import build_asset
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -133,43 +133,63 @@ class Clock:
         return self.now
 
 
-def test_pinned_snapshot_is_kept_for_a_while_after_it_is_replaced():
-    clock = Clock()
-    walks = PinnedSnapshots(keep_seconds=60, max_kept=1, timer=clock)
-    first = SearchIndex([build_asset("A", 1, price="1", now=NOW)])
-    second = SearchIndex([build_asset("A", 1, price="2", now=NOW.replace(minute=1))])
-    third = SearchIndex([build_asset("A", 1, price="3", now=NOW.replace(minute=2))])
-    assert walks.resolve(first, None) is first
-    assert walks.resolve(second, first.fingerprint) is first  # replaced just now: still kept
-    clock.now = 61
-    assert walks.resolve(second, first.fingerprint) is second  # gone: the walk resumes by key
-    assert walks.resolve(third, second.fingerprint) is second
-    # The same content loaded again (another reload in one generation) is the same snapshot.
-    again = SearchIndex([build_asset("A", 1, price="3", now=NOW.replace(minute=2))])
-    assert again.fingerprint == third.fingerprint and walks.resolve(again, third.fingerprint) is again
-
-
-def test_walk_in_a_pinned_snapshot_never_repeats_or_skips_while_prices_move():
-    # GIVEN a walk by market cap that read its first page
-    assets = [build_asset(f"A{n}", n + 1, price="1", now=NOW, market_cap=Decimal(100 - n)) for n in range(30)]
-    walks = PinnedSnapshots(keep_seconds=60)
-    query = SearchQuery(sort=(("market_cap", True), ("name", False)))
-    index = walks.resolve(SearchIndex(assets), None)
-    first = index.search(query, 10, None, NOW, MAX_AGE)
-    seen = [a.asset_id for a in first.page]
-    # WHEN the caps reverse before the next pages are read
-    moved = SearchIndex([a.replace(market_cap=Decimal(n), version=2) for n, a in enumerate(assets)])
-    after, pin = first.next_key, index.fingerprint
-    while after is not None:
-        result = walks.resolve(moved, pin).search(query, 10, after, NOW, MAX_AGE)
+def caps_walk(walks, snapshots, query, limit=10):
+    """Walk every page, the catalog replaced by the next snapshot after each page; (ids seen, last page's prices)."""
+    snapshots = iter(snapshots)
+    index = next(snapshots)
+    result, pin = walks.page(index, query, limit, None, None, NOW, MAX_AGE)
+    seen = [a.asset_id for a in result.page]
+    while result.next_key is not None:
+        index = next(snapshots, index)
+        result, pin = walks.page(index, query, limit, result.next_key, pin, NOW, MAX_AGE)
         seen += [a.asset_id for a in result.page]
-        after = result.next_key
-    # THEN every asset came exactly once, in the order the walk started in
-    assert seen == [a.asset_id for a in assets]
-    # while resuming by key in the moved snapshot would have repeated the first page
-    unpinned, after = [], first.next_key
-    while after is not None:
-        result = moved.search(query, 10, after, NOW, MAX_AGE)
-        unpinned += [a.asset_id for a in result.page]
-        after = result.next_key
-    assert set(unpinned) & set(seen[:10])
+    return seen, {a.asset_id: a.market_cap for a in result.page}
+
+
+def catalog(caps):
+    return SearchIndex([build_asset(f"A{n:02}", n + 1, price="1", now=NOW, market_cap=Decimal(cap), version=v)
+                        for n, (cap, v) in enumerate(caps)])
+
+
+QUERY = SearchQuery(sort=(("market_cap", True), ("name", False)))
+
+
+def test_walk_neither_repeats_nor_skips_while_prices_move_and_shows_current_prices():
+    # GIVEN a walk by market cap; WHEN the caps reverse after its first page
+    before = catalog([(100 - n, 1) for n in range(30)])
+    moved = catalog([(n, 2) for n in range(30)])
+    seen, last_prices = caps_walk(WalkOrders(keep_seconds=60), [before, moved], QUERY)
+    # THEN every asset came exactly once, in the order the walk began in, with today's prices
+    assert seen == [f"A{n:02}" for n in range(30)]
+    assert last_prices["A29"] == 29
+    # while resuming by key without the kept order repeats assets
+    repeated, _ = caps_walk(WalkOrders(keep_seconds=-1), [before, moved], QUERY)
+    assert len(repeated) != len(set(repeated))
+
+
+def test_walk_leaves_out_assets_removed_meanwhile_and_ends_cleanly():
+    before = catalog([(100 - n, 1) for n in range(12)])
+    fewer = SearchIndex([a for a in before.assets if a.asset_id not in ("A05", "A11")] )
+    fewer = SearchIndex([a.replace(version=2) for a in fewer.assets])
+    seen, _ = caps_walk(WalkOrders(keep_seconds=60), [before, fewer], QUERY, limit=5)
+    assert seen == [f"A{n:02}" for n in range(12) if n not in (5, 11)]
+
+
+def test_walk_orders_expire_and_are_bounded():
+    clock = Clock()
+    walks = WalkOrders(keep_seconds=60, max_walks=1, timer=clock)
+    before = catalog([(100 - n, 1) for n in range(4)])
+    moved = catalog([(n, 2) for n in range(4)])
+    first, pin = walks.page(before, QUERY, 2, None, None, NOW, MAX_AGE)
+    clock.now = 61
+    resumed, new_pin = walks.page(moved, QUERY, 2, first.next_key, pin, NOW, MAX_AGE)
+    assert new_pin == moved.fingerprint  # expired: resumed by key, pinned afresh
+    other = SearchQuery(sort=(("rank", False),))
+    walks.page(before, other, 2, None, None, NOW, MAX_AGE)
+    _, pin = walks.page(before, QUERY, 2, None, None, NOW, MAX_AGE)  # evicts `other`'s order
+    assert len(walks._orders) == 1
+
+
+def test_same_content_has_the_same_fingerprint():
+    assert catalog([(1, 1), (2, 1)]).fingerprint == catalog([(1, 1), (2, 1)]).fingerprint
+    assert catalog([(1, 1), (2, 1)]).fingerprint != catalog([(1, 1), (2, 2)]).fingerprint

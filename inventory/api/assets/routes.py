@@ -111,7 +111,7 @@ def _lookup(args):
 
 
 def _snapshot_page(scope: str, query: SearchQuery, args):
-    """One page of the snapshot ordering; its cursor pins the snapshot it was taken from (search.PinnedSnapshots)."""
+    """One page of the snapshot ordering; its cursor pins the ordering its walk began in (search.WalkOrders)."""
     limit = args["limit"]
     filters = {"query": repr(query), "limit": limit}
     after, pin = None, None
