@@ -109,7 +109,16 @@ class SearchIndex:
     precomputed dense ranks.
     """
 
-    def __init__(self, assets, generation: int | None = None):
+    def __init__(self, assets, generation: int | None = None, reuse: "SearchIndex | None" = None):
+        if reuse is not None:
+            # An unchanged asset keeps the previous snapshot's object: the new copy is
+            # freed as soon as it is read, so a reload within a generation never holds
+            # two catalogs at once (issue 11, worker RSS).
+            previous = reuse._by_id
+            kept = reuse.assets
+            assets = (
+                kept[i] if (i := previous.get(a.asset_id)) is not None and kept[i] == a else a for a in assets
+            )
         self.assets = list(assets)
         self.generation = generation
         # Identifies the content across workers: a cursor pins the snapshot it was
@@ -155,13 +164,6 @@ class SearchIndex:
             self._ranks[sort] = ranks
         self._memo: dict[str, object] = {}
         self._memo_lock = threading.Lock()
-
-    @classmethod
-    def load(cls, assets, generation: int | None = None) -> "SearchIndex":
-        """Build an index from a store iterator, then give the load's freed peak back to the kernel."""
-        index = cls(assets, generation)
-        trim()
-        return index
 
     def __len__(self) -> int:
         return len(self.assets)
@@ -283,6 +285,22 @@ class SearchIndex:
             active = sum(1 for i in order if (until := deadlines[i]) is not None and now <= until)
         assets = self.assets
         return SearchResult([assets[i] for i in page], next_key, total, active, order)
+
+
+class SnapshotLoader:
+    """Builds each snapshot from a store iterator, reusing the previous one's unchanged Asset objects.
+
+    After a load the freed peak (raw items, parsed items) goes back to the kernel.
+    """
+
+    def __init__(self):
+        self._previous: SearchIndex | None = None
+
+    def __call__(self, assets, generation: int | None = None) -> SearchIndex:
+        index = SearchIndex(assets, generation, reuse=self._previous)
+        self._previous = index
+        trim()
+        return index
 
 
 class WalkOrders:

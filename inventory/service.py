@@ -28,7 +28,7 @@ from .domain import (
 )
 from .generation import LocalGeneration
 from .jobs.seed import SyncReport, sync_catalog
-from .search import SearchIndex, SearchQuery, SortKey, WalkOrders
+from .search import SearchIndex, SearchQuery, SnapshotLoader, SortKey, WalkOrders
 from .store import PageKey, PlannedChange, Stores, plan_list_query
 from .store.migrate import migrate, table_status
 
@@ -90,6 +90,7 @@ class CatalogService:
         # Loading 10,000 assets takes seconds: within a generation requests never
         # wait for a reload; a new generation is waited for (never serve older data).
         self.snapshot_cache = cache("catalog_snapshot", config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True)
+        self._load_snapshot = SnapshotLoader()
         # The orderings cursor walks began in (search.py).
         self.walks = WalkOrders(config.CURSOR_SNAPSHOT_SECONDS)
 
@@ -140,7 +141,7 @@ class CatalogService:
         return Listing(page.assets, page.next_key, total, active, stats.stale)
 
     def _snapshot(self):
-        return self.snapshot_cache.get("all", lambda: SearchIndex.load(self._assets.iter_all(), self.generation.current()))
+        return self.snapshot_cache.get("all", lambda: self._load_snapshot(self._assets.iter_all(), self.generation.current()))
 
     def snapshot(self) -> tuple[SearchIndex, bool]:
         """The catalog snapshot and whether it stands in stale."""

@@ -193,3 +193,11 @@ def test_walk_orders_expire_and_are_bounded():
 def test_same_content_has_the_same_fingerprint():
     assert catalog([(1, 1), (2, 1)]).fingerprint == catalog([(1, 1), (2, 1)]).fingerprint
     assert catalog([(1, 1), (2, 1)]).fingerprint != catalog([(1, 1), (2, 2)]).fingerprint
+
+
+def test_a_reload_keeps_the_previous_objects_of_unchanged_assets_only():
+    first = catalog([(100 - n, 1) for n in range(5)])
+    moved = [a.replace(market_cap=Decimal(1)) if a.asset_id == "A02" else a.replace() for a in first.assets]
+    again = SearchIndex(moved, reuse=first)
+    assert [a is b for a, b in zip(first.assets, again.assets)] == [True, True, False, True, True]
+    assert again.assets[2].market_cap == 1
