@@ -86,6 +86,19 @@ def _assets(n: int):
     ]
 
 
+def fixed_traffic(url: str, paths: list[str]) -> int:
+    """GET every path once from 8 threads; the number of 2xx answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def get(path: str) -> int:
+        with contextlib.suppress(requests.RequestException):
+            return int(requests.get(url + path, timeout=120).ok)
+        return 0
+
+    with ThreadPoolExecutor(8) as pool:
+        return sum(pool.map(get, paths))
+
+
 def run(seconds: int, rss_only: bool) -> tuple[list[list[str]], str]:
     load_before = os.getloadavg()[0]
     rows: list[list[str]] = []
@@ -151,25 +164,37 @@ def run(seconds: int, rss_only: bool) -> tuple[list[list[str]], str]:
                              "report", "n/a"])
             in_process(rows)
 
-        # Memory: list, search, history and detail traffic over the whole catalog, then RSS.
-        prime(large, FILTERED)
+        # Memory: the same fixed traffic (every list page, searches, market reads, 200
+        # histories, one detail read of every id) to two servers on the same table, one
+        # with gunicorn.conf.py's MALLOC_ARENA_MAX=2 and one with glibc's default arenas.
+        glibc = server("glibc-arenas", "bench-10000", MALLOC_ARENA_MAX="0")
+        glibc.wait_healthy()
+        servers = {"MALLOC_ARENA_MAX=2 (default)": large, "glibc default arenas": glibc}
+        at_start = {name: s.worker_rss_mb() for name, s in servers.items()}
+        at_start["MALLOC_ARENA_MAX=2 (default)"] = rss_at_start
+        for s in servers.values():
+            prime(s, FILTERED)
         ids = all_ids(large.url)
-        mixed = lua_script(scripts, "mixed", [
-            "/inventory/assets?limit=50", "/inventory/assets/search?q=co", FILTERED, OVERVIEW, MOVERS,
-            "/inventory/assets/search?q=a&sort=-market_cap,name&limit=100",
-        ])
-        wrk(large.url, mixed, 16, max(seconds, 5))
-        history = lua_script(scripts, "history", [f"/inventory/assets/{i}/history?interval=1h" for i in ids[:200]])
-        wrk(large.url, history, 16, max(seconds, 5))
-        sweep = lua_script(scripts, "sweep", [f"/inventory/assets/{i}" for i in ids])
-        sweep_r = wrk(large.url, sweep, 16, 20)
-        rss = large.worker_rss_mb()
-        rows.append([f"memory: RSS per worker, {large_n} assets, after list/search/market/history/detail traffic",
-                     ", ".join(f"{v:.0f} MB" for v in sorted(rss.values()))
-                     + f" (at start {', '.join(f'{v:.0f}' for v in sorted(rss_at_start.values()))} MB)",
-                     "< 120 MB", yes(max(rss.values()) < 120)])
-        notes.append(f"The detail sweep cycled over all {len(ids)} ids for 20 s ({sweep_r.requests} requests, "
-                     f"{sweep_r.rps:.0f} req/s){errors_note(sweep_r)}; restarts by max_requests: {large.restarts()}.")
+        paths = [
+            *["/inventory/assets?limit=50", "/inventory/assets/search?q=co", FILTERED, FILTERED_LIST, OVERVIEW,
+              MOVERS, "/inventory/assets/search?q=a&sort=-market_cap,name&limit=100"] * 20,
+            *[f"/inventory/assets/{i}/history?interval=1h" for i in ids[:200]],
+            *[f"/inventory/assets/{i}" for i in ids],
+        ]
+        for s in servers.values():
+            all_ids(s.url)  # every list page
+            sent = fixed_traffic(s.url, paths)
+        for name, s in servers.items():
+            rss = s.worker_rss_mb()
+            rows.append([f"memory: RSS per worker, {large_n} assets, after list/search/market/history/detail "
+                         f"traffic, {name}",
+                         ", ".join(f"{v:.0f} MB" for v in sorted(rss.values()))
+                         + f" (at start {', '.join(f'{v:.0f}' for v in sorted(at_start[name].values()))} MB)",
+                         "< 120 MB", yes(max(rss.values()) < 120)])
+        notes.append(f"Memory traffic, the same to both servers: every list page (limit 250), then {sent} requests "
+                     f"from 8 threads ({len(paths) - len(ids) - 200} searches/list/market reads, 200 histories, "
+                     f"one detail read of each of the {len(ids)} ids); restarts by max_requests: {large.restarts()}.")
+        glibc.stop()
         large.stop()
     notes.insert(0, f"Tables loaded by one refresh from the fake CoinGecko; gunicorn with gunicorn.conf.py "
                     f"(gthread, 4 threads, WEB_CONCURRENCY=2), PRICE_REFRESH_ENABLED=false, default caches; "

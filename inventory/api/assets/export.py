@@ -65,6 +65,10 @@ def _rows(assets, now, max_age: int) -> Iterator[str]:
         yield line([_cell(name, derived[name] if name in derived else getattr(asset, name)) for name in COLUMNS])
 
 
+_DESCRIBED = ("A header row, then one row per asset in the order asked; Decimal values exact in plain notation, "
+              "empty cells for null, `is_active`/`price_stale` as of the request.")
+
+
 def _wants_csv(args) -> bool:
     return args.get("format") == "csv" or request.accept_mimetypes.best_match(["text/csv"]) == "text/csv"
 
@@ -72,11 +76,12 @@ def _wants_csv(args) -> bool:
 @blp.route("/export")
 class AssetExport(MethodView):
     @blp.arguments(ExportArgsSchema, location="query")
-    @blp.response(200, content_type="text/csv", description=(
-        "A header row, then one row per asset in the order asked; Decimal values exact in plain notation, "
-        "empty cells for null, `is_active`/`price_stale` as of the request."
-    ))
+    @blp.response(200, content_type="text/csv", description=_DESCRIBED)
     @blp.alt_response(406, schema=ErrorSchema, description="Neither `Accept: text/csv` nor `format=csv`")
+    @blp.doc(responses={"200": {"description": _DESCRIBED, "content": {"text/csv": {"schema": {"type": "string"}, "example": (
+        ",".join(COLUMNS) + "\r\nBTC,btc,Bitcoin,layer-1,layer-1,ACTIVE,true,false,97000.12,1900000000000,1,"
+        "40000000000.1,0.1,2.5,-1.25,10,19800000,19800000,21000000,2026-11-25T12:00:00+00:00\r\n"
+    )}}}})
     def get(self, args):
         """Export the catalog as CSV, with every filter of list and search
 
