@@ -23,14 +23,6 @@ max_requests_jitter = 20000
 # gunicorn's control socket is one path per user, so a second server (tests,
 # benchmarks) would take over and then delete the first one's; not needed here.
 control_socket_disable = True
-# At most this many malloc arenas in the workers (set here in the master, inherited
-# by every fork): gthread workers and the snapshot reload threads otherwise each
-# get an arena that keeps its peak (BENCHMARKS.md, worker RSS). 0 leaves glibc's default.
-_arenas = int(os.environ.get("MALLOC_ARENA_MAX", "2"))
-if _arenas:
-    from inventory.allocator import limit_arenas
-
-    limit_arenas(_arenas)
 accesslog = os.environ.get("ACCESS_LOG")  # unset: no access log (the app logs each request)
 # gunicorn's own lines as JSON too, like the app's.
 logconfig_dict = {

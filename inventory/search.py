@@ -20,7 +20,6 @@ from decimal import Decimal, InvalidOperation
 
 from cachetools import TTLCache
 
-from .allocator import trim
 from .domain import Asset, AssetStatus
 
 # Range filters (`min_<name>`/`max_<name>`) and numeric sort keys -> the Asset attribute.
@@ -288,10 +287,7 @@ class SearchIndex:
 
 
 class SnapshotLoader:
-    """Builds each snapshot from a store iterator, reusing the previous one's unchanged Asset objects.
-
-    After a load the freed peak (raw items, parsed items) goes back to the kernel.
-    """
+    """Builds each snapshot from a store iterator, reusing the previous one's unchanged Asset objects."""
 
     def __init__(self):
         self._previous: SearchIndex | None = None
@@ -299,7 +295,6 @@ class SnapshotLoader:
     def __call__(self, assets, generation: int | None = None) -> SearchIndex:
         index = SearchIndex(assets, generation, reuse=self._previous)
         self._previous = index
-        trim()
         return index
 
 
