@@ -47,7 +47,7 @@ class Listing:
     total_count: int
     active_count: int
     stale: bool = False  # served from cache while the store was failing
-    snapshot: str | None = None  # the fingerprint of the catalog snapshot a search page comes from
+    snapshot: str | None = None  # the fingerprint a snapshot-path cursor pins: its walk's first snapshot
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,8 @@ class CatalogService:
         return Listing(page.assets, page.next_key, total, active, stats.stale)
 
     def _snapshot(self):
-        return self.snapshot_cache.get("all", lambda: self._load_snapshot(self._assets.iter_all(), self.generation.current()))
+        load = self._load_snapshot
+        return self.snapshot_cache.get("all", lambda: load(self._assets.iter_all(), self.generation.current()))
 
     def snapshot(self) -> tuple[SearchIndex, bool]:
         """The catalog snapshot and whether it stands in stale."""
