@@ -84,6 +84,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     from .api.assets import writes  # noqa: F401  (importing it adds the write views to assets.blp)
     from .api.categories import routes as categories
     from .api.health import routes as health
+    from .api.market import routes as market
     from .api.quotes import routes as quotes
     from .api.recommendations import routes as recommendations
     from .api.reports import routes as reports
@@ -94,6 +95,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     rest_api.register_blueprint(recommendations.blp)
     rest_api.register_blueprint(quotes.blp)
     rest_api.register_blueprint(categories.blp)
+    rest_api.register_blueprint(market.blp)
     register_error_handlers(app)
 
     metrics, http_metrics = _init_metrics(app, config)

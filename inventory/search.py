@@ -1,4 +1,4 @@
-"""Catalog search over an in-process snapshot: matching, filtering and keyset ordering.
+"""Catalog search over an in-process snapshot: filters, multi-key keyset ordering, and pinned snapshots for cursors.
 
 DynamoDB cannot match a name substring without a Scan, so search runs over a
 snapshot of the catalog that each worker reloads (by a Query on the by_rank
@@ -8,21 +8,32 @@ of thousands of assets at most), which is what makes this the right trade.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 import unicodedata
 from array import array
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+
+from cachetools import TTLCache
 
 from .domain import Asset, AssetStatus
 
-_SORT_ATTRIBUTE = {
+# Range filters (`min_<name>`/`max_<name>`) and numeric sort keys -> the Asset attribute.
+RANGE_ATTRIBUTE = {
     "rank": "market_cap_rank",
     "price": "current_price",
     "market_cap": "market_cap",
     "volume_24h": "volume_24h",
     "price_change_percentage_24h": "price_change_percentage_24h",
-    "name": "name",
+    "price_change_percentage_7d": "price_change_percentage_7d",
+    "price_change_percentage_30d": "price_change_percentage_30d",
 }
+_SORT_ATTRIBUTE = {**RANGE_ATTRIBUTE, "name": "name"}
+SORT_KEYS = tuple(_SORT_ATTRIBUTE)
+DEFAULT_SORT = (("rank", False),)
 
 
 def fold(text: str) -> str:
@@ -38,17 +49,24 @@ def _folded(text: str) -> str:
 
 @dataclass(frozen=True)
 class SearchQuery:
+    """Every filter of list, search and export; all of them compose (AND), `categories` match any."""
+
     q: str | None = None
-    category: str | None = None
+    categories: tuple[str, ...] = ()
     status: AssetStatus | None = None
-    min_price: Decimal | None = None
-    max_price: Decimal | None = None
-    sort: str = "rank"
-    order: str = "asc"
+    tradable: bool = False
+    # (range name, low, high), inclusive, in RANGE_ATTRIBUTE order; an asset without the value never matches.
+    ranges: tuple[tuple[str, Decimal | None, Decimal | None], ...] = ()
+    # (sort key, descending) pairs, most significant first; asset_id breaks the last tie.
+    sort: tuple[tuple[str, bool], ...] = DEFAULT_SORT
+
+    @property
+    def directions(self) -> tuple[bool, ...]:
+        return tuple(descending for _, descending in self.sort)
 
 
-# A position in the ordering: (0 for an exact ticker match else 1, sort value or None, asset_id).
-SortKey = tuple[int, object, str]
+# A position in the ordering: (0 for an exact ticker match else 1, the sort values, asset_id).
+SortKey = tuple[int, tuple, str]
 
 
 def _sort_value(asset: Asset, sort: str):
@@ -56,17 +74,18 @@ def _sort_value(asset: Asset, sort: str):
     return fold(value) if sort == "name" and value is not None else value
 
 
-def _compare(a: SortKey, b: SortKey, descending: bool) -> int:
+def _compare(a: SortKey, b: SortKey, directions: tuple[bool, ...]) -> int:
     if a[0] != b[0]:
         return -1 if a[0] < b[0] else 1
-    if a[1] != b[1]:
-        # Missing values sort last in either direction.
-        if a[1] is None:
-            return 1
-        if b[1] is None:
-            return -1
-        smaller = a[1] < b[1]
-        return (1 if smaller else -1) if descending else (-1 if smaller else 1)
+    for x, y, descending in zip(a[1], b[1], directions):
+        if x != y:
+            # Missing values sort last in either direction.
+            if x is None:
+                return 1
+            if y is None:
+                return -1
+            smaller = x < y
+            return (1 if smaller else -1) if descending else (-1 if smaller else 1)
     return (a[2] > b[2]) - (a[2] < b[2])
 
 
@@ -76,6 +95,7 @@ class SearchResult:
     next_key: SortKey | None  # resume after this key; None on the last page
     total: int  # every match, not just the page
     active: int  # matches tradable now
+    order: list[int] = field(default_factory=list, repr=False)  # every match, in order (positions in the index)
 
 
 class SearchIndex:
@@ -83,10 +103,28 @@ class SearchIndex:
 
     A query is then one pass of cheap filters over a presorted order (for the
     counts) and a binary search for the cursor, instead of a sort per request.
+    Secondary sort keys only reorder runs of ties on the first key, ranked by
+    precomputed dense ranks.
     """
 
-    def __init__(self, assets):
+    def __init__(self, assets, generation: int | None = None, reuse: "SearchIndex | None" = None):
+        if reuse is not None:
+            # An unchanged asset keeps the previous snapshot's object: the new copy is
+            # freed as soon as it is read, so a reload within a generation never holds
+            # two catalogs at once (issue 11, worker RSS).
+            previous = reuse._by_id
+            kept = reuse.assets
+            assets = (
+                kept[i] if (i := previous.get(a.asset_id)) is not None and kept[i] == a else a for a in assets
+            )
         self.assets = list(assets)
+        self.generation = generation
+        # Identifies the content across workers: a cursor pins the snapshot it was
+        # taken from by this, so any worker holding the same data can resume it.
+        digest = hashlib.blake2b(digest_size=8)
+        for a in self.assets:
+            digest.update(f"{a.asset_id}|{a.version}|{a.last_price_update}\n".encode())
+        self.fingerprint = digest.hexdigest()
         self._symbols = [_folded(a.symbol) for a in self.assets]
         self._ids = [_folded(a.asset_id) for a in self.assets]
         self._names = [_folded(a.name) for a in self.assets]
@@ -102,17 +140,38 @@ class SearchIndex:
         }
         by_id = sorted(range(len(self.assets)), key=lambda i: self.assets[i].asset_id)
         self._orders: dict[tuple[str, bool], array] = {}
+        self._ranks: dict[str, array] = {}
         for sort, values in self._values.items():
             present = [i for i in by_id if values[i] is not None]
             missing = [i for i in by_id if values[i] is None]
+            ascending = sorted(present, key=values.__getitem__)
             # Stable sorts (reverse=True keeps ties in their order): ties stay by
             # asset_id in both directions and missing values come last. Arrays:
-            # a quarter of a list's memory, twelve of them per snapshot.
-            self._orders[sort, False] = array("i", sorted(present, key=values.__getitem__) + missing)
+            # a quarter of a list's memory.
+            self._orders[sort, False] = array("i", ascending + missing)
             self._orders[sort, True] = array("i", sorted(present, key=values.__getitem__, reverse=True) + missing)
+            # Dense ranks order secondary keys without comparing Decimals or strings.
+            ranks = array("i", bytes(4 * len(self.assets)))
+            rank, previous = 0, None
+            for position, i in enumerate(ascending):
+                if position and values[i] != previous:
+                    rank += 1
+                ranks[i], previous = rank, values[i]
+            for i in missing:
+                ranks[i] = -1
+            self._ranks[sort] = ranks
+        self._memo: dict[str, object] = {}
+        self._memo_lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.assets)
+
+    def derived(self, name: str, build: Callable[["SearchIndex"], object]):
+        """`build(self)`, computed once per snapshot (market overview, movers)."""
+        with self._memo_lock:
+            if name not in self._memo:
+                self._memo[name] = build(self)
+            return self._memo[name]
 
     def _tradable_until(self, max_age_seconds: int) -> list:
         """Per asset, the last moment it is tradable (Asset.is_tradable), or None; built once per max age."""
@@ -126,9 +185,11 @@ class SearchIndex:
             ])
         return self._deadlines[1]
 
-    def search(self, query: SearchQuery, limit: int, after: SortKey | None, now, max_age_seconds: int) -> SearchResult:
-        descending = query.order == "desc"
-        order = self._orders[query.sort, descending]
+    def matching(self, query: SearchQuery, now, max_age_seconds: int) -> tuple[list[int], int, int]:
+        """(positions of the matching assets in query order, how many lead as exact ticker matches,
+        how many match when `tradable` is left out: the listing's total_count)."""
+        first, descending = query.sort[0]
+        order = self._orders[first, descending]
         needle = fold(query.q.strip()) if query.q and query.q.strip() else None
         exact: set[int] = set()
         if needle is not None:
@@ -141,32 +202,66 @@ class SearchIndex:
                 if i in exact or symbols[i].startswith(needle) or ids[i].startswith(needle) or needle in names[i]
             ]
         assets = self.assets
-        if query.status is not None or query.category is not None:
-            status, category = query.status, query.category
+        if query.status is not None:
+            status = query.status
+            order = [i for i in order if assets[i].status is status]
+        if query.categories:
+            wanted = set(query.categories)
             order = [
                 i for i in order
-                if (status is None or assets[i].status is status)
-                and (category is None or assets[i].category == category)
+                if assets[i].category in wanted or not wanted.isdisjoint(assets[i].categories)
             ]
-        if query.min_price is not None or query.max_price is not None:
-            low, high = query.min_price, query.max_price
+        for name, low, high in query.ranges:
+            values = self._values[name]
             order = [
                 i for i in order
-                if (price := assets[i].current_price) is not None
-                and (low is None or price >= low) and (high is None or price <= high)
+                if (value := values[i]) is not None and (low is None or value >= low) and (high is None or value <= high)
             ]
+        total = len(order)
+        if query.tradable:
+            deadlines = self._tradable_until(max_age_seconds)
+            order = [i for i in order if (until := deadlines[i]) is not None and now <= until]
+        if len(query.sort) > 1:
+            order = self._break_ties(order, query.sort)
         # An exact ticker match leads only in the default (rank) ordering; an
         # explicit sort is obeyed as asked.
-        leading = [i for i in order if i in exact] if exact and query.sort == "rank" else []
+        leading = [i for i in order if i in exact] if exact and len(query.sort) == 1 and first == "rank" else []
         if leading:
             lead = set(leading)
             order = leading + [i for i in order if i not in lead]
-        values = self._values[query.sort]
-        lead_count = len(leading)
+        return list(order), len(leading), total
+
+    def _break_ties(self, order, sort) -> list[int]:
+        """Reorder each run of equal first-key values by the other keys (stable: asset_id stays last)."""
+        first = self._ranks[sort[0][0]]
+        rest = [(self._ranks[name], descending) for name, descending in sort[1:]]
+        big = len(self.assets) + 1
+
+        def key(i: int) -> tuple:
+            # Missing values (-1) last in either direction.
+            return tuple(
+                big if (r := ranks[i]) < 0 else (-r if descending else r) for ranks, descending in rest
+            )
+
+        result: list[int] = []
+        run: list[int] = []
+        for i in order:
+            if run and first[i] != first[run[0]]:
+                result.extend(sorted(run, key=key) if len(run) > 1 else run)
+                run = []
+            run.append(i)
+        result.extend(sorted(run, key=key) if len(run) > 1 else run)
+        return result
+
+    def key(self, i: int, query: SearchQuery, leading: bool) -> SortKey:
+        return (0 if leading else 1, tuple(self._values[name][i] for name, _ in query.sort), self.assets[i].asset_id)
+
+    def search(self, query: SearchQuery, limit: int, after: SortKey | None, now, max_age_seconds: int) -> SearchResult:
+        order, lead_count, total = self.matching(query, now, max_age_seconds)
+        directions = query.directions
 
         def key(position: int) -> SortKey:
-            i = order[position]
-            return (0 if position < lead_count else 1, values[i], assets[i].asset_id)
+            return self.key(order[position], query, position < lead_count)
 
         start = 0
         if after is not None:
@@ -174,31 +269,110 @@ class SearchIndex:
             low, high = 0, len(order)
             while low < high:
                 middle = (low + high) // 2
-                if _compare(key(middle), after, descending) > 0:
+                if _compare(key(middle), after, directions) > 0:
                     high = middle
                 else:
                     low = middle + 1
             start = low
         page = order[start:start + limit]
         next_key = key(start + limit - 1) if start + limit < len(order) else None
-        deadlines = self._tradable_until(max_age_seconds)
-        active = sum(1 for i in order if (until := deadlines[i]) is not None and now <= until)
-        return SearchResult([assets[i] for i in page], next_key, len(order), active)
+        if query.tradable:
+            active = len(order)
+        else:
+            deadlines = self._tradable_until(max_age_seconds)
+            active = sum(1 for i in order if (until := deadlines[i]) is not None and now <= until)
+        assets = self.assets
+        return SearchResult([assets[i] for i in page], next_key, total, active, order)
+
+
+class SnapshotLoader:
+    """Builds each snapshot from a store iterator, reusing the previous one's unchanged Asset objects."""
+
+    def __init__(self):
+        self._previous: SearchIndex | None = None
+
+    def __call__(self, assets, generation: int | None = None) -> SearchIndex:
+        index = SearchIndex(assets, generation, reuse=self._previous)
+        self._previous = index
+        return index
+
+
+class WalkOrders:
+    """The orderings recent cursor walks began in, so a walk resumes in that order while prices move.
+
+    Resuming by sort key in a newer snapshot would repeat an asset that moved
+    back across the cursor and skip one that moved ahead. A cursor names the
+    fingerprint of the snapshot its walk began in; the walk's full ordering
+    (asset ids, shared strings: ~80 KB at 10,000 matches) is kept here for
+    `keep_seconds`, at most `max_walks` of them, and later pages follow it while
+    their rows come from the current snapshot (current prices, never an older
+    generation). Without the ordering (expired, or a worker that never served
+    the walk's first page) a page resumes by key in the current snapshot.
+    """
+
+    def __init__(self, keep_seconds: float, max_walks: int = 64, timer: Callable[[], float] = time.monotonic):
+        self._orders: TTLCache = TTLCache(maxsize=max_walks, ttl=keep_seconds, timer=timer)
+        self._lock = threading.Lock()
+
+    def page(self, index: SearchIndex, query: SearchQuery, limit: int, after: SortKey | None, pin: str | None,
+             now, max_age_seconds: int) -> tuple[SearchResult, str]:
+        """A page and the fingerprint its cursor pins (the walk's first snapshot)."""
+        if pin is not None and pin != index.fingerprint and after is not None:
+            with self._lock:
+                order = self._orders.get((pin, query))
+            if order is not None:
+                resumed = self._resume(index, query, order, limit, after, now, max_age_seconds)
+                if resumed is not None:
+                    return resumed, pin
+        result = index.search(query, limit, after, now, max_age_seconds)
+        if result.next_key is not None:
+            key = (index.fingerprint, query)
+            with self._lock:
+                if key not in self._orders:
+                    assets = index.assets
+                    self._orders[key] = tuple(assets[i].asset_id for i in result.order)
+        return result, index.fingerprint
+
+    @staticmethod
+    def _resume(index, query, order, limit, after, now, max_age_seconds) -> SearchResult | None:
+        try:
+            start = order.index(after[2]) + 1
+        except ValueError:
+            return None
+        by_id, assets = index._by_id, index.assets
+        page: list[int] = []
+        position = start
+        while position < len(order) and len(page) < limit:
+            i = by_id.get(order[position])
+            if i is not None:  # an asset removed since the walk began is left out
+                page.append(i)
+            position += 1
+        more = any(asset_id in by_id for asset_id in order[position:])
+        counts = index.search(query, 1, None, now, max_age_seconds)
+        next_key = index.key(page[-1], query, False) if page and more else None
+        return SearchResult([assets[i] for i in page], next_key, counts.total, counts.active)
 
 
 def key_to_cursor(key: SortKey) -> list:
-    lead, value, asset_id = key
-    return [lead, None if value is None else str(value), asset_id]
+    lead, values, asset_id = key
+    return [lead, [None if value is None else str(value) for value in values], asset_id]
 
 
-def key_from_cursor(position: list, sort: str) -> SortKey:
+def key_from_cursor(position: list, sort: tuple[tuple[str, bool], ...]) -> SortKey:
     """Rebuild a SortKey from a decoded cursor; ValueError when it does not fit `sort`."""
-    lead, value, asset_id = position
-    if lead not in (0, 1) or not isinstance(asset_id, str) or not (value is None or isinstance(value, str)):
+    lead, values, asset_id = position
+    if lead not in (0, 1) or not isinstance(asset_id, str) or not isinstance(values, list) or len(values) != len(sort):
         raise ValueError("malformed cursor position")
-    if value is not None and sort != "name":
-        try:
-            value = int(value) if sort == "rank" else Decimal(value)
-        except (ValueError, InvalidOperation):
-            raise ValueError("malformed cursor value") from None
-    return (lead, value, asset_id)
+    parsed = []
+    for (name, _), value in zip(sort, values):
+        if value is not None and not isinstance(value, str):
+            raise ValueError("malformed cursor value")
+        if value is not None and name != "name":
+            try:
+                value = int(value) if name == "rank" else Decimal(value)
+            except (ValueError, InvalidOperation):
+                raise ValueError("malformed cursor value") from None
+            if isinstance(value, Decimal) and not value.is_finite():
+                raise ValueError("malformed cursor value")
+        parsed.append(value)
+    return (lead, tuple(parsed), asset_id)

@@ -28,7 +28,7 @@ from .domain import (
 )
 from .generation import LocalGeneration
 from .jobs.seed import SyncReport, sync_catalog
-from .search import SearchIndex, SearchQuery, SortKey
+from .search import SearchIndex, SearchQuery, SnapshotLoader, SortKey, WalkOrders
 from .store import PageKey, PlannedChange, Stores, plan_list_query
 from .store.migrate import migrate, table_status
 
@@ -47,6 +47,7 @@ class Listing:
     total_count: int
     active_count: int
     stale: bool = False  # served from cache while the store was failing
+    snapshot: str | None = None  # the fingerprint a snapshot-path cursor pins: its walk's first snapshot
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ class CatalogService:
         # Loading 10,000 assets takes seconds: within a generation requests never
         # wait for a reload; a new generation is waited for (never serve older data).
         self.snapshot_cache = cache("catalog_snapshot", config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True)
+        self._load_snapshot = SnapshotLoader()
+        # The orderings cursor walks began in (search.py).
+        self.walks = WalkOrders(config.CURSOR_SNAPSHOT_SECONDS)
 
     @property
     def stores(self) -> Stores:
@@ -143,16 +147,22 @@ class CatalogService:
         return Listing(page.assets, page.next_key, total, active, stats.stale)
 
     def _snapshot(self):
-        return self.snapshot_cache.get("all", lambda: SearchIndex(self._assets.iter_all()))
+        load = self._load_snapshot
+        return self.snapshot_cache.get("all", lambda: load(self._assets.iter_all(), self.generation.current()))
 
     def catalog_snapshot(self):
         """Cached[SearchIndex]: the whole catalog as this worker last loaded it (what search and valuations read)."""
         return self._snapshot()
 
-    def search(self, query: SearchQuery, limit: int, after: SortKey | None) -> Listing:
+    def snapshot(self) -> tuple[SearchIndex, bool]:
+        """The catalog snapshot and whether it stands in stale."""
         index = self._snapshot()
-        result = index.value.search(query, limit, after, self.clock(), self.max_age)
-        return Listing(result.page, result.next_key, result.total, result.active, index.stale)
+        return index.value, index.stale
+
+    def search(self, query: SearchQuery, limit: int, after: SortKey | None, pin: str | None = None) -> Listing:
+        index = self._snapshot()
+        result, pin = self.walks.page(index.value, query, limit, after, pin, self.clock(), self.max_age)
+        return Listing(result.page, result.next_key, result.total, result.active, index.stale, pin)
 
     def by_coingecko_ids(
         self, coingecko_ids: list[str], *, status: AssetStatus | None, category: str | None, active_only: bool

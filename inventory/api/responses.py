@@ -70,7 +70,7 @@ class ResponseCache:
     anywhere makes every older rendering a miss (README "Caching").
     """
 
-    NAMES = ("asset", "list", "search", "history", "reports", "recommendations", "categories")
+    NAMES = ("asset", "list", "search", "history", "reports", "recommendations", "categories", "market")
 
     def __init__(self, config: Config, generation, on_lookup: Callable[[str, bool], None] | None = None):
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS

@@ -23,6 +23,7 @@ CALLS = {
         ("/inventory/assets?category=layer-1", 200),
         ("/inventory/assets?category=layer-1&status=ACTIVE&active_only=false", 200),
         ("/inventory/assets?category=meme&active_only=false&limit=1", 200),
+        ("/inventory/assets?min_price=1&sort=-price,name&limit=2", 200),
         ("/inventory/assets?coingecko_ids=btc-cg,doge-cg,nope", 200),
         ("/inventory/assets?coingecko_ids=susp-cg&status=SUSPENDED&active_only=false", 200),
     ],
@@ -32,6 +33,17 @@ CALLS = {
         ("/inventory/assets/search?q=coin&sort=price&order=desc&limit=2", 200),
         ("/inventory/assets/search?min_price=1&max_price=5000&status=ACTIVE", 200),
         ("/inventory/assets/search?category=layer-1&sort=name", 200),
+        ("/inventory/assets/search?category=meme,layer-1&min_market_cap=0&sort=-market_cap,name&limit=1", 200),
+        ("/inventory/assets/search?tradable=true&max_price_change_percentage_24h=5&sort=-volume_24h", 200),
+    ],
+    "/inventory/assets/export": [
+        ("/inventory/assets/export?format=csv", 200),
+        ("/inventory/assets/export?format=csv&category=meme&sort=-price", 200),
+    ],
+    "/inventory/market/overview": [("/inventory/market/overview", 200)],
+    "/inventory/market/movers": [
+        ("/inventory/market/movers", 200),
+        ("/inventory/market/movers?window=7d&limit=3&min_market_cap=0&min_volume_24h=0", 200),
     ],
     "/inventory/assets/<asset_id:asset_id>": [
         ("/inventory/assets/BTC", 200),

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from inventory.domain import AssetStatus
-from inventory.search import SearchIndex, SearchQuery, _compare, _sort_value, fold
+from inventory.search import SearchIndex, WalkOrders, SearchQuery, _compare, _sort_value, fold, key_from_cursor, key_to_cursor
 from tests.conftest import build_asset
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -24,12 +24,10 @@ def reference_search(assets, query, limit, after):
     for asset in assets:
         if query.status is not None and asset.status is not query.status:
             continue
-        if query.category is not None and asset.category != query.category:
+        if query.categories and not (asset.category in query.categories or set(asset.categories) & set(query.categories)):
             continue
-        price = asset.current_price
-        if query.min_price is not None and (price is None or price < query.min_price):
-            continue
-        if query.max_price is not None and (price is None or price > query.max_price):
+        if any((v := _sort_value(asset, name)) is None or (low is not None and v < low) or (high is not None and v > high)
+               for name, low, high in query.ranges):
             continue
         exact = False
         if needle is not None:
@@ -38,15 +36,18 @@ def reference_search(assets, query, limit, after):
             if not (exact or symbol.startswith(needle) or fold(asset.asset_id).startswith(needle)
                     or needle in fold(asset.name)):
                 continue
-        lead = 0 if (exact and query.sort == "rank") else 1
-        matches.append(((lead, _sort_value(asset, query.sort), asset.asset_id), asset))
-    compare = functools.partial(_compare, descending=query.order == "desc")
+        lead = 0 if (exact and len(query.sort) == 1 and query.sort[0][0] == "rank") else 1
+        matches.append(((lead, tuple(_sort_value(asset, name) for name, _ in query.sort), asset.asset_id), asset))
+    compare = functools.partial(_compare, directions=query.directions)
+    total = len(matches)
+    if query.tradable:
+        matches = [m for m in matches if m[1].is_tradable(NOW, MAX_AGE)]
     matches.sort(key=functools.cmp_to_key(lambda x, y: compare(x[0], y[0])))
     remaining = matches if after is None else [m for m in matches if compare(m[0], after) > 0]
     page = remaining[:limit]
     next_key = page[-1][0] if len(remaining) > limit else None
     active = sum(1 for _, a in matches if a.is_tradable(NOW, MAX_AGE))
-    return [a.asset_id for _, a in page], next_key, len(matches), active
+    return [a.asset_id for _, a in page], next_key, total, active
 
 
 def random_catalog(rng: random.Random, size: int):
@@ -64,6 +65,10 @@ def random_catalog(rng: random.Random, size: int):
             name=" ".join(rng.sample(words, 2)),
             now=NOW,
             market_cap=rng.choice([None, Decimal(rng.randint(1, 5))]),
+            volume_24h=rng.choice([None, Decimal(rng.randint(1, 3))]),
+            price_change_percentage_24h=rng.choice([None, Decimal(rng.randint(-3, 3))]),
+            price_change_percentage_7d=rng.choice([None, Decimal("-1.5"), Decimal("2")]),
+            categories=tuple(rng.sample(["ai", "meme", "defi"], rng.randint(0, 2))),
         ).replace(symbol=rng.choice(["co", asset_id.lower(), "usd"])))
     return assets
 
@@ -74,14 +79,17 @@ def test_index_matches_the_linear_search_page_by_page(seed):
     assets = random_catalog(rng, 120)
     index = SearchIndex(assets)
     for _ in range(25):
+        keys = ["rank", "price", "market_cap", "name", "volume_24h", "price_change_percentage_24h",
+                "price_change_percentage_7d"]
+        ranges = [("price", rng.choice([None, Decimal("1")]), rng.choice([None, Decimal("99")])),
+                  ("price_change_percentage_24h", Decimal("-2"), None), ("rank", None, 30)]
         query = SearchQuery(
             q=rng.choice([None, "co", "CO", "usd", "b1", "ss", " ether ", "", "ｃｏ", "x3"]),
-            category=rng.choice([None, None, "defi"]),
+            categories=rng.choice([(), (), ("defi",), ("ai", "meme")]),
             status=rng.choice([None, None, AssetStatus.ACTIVE]),
-            min_price=rng.choice([None, Decimal("1")]),
-            max_price=rng.choice([None, Decimal("99")]),
-            sort=rng.choice(["rank", "price", "market_cap", "name", "volume_24h"]),
-            order=rng.choice(["asc", "desc"]),
+            tradable=rng.choice([False, False, True]),
+            ranges=tuple(r for r in ranges if rng.random() < 0.3),
+            sort=tuple((name, rng.choice([False, True])) for name in rng.sample(keys, rng.choice([1, 1, 2, 3]))),
         )
         limit = rng.choice([1, 7, 50])
         after, pages = None, 0
@@ -100,8 +108,96 @@ def test_exact_ticker_leads_only_in_rank_order():
     assets = [build_asset("COMP", 5, price="1", now=NOW), build_asset("CO", 90, price="1", now=NOW)]
     index = SearchIndex(assets)
     by_rank = index.search(SearchQuery(q="co"), 10, None, NOW, MAX_AGE)
-    by_name = index.search(SearchQuery(q="co", sort="name"), 10, None, NOW, MAX_AGE)
+    by_name = index.search(SearchQuery(q="co", sort=(("name", False),)), 10, None, NOW, MAX_AGE)
     assert [a.asset_id for a in by_rank.page] == ["CO", "COMP"]
     assert [a.asset_id for a in by_name.page] == ["CO", "COMP"] and by_name.next_key is None
-    assert [a.asset_id for a in index.search(SearchQuery(q="co", sort="rank", order="desc"), 10, None, NOW,
+    assert [a.asset_id for a in index.search(SearchQuery(q="co", sort=(("rank", True),)), 10, None, NOW,
                                              MAX_AGE).page] == ["CO", "COMP"]
+
+
+def test_cursor_key_round_trips_every_sort_key_exactly():
+    query_sort = (("market_cap", True), ("rank", False), ("name", False))
+    key = (1, (Decimal("0.00000001234"), 7, "bitcoin"), "BTC")
+    assert key_from_cursor(key_to_cursor(key), query_sort) == key
+    for bad in ([1, ["x", "7", "b"], "BTC"], [1, ["1", "7"], "BTC"], [2, ["1", "7", "b"], "BTC"],
+                [1, ["NaN", "7", "b"], "BTC"], [1, [1, "7", "b"], "BTC"]):
+        with pytest.raises(ValueError):
+            key_from_cursor(bad, query_sort)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def caps_walk(walks, snapshots, query, limit=10):
+    """Walk every page, the catalog replaced by the next snapshot after each page; (ids seen, last page's prices)."""
+    snapshots = iter(snapshots)
+    index = next(snapshots)
+    result, pin = walks.page(index, query, limit, None, None, NOW, MAX_AGE)
+    seen = [a.asset_id for a in result.page]
+    while result.next_key is not None:
+        index = next(snapshots, index)
+        result, pin = walks.page(index, query, limit, result.next_key, pin, NOW, MAX_AGE)
+        seen += [a.asset_id for a in result.page]
+    return seen, {a.asset_id: a.market_cap for a in result.page}
+
+
+def catalog(caps):
+    return SearchIndex([build_asset(f"A{n:02}", n + 1, price="1", now=NOW, market_cap=Decimal(cap), version=v)
+                        for n, (cap, v) in enumerate(caps)])
+
+
+QUERY = SearchQuery(sort=(("market_cap", True), ("name", False)))
+
+
+def test_walk_neither_repeats_nor_skips_while_prices_move_and_shows_current_prices():
+    # GIVEN a walk by market cap; WHEN the caps reverse after its first page
+    before = catalog([(100 - n, 1) for n in range(30)])
+    moved = catalog([(n, 2) for n in range(30)])
+    seen, last_prices = caps_walk(WalkOrders(keep_seconds=60), [before, moved], QUERY)
+    # THEN every asset came exactly once, in the order the walk began in, with today's prices
+    assert seen == [f"A{n:02}" for n in range(30)]
+    assert last_prices["A29"] == 29
+    # while resuming by key without the kept order repeats assets
+    repeated, _ = caps_walk(WalkOrders(keep_seconds=-1), [before, moved], QUERY)
+    assert len(repeated) != len(set(repeated))
+
+
+def test_walk_leaves_out_assets_removed_meanwhile_and_ends_cleanly():
+    before = catalog([(100 - n, 1) for n in range(12)])
+    fewer = SearchIndex([a for a in before.assets if a.asset_id not in ("A05", "A11")] )
+    fewer = SearchIndex([a.replace(version=2) for a in fewer.assets])
+    seen, _ = caps_walk(WalkOrders(keep_seconds=60), [before, fewer], QUERY, limit=5)
+    assert seen == [f"A{n:02}" for n in range(12) if n not in (5, 11)]
+
+
+def test_walk_orders_expire_and_are_bounded():
+    clock = Clock()
+    walks = WalkOrders(keep_seconds=60, max_walks=1, timer=clock)
+    before = catalog([(100 - n, 1) for n in range(4)])
+    moved = catalog([(n, 2) for n in range(4)])
+    first, pin = walks.page(before, QUERY, 2, None, None, NOW, MAX_AGE)
+    clock.now = 61
+    resumed, new_pin = walks.page(moved, QUERY, 2, first.next_key, pin, NOW, MAX_AGE)
+    assert new_pin == moved.fingerprint  # expired: resumed by key, pinned afresh
+    other = SearchQuery(sort=(("rank", False),))
+    walks.page(before, other, 2, None, None, NOW, MAX_AGE)
+    _, pin = walks.page(before, QUERY, 2, None, None, NOW, MAX_AGE)  # evicts `other`'s order
+    assert len(walks._orders) == 1
+
+
+def test_same_content_has_the_same_fingerprint():
+    assert catalog([(1, 1), (2, 1)]).fingerprint == catalog([(1, 1), (2, 1)]).fingerprint
+    assert catalog([(1, 1), (2, 1)]).fingerprint != catalog([(1, 1), (2, 2)]).fingerprint
+
+
+def test_a_reload_keeps_the_previous_objects_of_unchanged_assets_only():
+    first = catalog([(100 - n, 1) for n in range(5)])
+    moved = [a.replace(market_cap=Decimal(1)) if a.asset_id == "A02" else a.replace() for a in first.assets]
+    again = SearchIndex(moved, reuse=first)
+    assert [a is b for a, b in zip(first.assets, again.assets)] == [True, True, False, True, True]
+    assert again.assets[2].market_cap == 1

@@ -6,7 +6,7 @@ from flask.views import MethodView
 
 from ...domain import InvalidCursor
 from ...extensions import get_history, get_service
-from ...search import SearchQuery, key_from_cursor, key_to_cursor
+from ...search import RANGE_ATTRIBUTE, SearchQuery, key_from_cursor, key_to_cursor
 from ...store import PageKey
 from ..bodies import Blueprint
 from ..cursors import decode_cursor, encode_cursor
@@ -21,6 +21,7 @@ from .schemas import (
     HistorySchema,
     ListArgsSchema,
     SearchArgsSchema,
+    search_query,
 )
 
 blp = Blueprint(
@@ -44,23 +45,35 @@ def _render_page(listing, next_cursor) -> Rendered:
     return render(body, _PAGE, listing.stale)
 
 
+# Filters the catalog snapshot answers; without them a listing is one index Query. `category`
+# is among them: it matches any of an asset's categories, and the by_category index holds
+# only the primary one.
+_SNAPSHOT_ONLY = ("q", "sort", "category", *(f"{b}_{n}" for n in RANGE_ATTRIBUTE for b in ("min", "max")))
+
+
 @blp.route("")
 class AssetList(MethodView):
     @blp.arguments(ListArgsSchema, location="query")
     @blp.response(200, AssetPageSchema)
     @blp.alt_response(400, schema=ErrorSchema, description="Tampered or foreign cursor")
     def get(self, args):
-        """List assets in market-cap-rank order
+        """List assets in market-cap-rank order, or filtered and sorted
 
         Unranked assets come last; ties are broken by asset_id. Page with
         `next_cursor`. With `active_only` (the default) only assets tradable
-        now are listed; the counts always cover every asset matching
-        `status`/`category`. `coingecko_ids` looks assets up by their
-        CoinGecko ids instead: one page, in the order asked.
+        now are listed; the counts always cover every asset matching the
+        filters. `status` alone is answered by a DynamoDB index Query; any
+        other filter or a `sort` by the catalog snapshot search uses (README
+        "Search and filters").
+        `coingecko_ids` looks assets up by their CoinGecko ids instead: one
+        page, in the order asked.
         """
         if "coingecko_ids" in args:
             return _lookup(args)
-        filters = {k: args.get(k) for k in ("status", "category", "active_only", "limit")}
+        if any(name in args for name in _SNAPSHOT_ONLY):
+            return _snapshot_page("list", search_query(args, tradable=args["active_only"]), args)
+        filters = {"status": args.get("status"), "category": None, "active_only": args["active_only"],
+                   "limit": args["limit"]}
         after = None
         if "cursor" in args:
             asset_id, rank_key = decode_cursor("list", filters, args["cursor"], arity=2)
@@ -71,7 +84,7 @@ class AssetList(MethodView):
         def build() -> Rendered:
             listing = get_service().list_assets(
                 status=args.get("status"),
-                category=args.get("category"),
+                category=None,
                 active_only=args["active_only"],
                 limit=args["limit"],
                 after=after,
@@ -85,15 +98,40 @@ class AssetList(MethodView):
 
 def _lookup(args):
     ids = tuple(args["coingecko_ids"])
-    filters = (ids, args.get("status"), args.get("category"), args["active_only"])
+    category = (args.get("category") or [None])[0]
+    filters = (ids, args.get("status"), category, args["active_only"])
 
     def build() -> Rendered:
         listing = get_service().by_coingecko_ids(
-            list(ids), status=args.get("status"), category=args.get("category"), active_only=args["active_only"]
+            list(ids), status=args.get("status"), category=category, active_only=args["active_only"]
         )
         return _render_page(listing, None)
 
     return cached_json("list", ("coingecko_ids", filters), build)
+
+
+def _snapshot_page(scope: str, query: SearchQuery, args):
+    """One page of the snapshot ordering; its cursor pins the ordering its walk began in (search.WalkOrders)."""
+    limit = args["limit"]
+    filters = {"query": repr(query), "limit": limit}
+    after, pin = None, None
+    if "cursor" in args:
+        position = decode_cursor(scope, filters, args["cursor"], arity=4)
+        pin = position.pop()
+        try:
+            if not isinstance(pin, str):
+                raise ValueError("malformed snapshot")
+            after = key_from_cursor(position, query.sort)
+        except ValueError:
+            raise InvalidCursor() from None
+
+    def build() -> Rendered:
+        listing = get_service().search(query, limit, after, pin)
+        key = listing.next_key
+        cursor = encode_cursor(scope, filters, [*key_to_cursor(key), listing.snapshot]) if key else None
+        return _render_page(listing, cursor)
+
+    return cached_json(scope, (query, limit, after, pin), build)
 
 
 @blp.route("/search")
@@ -102,28 +140,15 @@ class AssetSearch(MethodView):
     @blp.response(200, AssetPageSchema)
     @blp.alt_response(400, schema=ErrorSchema, description="Tampered or foreign cursor")
     def get(self, args):
-        """Search assets by ticker prefix or name
+        """Search and filter assets: ticker prefix or name, ranges, categories, multi-key sort
 
         `q` matches a ticker prefix or a name substring, case-insensitively;
-        an exact ticker match comes first in the default (rank) order.
+        an exact ticker match comes first in the default (rank) order. Every
+        filter composes with the others. A walk with `next_cursor` stays in
+        the snapshot its first page came from for CURSOR_SNAPSHOT_SECONDS,
+        so moving prices never repeat or skip an asset.
         """
-        query = SearchQuery(**{k: v for k, v in args.items() if k not in ("limit", "cursor")})
-        filters = {**vars(query), "limit": args["limit"]}
-        after = None
-        if "cursor" in args:
-            position = decode_cursor("search", filters, args["cursor"], arity=3)
-            try:
-                after = key_from_cursor(position, query.sort)
-            except ValueError:
-                raise InvalidCursor() from None
-
-        def build() -> Rendered:
-            listing = get_service().search(query, args["limit"], after)
-            key = listing.next_key
-            cursor = encode_cursor("search", filters, key_to_cursor(key)) if key else None
-            return _render_page(listing, cursor)
-
-        return cached_json("search", (query, args["limit"], after), build)
+        return _snapshot_page("search", search_query(args, tradable=args["tradable"]), args)
 
 
 @blp.route("/<asset_id:asset_id>/history")
@@ -171,3 +196,7 @@ class AssetDetail(MethodView):
             return render({"data": view}, _DETAIL, version=asset.version)
 
         return cached_json("asset", asset_id, build)
+
+
+# The export view registers on this blueprint (imported at the end: it imports `blp`).
+from . import export  # noqa: E402,F401

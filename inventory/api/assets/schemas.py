@@ -11,8 +11,8 @@ from webargs.fields import DelimitedList
 
 from ...categories import UNCATEGORIZED, members_of
 from ...domain import ASSET_ID_RE, CATEGORY_RE, MAX_ATOMIC_CHANGES, Asset, AssetStatus
+from ...search import DEFAULT_SORT, RANGE_ATTRIBUTE, SORT_KEYS, SearchQuery
 
-SORT_FIELDS = ("rank", "price", "market_cap", "volume_24h", "price_change_percentage_24h", "name")
 _CURSOR = fields.String(
     validate=validate.Length(max=1024),
     metadata={"description": "Opaque: the previous response's next_cursor"},
@@ -158,11 +158,112 @@ class _Query(ma.Schema):
     error_messages = {"unknown": "Not a query parameter of this endpoint."}
 
 
-class _QueryArgs(_Query):
+class _Paged(ma.Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=250))
     cursor = _CURSOR
-    status = fields.Enum(AssetStatus)
-    category = fields.String(validate=validate.Regexp(CATEGORY_RE, error="Not a category slug."))
+
+
+_SLUG = fields.String(validate=validate.Regexp(CATEGORY_RE, error="Not a category slug."))
+MAX_CATEGORIES = 20
+_RANGE_EXAMPLES = {"rank": 100, "price": "0.5", "market_cap": "1000000000", "volume_24h": "1000000"}
+
+
+class SortField(fields.Field):
+    """`-market_cap,name`: sort keys, most significant first, `-` for descending."""
+
+    default_error_messages = {
+        "invalid": "Comma-separated sort keys, `-` for descending: " + ", ".join(SORT_KEYS) + ".",
+        "unknown": "Unknown sort key {sort_key!r}; one of: " + ", ".join(SORT_KEYS) + ".",
+        "repeated": "Sort key {sort_key!r} is given twice.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not value or len(value) > 200:
+            raise self.make_error("invalid")
+        keys = []
+        for part in value.split(","):
+            descending = part.startswith("-")
+            name = part[1:] if descending else part
+            if name not in SORT_KEYS:
+                raise self.make_error("unknown", sort_key=name)
+            if name in (k for k, _ in keys):
+                raise self.make_error("repeated", sort_key=name)
+            # None: the direction of `order` (the earlier single-key form).
+            keys.append((name, True if descending else None))
+        return tuple(keys)
+
+
+def _range_fields() -> dict:
+    """min_<name> / max_<name> for every range filter (inclusive; assets without the value never match)."""
+    made = {}
+    for name in RANGE_ATTRIBUTE:
+        percent = name.startswith("price_change")
+        for bound in ("min", "max"):
+            described = f"{'Lowest' if bound == 'min' else 'Highest'} {name.replace('_', ' ')}" + (
+                " (percent, may be negative)" if percent else "" if name == "rank" else " (USD, exact)"
+            )
+            metadata = {"description": described + ", inclusive"}
+            example = _RANGE_EXAMPLES.get(name, "-5" if bound == "min" else "5")
+            metadata["example"] = example
+            if name == "rank":
+                made[f"{bound}_{name}"] = fields.Integer(validate=validate.Range(min=1), metadata=metadata)
+            else:
+                made[f"{bound}_{name}"] = fields.Decimal(
+                    allow_nan=False, validate=None if percent else validate.Range(min=0), metadata=metadata
+                )
+    return made
+
+
+class FilterArgs(_Query):
+    """Every catalog filter, shared by list, search and export; all compose (AND)."""
+
+    status = fields.Enum(AssetStatus, metadata={"description": "The operator's status"})
+    q = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Ticker prefix or name substring, case-insensitive", "example": "usd"},
+    )
+    category = DelimitedList(
+        _SLUG, validate=validate.Length(min=1, max=MAX_CATEGORIES),
+        metadata={"description": "Category slugs, comma-separated: assets in ANY of them (primary category or any "
+                                 "of `categories`)", "example": "defi,layer-2"},
+    )
+    sort = SortField(metadata={
+        "description": "Sort keys, most significant first, comma-separated; `-` sorts that key descending, a key "
+                       "without it follows `order`. Missing values come last; asset_id breaks the last tie. Keys: "
+                       + ", ".join(SORT_KEYS) + ". Default `rank`.",
+        "example": "-market_cap,name", "type": "string",
+    })
+    order = fields.String(
+        load_default="asc", validate=validate.OneOf(("asc", "desc")),
+        metadata={"description": "Direction of sort keys without `-` (the earlier single-key form)"},
+    )
+    locals().update(_range_fields())
+
+    @ma.validates_schema
+    def _ranges(self, data, **kwargs):
+        for name in RANGE_ATTRIBUTE:
+            low, high = data.get(f"min_{name}"), data.get(f"max_{name}")
+            if low is not None and high is not None and low > high:
+                raise ma.ValidationError(f"min_{name} is greater than max_{name}.", f"min_{name}")
+
+
+def search_query(args: dict, *, tradable: bool = False) -> SearchQuery:
+    """The SearchQuery that validated filter arguments ask for."""
+    descending = args.get("order") == "desc"
+    sort = tuple((name, descending if d is None else d) for name, d in args.get("sort") or ())
+    ranges = tuple(
+        (name, args.get(f"min_{name}"), args.get(f"max_{name}"))
+        for name in RANGE_ATTRIBUTE
+        if args.get(f"min_{name}") is not None or args.get(f"max_{name}") is not None
+    )
+    return SearchQuery(
+        q=args.get("q"),
+        categories=tuple(dict.fromkeys(args.get("category") or ())),
+        status=args.get("status"),
+        tradable=tradable,
+        ranges=ranges,
+        sort=sort or ((DEFAULT_SORT[0][0], descending),),
+    )
 
 
 MAX_COINGECKO_IDS = 100
@@ -170,7 +271,7 @@ MAX_COINGECKO_IDS = 100
 COINGECKO_ID_RE = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
 
-class ListArgsSchema(_QueryArgs):
+class ListArgsSchema(FilterArgs, _Paged):
     active_only = fields.Boolean(
         load_default=True, metadata={"description": "Only assets tradable now"}
     )
@@ -191,23 +292,26 @@ class ListArgsSchema(_QueryArgs):
     def _lookup_has_one_page(self, data, **kwargs):
         if "coingecko_ids" in data and "cursor" in data:
             raise ma.ValidationError("A coingecko_ids lookup has one page; no cursor.", "cursor")
+        if "coingecko_ids" in data:
+            extra = sorted(set(data) & ({"q", "sort"} | {f"{b}_{n}" for n in RANGE_ATTRIBUTE for b in ("min", "max")}))
+            if extra:
+                raise ma.ValidationError("A coingecko_ids lookup takes only status, category and active_only.", extra[0])
+            if len(data.get("category") or ()) > 1:
+                raise ma.ValidationError("A coingecko_ids lookup takes one category.", "category")
 
 
-class SearchArgsSchema(_QueryArgs):
-    q = fields.String(
-        validate=validate.Length(min=1, max=100),
-        metadata={"description": "Ticker prefix or name substring, case-insensitive"},
-    )
-    min_price = fields.Decimal(validate=validate.Range(min=0), allow_nan=False)
-    max_price = fields.Decimal(validate=validate.Range(min=0), allow_nan=False)
-    sort = fields.String(load_default="rank", validate=validate.OneOf(SORT_FIELDS))
-    order = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
+class SearchArgsSchema(FilterArgs, _Paged):
+    tradable = fields.Boolean(load_default=False, metadata={"description": "Only assets tradable now"})
 
-    @ma.validates_schema
-    def _price_range(self, data, **kwargs):
-        low, high = data.get("min_price"), data.get("max_price")
-        if low is not None and high is not None and low > high:
-            raise ma.ValidationError("min_price is greater than max_price.", "min_price")
+
+EXPORT_FORMATS = ("csv",)
+
+
+class ExportArgsSchema(FilterArgs):
+    tradable = fields.Boolean(load_default=False, metadata={"description": "Only assets tradable now"})
+    format = fields.String(validate=validate.OneOf(EXPORT_FORMATS), metadata={
+        "description": "`csv` (the same as `Accept: text/csv`)", "example": "csv",
+    })
 
 
 def normalise_asset_id(raw: str) -> str | None:

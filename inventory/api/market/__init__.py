@@ -1,0 +1,1 @@
+"""Market analytics endpoints: overview and movers, schemas side by side."""

@@ -1,0 +1,86 @@
+"""Market analytics: the overview and the movers, read from the catalog snapshot's precomputed figures."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask.views import MethodView
+
+from ...extensions import get_service
+from ...market import WINDOWS, movers, overview
+from ..bodies import Blueprint
+from ..errors import ErrorSchema
+from ..responses import Rendered, cached_json, render
+from .schemas import MoversArgsSchema, MoversSchema, OverviewArgsSchema, OverviewSchema
+
+blp = Blueprint(
+    "market", __name__, url_prefix="/inventory/market", description="Market analytics over the catalog"
+)
+
+_OVERVIEW = OverviewSchema()
+_MOVERS = MoversSchema()
+
+
+@blp.route("/overview")
+class MarketOverview(MethodView):
+    @blp.arguments(OverviewArgsSchema, location="query")
+    @blp.response(200, OverviewSchema)
+    @blp.alt_response(503, schema=ErrorSchema, description="The store is unavailable")
+    def get(self, args):
+        """Market overview: totals, dominance, breadth, median change, tradable/stale/suspended counts
+
+        Computed once per catalog snapshot (never a Scan per request); the
+        totals equal exactly the sums over the rows the list returns for
+        the same snapshot (`GET /inventory/assets?active_only=false`).
+        """
+
+        def build() -> Rendered:
+            service = get_service()
+            index, stale = service.snapshot()
+            now = service.clock()
+            figures = overview(index, service.max_age)
+            body = {
+                **{name: getattr(figures, name) for name in _OVERVIEW.fields if hasattr(figures, name)},
+                "tradable_count": figures.tradable_count(now),
+                "stale_count": figures.stale_count(now, service.max_age),
+            }
+            return render(body, _OVERVIEW, stale)
+
+        return cached_json("market", ("overview",), build)
+
+
+@blp.route("/movers")
+class MarketMovers(MethodView):
+    @blp.arguments(MoversArgsSchema, location="query")
+    @blp.response(200, MoversSchema)
+    @blp.alt_response(503, schema=ErrorSchema, description="The store is unavailable")
+    def get(self, args):
+        """Top gainers and losers among tradable assets over 24h or 7d
+
+        Assets below `min_market_cap` or `min_volume_24h` are left out, so
+        dust does not dominate (defaults from MOVERS_MIN_MARKET_CAP and
+        MOVERS_MIN_VOLUME_24H: 10,000,000 and 1,000,000 USD).
+        """
+        config = get_service().config
+        window, limit = args["window"], args["limit"]
+        min_cap = args.get("min_market_cap", Decimal(config.MOVERS_MIN_MARKET_CAP))
+        min_volume = args.get("min_volume_24h", Decimal(config.MOVERS_MIN_VOLUME_24H))
+
+        def build() -> Rendered:
+            service = get_service()
+            index, stale = service.snapshot()
+            gainers, losers = movers(index, service.max_age).top(window, limit, service.clock(), min_cap, min_volume)
+            attribute = WINDOWS[window]
+
+            def rows(assets):
+                return [{**{k: getattr(a, k) for k in ("asset_id", "symbol", "name", "market_cap_rank", "current_price",
+                                                       "market_cap", "volume_24h")}, "change": getattr(a, attribute)}
+                        for a in assets]
+
+            body = {
+                "window": window, "min_market_cap": min_cap, "min_volume_24h": min_volume,
+                "as_of": overview(index, service.max_age).as_of, "gainers": rows(gainers), "losers": rows(losers),
+            }
+            return render(body, _MOVERS, stale)
+
+        return cached_json("market", ("movers", window, limit, min_cap, min_volume), build)
