@@ -8,7 +8,7 @@ from datetime import datetime
 from ...domain import Asset, AssetStatus
 from ...search import SearchIndex, SearchQuery
 
-_BY_RANK = SearchQuery(sort="rank")
+_BY_RANK = SearchQuery()  # the default order: by rank
 
 
 @dataclass(frozen=True)
