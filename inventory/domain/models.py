@@ -95,6 +95,8 @@ class Asset:
     updated_at: datetime = field(default_factory=utcnow)
     updated_by: str | None = None  # the token name behind the last operator change
     version: int = 1
+    # Changes of this asset in the live stream's feed (store/mapping.py "live stream feed").
+    stream_seq: int = 0
 
     def price_stale(self, now: datetime, max_age_seconds: int) -> bool:
         """True when the asset has a price but it is older than the allowed age."""

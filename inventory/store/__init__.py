@@ -8,6 +8,7 @@ from ..config import Config
 from .assets import AssetPage, AssetStore, ListQuery, PageKey, plan_list_query
 from .changes import PlannedChange, StatusStore
 from .dynamo import make_client
+from .feed import FeedStore
 from .generation import GenerationStore
 from .lease import LeaseStore
 from .prices import PriceStore
@@ -26,25 +27,29 @@ class Stores:
     refresh_state: RefreshStateStore
     leases: LeaseStore
     generation: GenerationStore
+    feed: FeedStore
 
     @classmethod
     def build(cls, client, config: Config) -> "Stores":
         table, concurrency = config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY
+        feed = FeedStore(client, table, config.STREAM_FEED_RETENTION_SECONDS)
         return cls(
             client=client,
             table_name=table,
             assets=AssetStore(client, table, concurrency),
-            changes=StatusStore(client, table),
-            prices=PriceStore(client, table, config.PRICE_HISTORY_DAYS, concurrency),
+            changes=StatusStore(client, table, feed),
+            prices=PriceStore(client, table, config.PRICE_HISTORY_DAYS, concurrency, feed),
             refresh_state=RefreshStateStore(client, table),
             leases=LeaseStore(client, table),
             generation=GenerationStore(client, table),
+            feed=feed,
         )
 
 
 __all__ = [
     "AssetPage",
     "AssetStore",
+    "FeedStore",
     "GenerationStore",
     "LeaseStore",
     "ListQuery",
