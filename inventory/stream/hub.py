@@ -362,10 +362,9 @@ class Hub:
     def change_filter(self, sub: Subscription, add: set[str] | None = None, remove: set[str] = frozenset()) -> None:
         """Subscribe to more assets (a snapshot of each first) or fewer."""
         with self._lock:
-            if add:
-                new = add if sub.assets is None else add - sub.assets
-                if sub.assets is not None:
-                    sub.assets |= add
+            if add and sub.assets is not None:  # None follows every asset already
+                new = add - sub.assets
+                sub.assets |= add
                 for asset_id in sorted(new):
                     state = self._states.get(asset_id)
                     if state:

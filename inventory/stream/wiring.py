@@ -34,5 +34,11 @@ def init_stream(app, api, config: Config, dynamodb_client=None) -> None:
 
     app.extensions["inventory"]["build_stream_hub"] = lambda: build_hub(config, dynamodb_client)
     api.register_blueprint(blp)
+    from .socket import sock, ws_blp
+
+    # Heartbeats: a ping every interval; a client whose pong does not come back is dropped.
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": config.STREAM_HEARTBEAT_SECONDS})
+    app.register_blueprint(ws_blp)
+    sock.init_app(app)
     # The messages travel inside SSE `data:` lines and WebSocket frames: documented as a component.
     api.spec.components.schema("StreamMessage", schema=StreamMessageSchema)

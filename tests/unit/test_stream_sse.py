@@ -18,13 +18,15 @@ from tests.conftest import ADMIN, build_asset
 
 @pytest.fixture
 def config(config):
-    return config.replace(STREAM_POLL_SECONDS=0.05, STREAM_HEARTBEAT_SECONDS=0.3, STREAM_MAX_CONNECTIONS=3)
+    return config.replace(STREAM_POLL_SECONDS=0.05, STREAM_HEARTBEAT_SECONDS=3, STREAM_MAX_CONNECTIONS=3)
 
 
 @pytest.fixture
 def served(app, add_assets):
     add_assets(build_asset("BTC", 1, price="97000"), build_asset("ETH", 2, price="3500"))
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # server_close() then waits for every connection's thread, so no socket outlives the test.
+    server.daemon_threads = False
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -33,6 +35,7 @@ def served(app, add_assets):
 
         per_process("stream_hub").close_all()
     server.shutdown()
+    server.server_close()
 
 
 class SSE:
@@ -176,3 +179,4 @@ def test_shutdown_sends_a_close_notice_with_a_reconnect_hint(app, served):
         per_process("stream_hub").close_all()
     event, notice = stream.next()
     assert event == "close" and notice["reconnect"] is True and notice["reason"] == "shutdown"
+    stream.close()
