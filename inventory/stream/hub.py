@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,16 @@ RING_SIZE = 2000
 # On start the hub re-reads this many entries before the head: an asset read from
 # the (eventually consistent) index may miss a change committed just before.
 START_LOOKBACK = 200
+
+
+# The hubs started in this process, so a signal handler can close their streams.
+_STARTED: "weakref.WeakSet[Hub]" = weakref.WeakSet()
+
+
+def close_process_streams(reason: str = "shutdown") -> None:
+    """Close every stream of this process with a reconnect hint (gunicorn's SIGTERM hook)."""
+    for hub in list(_STARTED):
+        hub.close_all(reason)
 
 
 class Closed(Exception):
@@ -169,6 +180,7 @@ class Hub:
                 self.load()
                 self._thread = threading.Thread(target=self._run, name="stream-poller", daemon=True)
                 self._thread.start()
+                _STARTED.add(self)
         return self
 
     def load(self) -> None:

@@ -35,6 +35,8 @@ def client_key() -> str:
 
 def subscribe(args: dict, since: int | None) -> Subscription:
     """:raises Full:"""
+    if current_app.config["STREAM_MAX_CONNECTIONS"] == 0:
+        raise Full("process")  # the API role (gunicorn.conf.py): streams are the stream role's
     assets = set(args["assets"]) if args.get("assets") else None
     return get_hub().subscribe(assets, client_key(), since)
 
