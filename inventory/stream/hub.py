@@ -151,7 +151,7 @@ class Hub:
         max_per_client: int = 50,
         queue_size: int = 1000,
         clock: Callable[[], datetime] = utcnow,
-        on_delivered: Callable[[datetime, int], None] | None = None,
+        metrics=None,
     ):
         self._read_feed, self._head, self._load_assets = read_feed, head, load_assets
         self.max_age = timedelta(seconds=max_age_seconds)
@@ -159,7 +159,7 @@ class Hub:
         self.poll_seconds, self.gap_grace = poll_seconds, gap_grace_seconds
         self.max_connections, self.max_per_client, self.queue_size = max_connections, max_per_client, queue_size
         self.clock = clock
-        self._on_delivered = on_delivered
+        self.metrics = metrics  # inventory.metrics.StreamMetrics, or None (no metrics)
         self._lock = threading.RLock()
         self._states: dict[str, AssetState] = {}
         self._ring: deque = deque(maxlen=RING_SIZE)
@@ -240,8 +240,8 @@ class Hub:
             self._ring.append((entry.seq, entry.at, messages))
             for sub in list(self._subs):
                 self._send(sub, entry.seq, messages)
-        if self._on_delivered and messages:
-            self._on_delivered(entry.at, len(messages))
+        if self.metrics and messages:
+            self.metrics.delivered((self.clock() - entry.at).total_seconds())
 
     def _apply(self, event: dict, seq: int) -> dict | None:
         """Fold one feed event into the asset's state; its message, or None when already folded."""
@@ -298,6 +298,8 @@ class Hub:
         if sub.offer(message):
             return True
         self.dropped += 1
+        if self.metrics:
+            self.metrics.dropped_client("slow")
         self._close(sub, "slow")
         return False
 

@@ -49,6 +49,9 @@ def stream_socket(ws):
         ws.close(reason=CLOSE_FULL, message=f"no room for another stream ({exc}); retry later")
         return
     hub = get_hub()
+    metrics = hub.metrics
+    if metrics:
+        metrics.opened("websocket")
     try:
         while True:
             try:
@@ -61,6 +64,8 @@ def stream_socket(ws):
                 if message["type"] == "_position":
                     message = {"type": "checkpoint", "seq": message["seq"]}
                 ws.send(json.dumps(message, separators=(",", ":")))
+                if metrics:
+                    metrics.sent("websocket")
             incoming = ws.receive(timeout=0)
             while incoming is not None:
                 _handle(ws, sub, incoming)
@@ -69,6 +74,8 @@ def stream_socket(ws):
         pass
     finally:
         hub.unsubscribe(sub)
+        if metrics:
+            metrics.closed("websocket")
 
 
 def _handle(ws, sub: Subscription, raw) -> None:

@@ -52,6 +52,9 @@ def full_response(exc: Full) -> Response:
 
 
 def _sse(sub: Subscription, hub: Hub, heartbeat: float):
+    metrics = hub.metrics
+    if metrics:
+        metrics.opened("sse")
     yield f"retry: {SSE_RETRY_MS}\n\n"
     try:
         while True:
@@ -68,8 +71,12 @@ def _sse(sub: Subscription, hub: Hub, heartbeat: float):
                 yield f"id: {message['seq']}\n\n"
             else:
                 yield f"event: {message['type']}\ndata: {json.dumps(message, separators=(',', ':'))}\n\n"
+                if metrics:
+                    metrics.sent("sse")
     finally:
         hub.unsubscribe(sub)
+        if metrics:
+            metrics.closed("sse")
 
 
 @blp.route("/inventory/assets/stream")

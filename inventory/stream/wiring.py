@@ -24,7 +24,18 @@ def build_hub(config: Config, dynamodb_client=None):
         max_connections=config.STREAM_MAX_CONNECTIONS,
         max_per_client=config.STREAM_MAX_PER_CLIENT,
         queue_size=config.STREAM_CLIENT_QUEUE,
+        metrics=_metrics(config),
     )
+
+
+def _metrics(config: Config):
+    # Under gunicorn the values go to the shared multiprocess directory (summed by /metrics);
+    # a single process (tests) keeps none, so apps built one after another never clash.
+    if not config.PROMETHEUS_MULTIPROC_DIR:
+        return None
+    from ..metrics import StreamMetrics
+
+    return StreamMetrics(None)
 
 
 def init_stream(app, api, config: Config, dynamodb_client=None) -> None:

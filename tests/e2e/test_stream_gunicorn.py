@@ -67,6 +67,10 @@ def test_a_suspension_on_the_api_role_reaches_the_stream_role_and_sigterm_closes
     event, status = stream.next()
     assert (event, status["status"], status["asset_seq"]) == ("status", "SUSPENDED", snapshot["asset_seq"] + 1)
 
+    metrics = requests.get(f"{stream_url}/metrics", timeout=5).text
+    assert 'inventory_stream_connections{kind="sse"} 1.0' in metrics
+    assert "inventory_stream_delay_seconds_count 1.0" in metrics
+
     # WHEN the stream role is told to stop
     streams.send_signal(signal.SIGTERM)
     event, notice = stream.next()
