@@ -6,7 +6,7 @@ import json
 import logging
 
 import marshmallow as ma
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
@@ -96,3 +96,11 @@ def _handle(ws, sub: Subscription, raw) -> None:
         hub.change_filter(sub, add=set(assets))
     else:
         hub.change_filter(sub, remove=set(assets))
+
+
+@ws_blp.get("/board")
+def board():
+    """The live board: the catalog with prices updating from the SSE stream (self-hosted, no CDN)."""
+    # A plain body, not a file passthrough: the CSP hook reads the page to hash inline scripts.
+    with current_app.open_resource("static/board/index.html") as page:
+        return current_app.response_class(page.read(), mimetype="text/html")

@@ -47,6 +47,7 @@ CALLS = {
     # catalog with the index Query and the feed with a key Query (tests/unit/test_stream_*.py).
     "/inventory/assets/stream": [("/inventory/assets/stream?asset=BTC", 422)],
     "/inventory/stream": [("/inventory/stream", 400)],
+    "/board": [("/board", 200)],
     "/health": [("/health", 200)],
     "/health/detailed": [("/health/detailed", 200)],
     "/openapi.json": [("/openapi.json", 200)],

@@ -86,3 +86,15 @@ def test_bad_query_is_422_before_the_upgrade_and_a_full_process_closes_1013(serv
     for ws in open_:
         ws.close()
     assert requests.get(f"{served}/inventory/assets/BTC", timeout=5).status_code == 200
+
+
+def test_the_board_page_loads_only_its_own_files_under_a_strict_csp(client):
+    page = client.get("/board")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "connect-src 'self'" in csp and "unsafe-inline" not in csp
+    html = page.get_data(as_text=True)
+    assert 'src="/static/board/board.js"' in html and "http" not in html
+    script = client.get("/static/board/board.js")
+    assert script.status_code == 200 and "EventSource" in script.get_data(as_text=True)
+    script.close()
