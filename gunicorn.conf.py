@@ -4,6 +4,21 @@ import os
 import shutil
 import tempfile
 
+# Live stream (issue 13): STREAM_ROLE=1 makes this server the stream role, whose
+# threads hold the long-lived SSE/WebSocket connections, so they never take the
+# API role's request threads. The API role accepts no streams (503 + Retry-After).
+stream_role = os.environ.get("STREAM_ROLE", "").lower() in {"1", "true", "yes", "on"}
+if stream_role:
+    os.environ.setdefault("BIND", os.environ.get("STREAM_BIND", "0.0.0.0:8012"))
+    os.environ.setdefault("WEB_CONCURRENCY", "1")
+    # One gthread thread per open stream (simple-websocket adds a reader thread per WebSocket,
+    # outside this pool); a few more for the requests a stream client also makes.
+    os.environ.setdefault("THREADS", str(int(os.environ.get("STREAM_MAX_CONNECTIONS", "500")) + 8))
+    # The API role's master runs the refresher; one per instance is enough.
+    os.environ["PRICE_REFRESH_ENABLED"] = "false"
+else:
+    os.environ.setdefault("STREAM_MAX_CONNECTIONS", "0")
+
 bind = os.environ.get("BIND", "0.0.0.0:8002")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # The workers' Config reads it: each enforces its share of a memory:// rate limit.
@@ -94,3 +109,22 @@ def on_exit(server):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(refresher.pid)
+
+
+def post_worker_init(worker):
+    # SIGTERM (shutdown, and the old workers of a SIGHUP reload) ends every stream at
+    # once with a close notice and a reconnect hint, instead of cutting it off after
+    # graceful_timeout. gthread's heartbeat to the master runs in the main loop, not
+    # in request threads, so the worker timeout never kills a healthy idle stream.
+    import signal
+
+    from inventory.stream.hub import close_process_streams
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def close_streams_then_exit(signum, frame):
+        close_process_streams("shutdown")
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, close_streams_then_exit)

@@ -27,6 +27,7 @@ from .generation import (
 )
 from .logs import configure_logging
 from .metrics import HttpMetrics, InventoryMetrics
+from .stream.wiring import init_stream
 
 
 class NoSessions(SessionInterface):
@@ -96,6 +97,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     rest_api.register_blueprint(quotes.blp)
     rest_api.register_blueprint(categories.blp)
     rest_api.register_blueprint(market.blp)
+    init_stream(app, rest_api, config, dynamodb_client)
     register_error_handlers(app)
 
     metrics, http_metrics = _init_metrics(app, config)

@@ -122,6 +122,20 @@ class Config:
     # Movers leave out assets below these (USD), so dust does not dominate; overridable per request.
     MOVERS_MIN_MARKET_CAP: int = 10_000_000
     MOVERS_MIN_VOLUME_24H: int = 1_000_000
+    # Live stream (issue 13): the feed, its pollers and the stream role's pool.
+    # How long feed entries are kept: what a resume can replay (older: a fresh snapshot).
+    STREAM_FEED_RETENTION_SECONDS: int = 3600
+    # How often each stream process asks the table for new feed entries (one Query each time).
+    STREAM_POLL_SECONDS: float = 0.5
+    # A seq handed out but neither written nor voided this long is skipped (its writer died).
+    STREAM_GAP_GRACE_SECONDS: float = 30.0
+    STREAM_HEARTBEAT_SECONDS: float = 15.0
+    # Open streams per process; beyond it SSE answers 503 + Retry-After, WebSocket closes 1013.
+    STREAM_MAX_CONNECTIONS: int = 500
+    # Open streams per token name (or client address without a token).
+    STREAM_MAX_PER_CLIENT: int = 50
+    # Messages queued for one client; a client that falls this far behind is dropped.
+    STREAM_CLIENT_QUEUE: int = 1000
 
     LOG_LEVEL: str = "INFO"
     # Set by gunicorn.conf.py: where worker processes share their metric values.

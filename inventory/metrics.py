@@ -286,3 +286,42 @@ class RefreshMetrics:
         self.breaker_open.set(0 if breaker_state == "closed" else 1)
         if oldest_price_at is not None:
             self.oldest_price.set(oldest_price_at.timestamp())
+
+
+# -- live stream (issue 13) -----------------------------------------------------
+class StreamMetrics:
+    """The stream role's metrics: open connections, messages sent, slow clients dropped, commit-to-send delay."""
+
+    def __init__(self, registry: CollectorRegistry | None):
+        self.connections = Gauge(
+            "inventory_stream_connections", "Open stream connections by kind (sse, websocket)", ("kind",),
+            multiprocess_mode="livesum", registry=registry,
+        )
+        self.messages = Counter(
+            "inventory_stream_messages_sent_total", "Stream messages written to clients", ("kind",), registry=registry
+        )
+        self.dropped = Counter(
+            "inventory_stream_dropped_clients_total", "Stream clients dropped, by reason (slow)", ("reason",),
+            registry=registry,
+        )
+        self.delay = Histogram(
+            "inventory_stream_delay_seconds",
+            "From a feed entry's commit to its messages being queued for this process's clients",
+            buckets=(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
+            registry=registry,
+        )
+
+    def opened(self, kind: str) -> None:
+        self.connections.labels(kind=kind).inc()
+
+    def closed(self, kind: str) -> None:
+        self.connections.labels(kind=kind).dec()
+
+    def sent(self, kind: str) -> None:
+        self.messages.labels(kind=kind).inc()
+
+    def dropped_client(self, reason: str) -> None:
+        self.dropped.labels(reason=reason).inc()
+
+    def delivered(self, seconds: float) -> None:
+        self.delay.observe(seconds)

@@ -36,6 +36,8 @@ from .store.migrate import migrate, table_status
 # raw ones (30 days of one-minute refreshes is 43,200).
 MAX_HISTORY_POINTS = 1000
 MAX_RAW_POINTS = 50_000
+# A status change retried this often when a price write lands between its read and its write.
+PRICE_RACE_RETRIES = 3
 
 log = logging.getLogger(__name__)
 
@@ -247,10 +249,33 @@ class CatalogService:
 
     def _apply(self, plans: list[PlannedChange], actor: str, request_id: str) -> None:
         """:raises VersionConflict: (errors name the stale assets)"""
-        counts = self._moved([p.asset for p in plans], [p.changed_asset for p in plans])
-        self._stores.changes.apply(plans, actor, request_id, self.clock(), counts)
+        for attempt in range(PRICE_RACE_RETRIES + 1):
+            counts = self._moved([p.asset for p in plans], [p.changed_asset for p in plans])
+            try:
+                self._stores.changes.apply(plans, actor, request_id, self.clock(), counts)
+                break
+            except VersionConflict:
+                if attempt == PRICE_RACE_RETRIES:
+                    raise
+                plans = self._replan(plans)
         for plan in plans if self._on_status_change else ():
             self._on_status_change(plan.asset.status.value, plan.to_status.value)
+
+    def _replan(self, plans: list[PlannedChange]) -> list[PlannedChange]:
+        """The same changes over the assets as stored now, when only a price write came between.
+
+        A price write moves an asset's stream_seq (and its counts bucket) but
+        never its version: the operator's change still applies to what they saw.
+        :raises VersionConflict: an asset's version or status moved (another operator).
+        """
+        stored = self._assets.batch_get([p.asset.asset_id for p in plans], True)
+        fresh = []
+        for plan in plans:
+            now = stored.get(plan.asset.asset_id)
+            if now is None or now.version != plan.asset.version or now.status is not plan.asset.status:
+                raise VersionConflict(errors={"conflicts": [plan.asset.asset_id]})
+            fresh.append(PlannedChange(now, plan.to_status, plan.reason))
+        return fresh
 
     def batch_get(self, asset_ids: list[str], consistent: bool = False) -> tuple[list[Asset], list[str]]:
         """(assets found, in request order; ids not found); `consistent`: strongly consistent reads."""

@@ -42,7 +42,9 @@ def doc_path(app: Flask, key: str) -> str:
 
 def docs_pages(app: Flask) -> dict[str, dict]:
     """The docs pages and the CSP ingredients of each."""
-    return {doc_path(app, "OPENAPI_SWAGGER_UI_PATH"): _SWAGGER_UI, doc_path(app, "OPENAPI_REDOC_PATH"): _REDOC}
+    return {doc_path(app, "OPENAPI_SWAGGER_UI_PATH"): _SWAGGER_UI, doc_path(app, "OPENAPI_REDOC_PATH"): _REDOC,
+            # The live stream's board (inventory/stream/socket.py): own scripts and styles only.
+            "/board": _SWAGGER_UI}
 
 
 def parse_origins(raw: str) -> frozenset[str]:

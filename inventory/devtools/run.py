@@ -99,11 +99,20 @@ def run(env: dict) -> int:
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env=env, cwd=REPO
         )
+        # The live stream's role: its own gunicorn, so streams never hold request threads.
+        streams = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            env={**env, "STREAM_ROLE": "1", "BIND": env.get("STREAM_BIND", "0.0.0.0:8012")}, cwd=REPO,
+        )
+        print(f"live stream on {env.get('STREAM_BIND', '0.0.0.0:8012')} (/inventory/stream, /inventory/assets/stream)", flush=True)
         # Ctrl-C reaches gunicorn too (same process group); SIGTERM is passed on.
-        signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+        signal.signal(signal.SIGTERM, lambda *_: (server.terminate(), streams.terminate()))
         while True:
             try:
-                return server.wait()
+                code = server.wait()
+                streams.terminate()
+                streams.wait()
+                return code
             except KeyboardInterrupt:
                 continue
     finally:

@@ -103,6 +103,8 @@ class Asset:
     updated_at: datetime = field(default_factory=utcnow)
     updated_by: str | None = None  # the token name behind the last operator change
     version: int = 1
+    # Changes of this asset in the live stream's feed (store/mapping.py "live stream feed").
+    stream_seq: int = 0
 
     def max_age(self, default_seconds: int) -> int:
         """This asset's staleness bound: its own, else the service's `default_seconds`."""

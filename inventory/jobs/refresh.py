@@ -138,6 +138,8 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
                         "market_cap": row.market["market_cap"],
                         "volume_24h": row.market["volume_24h"],
                     },
+                    stream_seq=current.stream_seq,
+                    day_change={k: row.market.get(k) for k in ("price_change_24h", "price_change_percentage_24h")},
                 )
             )
     result = prices.apply(updates, fence)

@@ -17,7 +17,7 @@ from ..domain import Fence, InventoryError, Lease, utcnow
 from ..logs import configure_logging
 from ..metrics import InventoryMetrics, RefreshMetrics
 from ..source import client_from_config
-from ..store import AssetStore, CandleStore, LeaseStore, PriceStore, ProfileStore, RefreshStateStore, make_client
+from ..store import AssetStore, CandleStore, FeedStore, LeaseStore, PriceStore, ProfileStore, RefreshStateStore, make_client
 from ..store.dynamo import LeaseLost, instrument
 from . import categories as category_job
 from .candles import RollupReport, roll_up_days
@@ -39,7 +39,8 @@ def build_refresher(
     dynamodb = dynamodb or make_client(config)
     store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
     prices = PriceStore(
-        dynamodb, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY
+        dynamodb, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY,
+        FeedStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.STREAM_FEED_RETENTION_SECONDS),
     )
 
     def run(fence: Fence | None = None) -> RefreshReport:

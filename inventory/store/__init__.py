@@ -10,6 +10,7 @@ from .candles import CandleStore
 from .categories import CategoryStore, Membership
 from .changes import PlannedChange, StatusStore
 from .dynamo import make_client
+from .feed import FeedStore
 from .generation import GenerationStore
 from .lease import LeaseStore
 from .prices import PriceStore
@@ -32,22 +33,25 @@ class Stores:
     candles: CandleStore
     profiles: ProfileStore
     categories: CategoryStore
+    feed: FeedStore
 
     @classmethod
     def build(cls, client, config: Config) -> "Stores":
         table, concurrency = config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY
+        feed = FeedStore(client, table, config.STREAM_FEED_RETENTION_SECONDS)
         return cls(
             client=client,
             table_name=table,
             assets=AssetStore(client, table, concurrency),
-            changes=StatusStore(client, table),
-            prices=PriceStore(client, table, config.PRICE_HISTORY_DAYS, concurrency),
+            changes=StatusStore(client, table, feed),
+            prices=PriceStore(client, table, config.PRICE_HISTORY_DAYS, concurrency, feed),
             refresh_state=RefreshStateStore(client, table),
             leases=LeaseStore(client, table),
             generation=GenerationStore(client, table),
             candles=CandleStore(client, table, concurrency),
             profiles=ProfileStore(client, table, concurrency),
             categories=CategoryStore(client, table),
+            feed=feed,
         )
 
 
@@ -56,6 +60,7 @@ __all__ = [
     "AssetStore",
     "CandleStore",
     "CategoryStore",
+    "FeedStore",
     "GenerationStore",
     "LeaseStore",
     "ListQuery",

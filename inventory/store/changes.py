@@ -17,6 +17,7 @@ from ..domain import (
 from . import mapping
 from .assets import counts_action
 from .dynamo import TransactionCancelled, query_items, transact
+from .feed import DEFAULT_FEED_RETENTION_SECONDS, FeedStore
 
 # An audit record is written once: a second one at the same time and version is a bug.
 _AUDIT_IS_NEW = "attribute_not_exists(PK)"
@@ -34,9 +35,11 @@ class PlannedChange:
 
 
 class StatusStore:
-    def __init__(self, client, table_name: str):
+    def __init__(self, client, table_name: str, feed: FeedStore | None = None):
         self.client = client
         self.table_name = table_name
+        # Every status change records itself in the live stream's feed, in its own transaction.
+        self.feed = feed or FeedStore(client, table_name, DEFAULT_FEED_RETENTION_SECONDS)
 
     def _actions(self, plan: PlannedChange, actor: str, request_id: str, now: datetime):
         change = StatusChange(
@@ -49,15 +52,16 @@ class StatusStore:
             at=now,
             version=plan.asset.version + 1,
         )
-        update = {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": mapping.asset_key(plan.asset.asset_id),
-                    **mapping.versioned_asset_update(
-                    plan.asset.asset_id, {"status": plan.to_status}, plan.asset.version, actor, now
-                ),
-            }
-        }
+        params = mapping.versioned_asset_update(
+            plan.asset.asset_id, {"status": plan.to_status}, plan.asset.version, actor, now
+        )
+        # The refresher moves stream_seq too (without a version), so it is a condition of its own.
+        seq_condition, seq_set, seq_names, seq_values = mapping.stream_seq_step(plan.asset.stream_seq)
+        params["UpdateExpression"] = params["UpdateExpression"].replace("SET ", f"SET {seq_set}, ", 1)
+        params["ConditionExpression"] += f" AND {seq_condition}"
+        params["ExpressionAttributeNames"].update(seq_names)
+        params["ExpressionAttributeValues"].update(seq_values)
+        update = {"Update": {"TableName": self.table_name, "Key": mapping.asset_key(plan.asset.asset_id), **params}}
         audit = {
             "Put": {
                 "TableName": self.table_name,
@@ -87,9 +91,13 @@ class StatusStore:
             pair, change = self._actions(plan, actor, request_id, now)
             actions.extend(pair)
             changes.append(change)
+        entry = self.feed.journal([_feed_event(plan) for plan in plans])
         try:
-            transact(self.client, actions + counts_action(self.table_name, counts))
-        except TransactionCancelled as exc:
+            transact(self.client, actions + counts_action(self.table_name, counts) + [entry.action])
+        except BaseException as exc:
+            entry.cancel()
+            if not isinstance(exc, TransactionCancelled):
+                raise
             stale = [
                 plan.asset.asset_id
                 for plan, reason in zip(plans, exc.reasons[0 : 2 * len(plans) : 2])
@@ -116,3 +124,14 @@ class StatusStore:
         page = items[:limit]
         next_key = page[-1]["SK"]["S"] if len(items) > limit else None
         return [mapping.item_to_audit(item) for item in page], next_key
+
+
+def _feed_event(plan: PlannedChange) -> dict:
+    """A status change as the live stream's feed records it (no actor or reason: the stream is public)."""
+    return {
+        "type": "status",
+        "asset_id": plan.asset.asset_id,
+        "asset_seq": plan.asset.stream_seq + 1,
+        "status": plan.to_status.value,
+        "from_status": plan.asset.status.value,
+    }

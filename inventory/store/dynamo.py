@@ -179,7 +179,7 @@ _CONFLICT_RETRIES = 5
 
 
 def write_groups(
-    client, groups: list[list[dict]], concurrency: int = 4, fence_check: dict | None = None
+    client, groups: list[list[dict]], concurrency: int = 4, fence_check: dict | None = None, journal=None
 ) -> tuple[list[int], list[int]]:
     """Write groups of transaction actions, many groups per TransactWriteItems call.
 
@@ -188,11 +188,14 @@ def write_groups(
     are groups cancelled by a conflicting concurrent write. Up to `concurrency`
     transactions are in flight at once: each waits a network round trip.
     `fence_check`, a ConditionCheck on the lease, joins every transaction.
+    `journal(group indexes)` (the live stream's feed, store/feed.py) gives each
+    transaction attempt one more action, its feed entry, and is cancelled when
+    that attempt does not commit.
     Returns (applied group indexes, rejected group indexes).
 
     :raises LeaseLost: the fence's condition failed.
     """
-    capacity = TRANSACTION_MAX_ACTIONS - (1 if fence_check else 0)
+    capacity = TRANSACTION_MAX_ACTIONS - (1 if fence_check else 0) - (1 if journal else 0)
     batches, batch, size = [], [], 0
     for index, group in enumerate(groups):
         if batch and size + len(group) > capacity:
@@ -205,29 +208,34 @@ def write_groups(
     applied: list[int] = []
     rejected: list[int] = []
     if len(batches) <= 1 or concurrency <= 1:
-        outcomes = [_write_batch(client, groups, b, fence_check) for b in batches]
+        outcomes = [_write_batch(client, groups, b, fence_check, journal) for b in batches]
     else:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            outcomes = list(pool.map(lambda b: _write_batch(client, groups, b, fence_check), batches))
+            outcomes = list(pool.map(lambda b: _write_batch(client, groups, b, fence_check, journal), batches))
     for done, failed in outcomes:
         applied.extend(done)
         rejected.extend(failed)
     return applied, rejected
 
 
-def _write_batch(client, groups: list[list[dict]], batch: list[int], fence_check: dict | None):
+def _write_batch(client, groups: list[list[dict]], batch: list[int], fence_check: dict | None, journal=None):
     """One transaction for the batch's groups; returns (applied, rejected) group indexes."""
     rejected: list[int] = []
     for attempt in range(_CONFLICT_RETRIES + 1):
         if not batch:
             break
         actions = ([fence_check] if fence_check else []) + [action for index in batch for action in groups[index]]
+        entry = journal(batch) if journal else None
         try:
             with translate_errors("TransactWriteItems"):
-                client.transact_write_items(TransactItems=actions)
+                client.transact_write_items(TransactItems=actions + ([entry.action] if entry else []))
             return batch, rejected
-        except TransactionCancelled as exc:
-            reasons = exc.reasons
+        except BaseException as exc:
+            if entry:
+                entry.cancel()
+            if not isinstance(exc, TransactionCancelled):
+                raise
+            reasons = exc.reasons[: len(actions)]
             if fence_check:
                 if reasons and reasons[0] == "ConditionalCheckFailed":
                     raise LeaseLost() from exc

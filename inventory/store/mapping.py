@@ -10,6 +10,8 @@ Single-table layout (see README "Key layout"):
     status change   AUDIT#<asset_id>      <ISO time>#<version:010d>  -
     lease           LEASE                 <lease name>       - (owner, fence, expires_ms)
     migration run   MIGRATION             <migration name>   -
+    feed head       CATALOG               FEED_SEQ           -
+    feed entry      FEED                  <seq:015d>         - (expires_at: DynamoDB TTL)
 
 The counts item holds one Number per counter, so an operator write can ADD to
 it inside its own transaction: `n#<STATUS>|<category>` (assets) and
@@ -68,7 +70,7 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 _DATETIME_FIELDS = {"ath_date", "atl_date", "last_price_update", "created_at", "updated_at"}
-_INT_FIELDS = {"market_cap_rank", "version", "price_max_age_seconds"}
+_INT_FIELDS = {"market_cap_rank", "version", "price_max_age_seconds", "stream_seq"}
 
 
 def asset_key(asset_id: str) -> dict:
@@ -617,3 +619,87 @@ def categories_state_item(ran_at: datetime, report: dict) -> dict:
 
 def item_to_categories_ran_at(item: dict | None) -> datetime | None:
     return from_iso(item["ran_at"]["S"]) if item and "ran_at" in item else None
+
+
+# -- live stream feed (issue 13) ---------------------------------------------
+# Every committed change is one feed entry, written in the SAME transaction as
+# the change, so an entry exists iff the change committed:
+#
+#     feed head     CATALOG   FEED_SEQ          seq: the last seq handed out
+#     feed entry    FEED      <seq:015d>        at, events (JSON), expires_at (TTL)
+#
+# A writer reserves a seq (one UpdateItem ADD on the head) before its
+# transaction; a transaction that fails writes a void entry for its seq, so
+# readers never wait on a seq that will not come. One entry holds every asset
+# change of one transaction: a refresh of 250 assets is 5 transactions, so 5
+# reservations and 5 entries (not 250). Each asset carries `stream_seq`, its own
+# count of changes, moved by one in the same conditional update.
+FEED_PK = "FEED"
+FEED_HEAD_KEY = {"PK": {"S": "CATALOG"}, "SK": {"S": "FEED_SEQ"}}
+FEED_SEQ_WIDTH = 15
+STREAM_SEQ = "stream_seq"
+_FEED_ENTRY_IS_NEW = "attribute_not_exists(PK)"
+
+
+def feed_key(seq: int) -> dict:
+    return {"PK": {"S": FEED_PK}, "SK": {"S": f"{seq:0{FEED_SEQ_WIDTH}d}"}}
+
+
+def feed_reserve() -> dict:
+    """UpdateItem parameters that hand out the next feed seq (ADD starts a missing head at 0)."""
+    return {
+        "Key": FEED_HEAD_KEY,
+        "UpdateExpression": "ADD #seq :one",
+        "ExpressionAttributeNames": {"#seq": "seq"},
+        "ExpressionAttributeValues": {":one": {"N": "1"}},
+        "ReturnValues": "UPDATED_NEW",
+    }
+
+
+def item_to_feed_head(item: dict | None) -> int:
+    return int(item["seq"]["N"]) if item and "seq" in item else 0
+
+
+def feed_entry_put(table_name: str, seq: int, at: datetime, events: list[dict], expires: datetime) -> dict:
+    """A transaction action that writes entry `seq` (never over an existing one)."""
+    item = {
+        **feed_key(seq),
+        "seq": {"N": str(seq)},
+        "at": {"S": to_iso(at)},
+        # JSON keeps Decimals exact as strings and the item small (one attribute, not a map per event).
+        "events": {"S": json.dumps(events, separators=(",", ":"), default=str)},
+        "expires_at": {"N": str(int(expires.timestamp()))},
+    }
+    return {"Put": {"TableName": table_name, "Item": item, "ConditionExpression": _FEED_ENTRY_IS_NEW}}
+
+
+def feed_query(table_name: str, after: int, limit: int) -> dict:
+    """Query parameters for the entries after seq `after`, oldest first (strongly consistent)."""
+    return {
+        "TableName": table_name,
+        "KeyConditionExpression": "PK = :pk AND SK > :after",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": FEED_PK},
+            ":after": {"S": f"{after:0{FEED_SEQ_WIDTH}d}"},
+        },
+        "ConsistentRead": True,
+        "Limit": limit,
+    }
+
+
+def item_to_feed_entry(item: dict) -> tuple[int, datetime, list[dict]]:
+    return int(item["seq"]["N"]), from_iso(item["at"]["S"]), json.loads(item["events"]["S"])
+
+
+def stream_seq_step(previous: int) -> tuple[str, str, dict, dict]:
+    """(condition, SET clause, names, values) that move an asset's stream_seq from `previous` to the next.
+
+    Conditional on `previous`, so two writers that read the same asset cannot
+    hand out the same per-asset sequence.
+    """
+    names = {"#sseq": STREAM_SEQ}
+    values = {":sprev": {"N": str(previous)}, ":snext": {"N": str(previous + 1)}}
+    condition = "#sseq = :sprev"
+    if previous == 0:
+        condition = f"(attribute_not_exists(#sseq) OR {condition})"
+    return condition, "#sseq = :snext", names, values

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from ..domain import Fence, PricePoint
 from . import mapping
 from .dynamo import query_items, write_groups
+from .feed import DEFAULT_FEED_RETENTION_SECONDS, FeedStore
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,21 @@ class PriceUpdate:
     changes: dict
     last_price_update: datetime
     point: dict  # the history point: price, market_cap, volume_24h
+    stream_seq: int = 0  # the asset's stream_seq as read; the write moves it to the next
+    # 24h change figures as of this update, changed or not: the stream sends them with each price.
+    day_change: dict = field(default_factory=dict)
+
+    def feed_event(self) -> dict:
+        """This update as the live stream's feed records it."""
+        return {
+            "type": "price",
+            "asset_id": self.asset_id,
+            "asset_seq": self.stream_seq + 1,
+            "price": self.point.get("price"),
+            "price_change_24h": self.day_change.get("price_change_24h"),
+            "price_change_percentage_24h": self.day_change.get("price_change_percentage_24h"),
+            "as_of": mapping.to_iso(self.last_price_update),
+        }
 
 
 @dataclass
@@ -35,11 +51,15 @@ class ApplyResult:
 
 
 class PriceStore:
-    def __init__(self, client, table_name: str, history_days: int, write_concurrency: int = 4):
+    def __init__(
+        self, client, table_name: str, history_days: int, write_concurrency: int = 4, feed: FeedStore | None = None
+    ):
         self.client = client
         self.table_name = table_name
         self.history_days = history_days
         self.write_concurrency = write_concurrency
+        # Every price write records its changes in the live stream's feed, in its own transaction.
+        self.feed = feed or FeedStore(client, table_name, DEFAULT_FEED_RETENTION_SECONDS)
 
     def apply(self, updates: list[PriceUpdate], fence: Fence | None = None) -> ApplyResult:
         """Write each update with its history point atomically, up to 50 assets per call.
@@ -55,6 +75,7 @@ class PriceStore:
             [self._actions(u) for u in updates],
             self.write_concurrency,
             mapping.fence_check(self.table_name, fence),
+            journal=lambda batch: self.feed.journal([updates[i].feed_event() for i in batch]),
         )
         return ApplyResult(
             applied=[updates[i].asset_id for i in applied],
@@ -87,18 +108,20 @@ class PriceStore:
         return {"Put": {"TableName": self.table_name, "Item": mapping.history_item(asset_id, at, values, expires)}}
 
     def _actions(self, update: PriceUpdate) -> list[dict]:
+        seq_condition, seq_set, seq_names, seq_values = mapping.stream_seq_step(update.stream_seq)
         params = mapping.asset_update(
             update.asset_id,
             update.changes,
-            names={"#lpu": "last_price_update"},
-            values={":lpu": mapping.serialize(update.last_price_update)},
+            names={"#lpu": "last_price_update", **seq_names},
+            values={":lpu": mapping.serialize(update.last_price_update), **seq_values},
+            sets=(seq_set,),
         )
         return [
             {
                 "Update": {
                     "TableName": self.table_name,
                     "Key": mapping.asset_key(update.asset_id),
-                    "ConditionExpression": _NOT_NEWER_STORED,
+                    "ConditionExpression": f"{_NOT_NEWER_STORED} AND {seq_condition}",
                     **params,
                 }
             },

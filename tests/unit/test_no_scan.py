@@ -69,6 +69,11 @@ CALLS = {
         ("/inventory/categories/meme?limit=2", 200),
         ("/inventory/categories/no-such-slug", 404),
     ],
+    # Streams never end, so only their refusals are fetched here; the hub reads the
+    # catalog with the index Query and the feed with a key Query (tests/unit/test_stream_*.py).
+    "/inventory/assets/stream": [("/inventory/assets/stream?asset=BTC", 422)],
+    "/inventory/stream": [("/inventory/stream", 400)],
+    "/board": [("/board", 200)],
     "/health": [("/health", 200)],
     "/health/detailed": [("/health/detailed", 200)],
     "/openapi.json": [("/openapi.json", 200)],

@@ -1,0 +1,71 @@
+"use strict";
+// The live board: rows come from the stream's snapshot and change with every message.
+// Only textContent is written, never HTML, so no asset field can inject markup.
+const rows = new Map();
+const body = document.getElementById("rows");
+
+function rowFor(assetId) {
+  let row = rows.get(assetId);
+  if (!row) {
+    row = document.createElement("tr");
+    row.id = "asset-" + assetId;
+    for (const cls of ["id", "num price", "num change", "status", "freshness"]) {
+      const cell = document.createElement("td");
+      cell.className = cls;
+      row.appendChild(cell);
+    }
+    row.cells[0].textContent = assetId;
+    rows.set(assetId, row);
+    body.appendChild(row);
+  }
+  return row;
+}
+
+function freshness(row) {
+  const asOf = row.dataset.asOf ? Date.parse(row.dataset.asOf) : NaN;
+  const age = Number.isNaN(asOf) ? null : Math.max(0, Math.round((Date.now() - asOf) / 1000));
+  const tradable = row.dataset.tradable === "true";
+  row.classList.toggle("fresh", tradable);
+  row.classList.toggle("stale", !tradable && row.dataset.stale === "true");
+  row.classList.toggle("halted", !tradable && row.dataset.stale !== "true");
+  const label = tradable ? "fresh" : (row.dataset.stale === "true" ? "stale" : "not tradable");
+  row.cells[4].textContent = age === null ? label : label + " (" + age + " s)";
+}
+
+function show(message) {
+  const row = rowFor(message.asset_id);
+  row.cells[1].textContent = message.price ?? "—";
+  row.cells[2].textContent = message.price_change_percentage_24h ?? "";
+  row.cells[3].textContent = message.status;
+  row.dataset.asOf = message.as_of || "";
+  row.dataset.tradable = String(message.tradable);
+  row.dataset.stale = String(message.type === "stale");
+  row.dataset.assetSeq = String(message.asset_seq);
+  if (message.type !== "snapshot") {
+    row.classList.add("updated");
+    setTimeout(() => row.classList.remove("updated"), 1500);
+  }
+  freshness(row);
+}
+
+const connection = document.getElementById("connection");
+const source = new EventSource("/inventory/assets/stream");
+for (const kind of ["snapshot", "price", "status", "stale"]) {
+  source.addEventListener(kind, (event) => show(JSON.parse(event.data)));
+}
+source.addEventListener("close", () => { connection.textContent = "server restarting, reconnecting…"; });
+source.onopen = () => { connection.textContent = "live"; };
+source.onerror = () => { connection.textContent = "reconnecting…"; };
+
+async function health() {
+  const node = document.getElementById("health");
+  try {
+    const response = await fetch("/health", { cache: "no-store" });
+    node.textContent = response.ok ? (await response.json()).status : "HTTP " + response.status;
+  } catch (error) {
+    node.textContent = "unreachable";
+  }
+}
+health();
+setInterval(health, 10000);
+setInterval(() => rows.forEach(freshness), 1000);

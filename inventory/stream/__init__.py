@@ -1,0 +1,1 @@
+"""The live stream (issue 13): the feed poller and hub, and the SSE and WebSocket views."""

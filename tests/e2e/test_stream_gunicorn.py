@@ -1,0 +1,79 @@
+"""Live stream across two gunicorn masters on DynamoDB Local: API role writes, stream role streams."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+
+import pytest
+import requests
+
+from inventory.auth import hash_token
+from inventory.devtools.dynamodb_local import free_port
+from tests.e2e.conftest import _flask, _stop, start_gunicorn
+from tests.unit.test_stream_sse import SSE
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "inv_e2e-stream-admin"
+
+
+@pytest.fixture
+def roles(dynamodb_local, tmp_path):
+    env = {
+        **os.environ,
+        "DYNAMODB_ENDPOINT_URL": dynamodb_local,
+        "DYNAMODB_TABLE_NAME": f"e2e-stream-{uuid.uuid4().hex[:10]}",
+        "PRICE_REFRESH_ENABLED": "false",
+        "WEB_CONCURRENCY": "1",
+        "STREAM_POLL_SECONDS": "0.2",
+        "API_TOKENS": json.dumps([{"name": "ops", "scopes": ["assets:admin"], "hash": hash_token(TOKEN)}]),
+        "GUNICORN_CMD_ARGS": "--no-control-socket",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("STREAM_MAX_CONNECTIONS", None)
+    _flask(["migrate"], env)
+    _flask(["seed"], env)
+    processes = []
+    try:
+        for role in ("api", "stream"):
+            metrics = tmp_path / f"metrics-{role}"
+            metrics.mkdir()
+            role_env = {**env, "BIND": f"127.0.0.1:{free_port()}", "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+                        "STREAM_ROLE": "1" if role == "stream" else ""}
+            processes.append(start_gunicorn(role_env, tmp_path / f"gunicorn-{role}.log"))
+        yield processes
+    finally:
+        for process, _ in processes:
+            _stop(process)
+
+
+def test_a_suspension_on_the_api_role_reaches_the_stream_role_and_sigterm_closes_with_a_hint(roles):
+    (api, api_url), (streams, stream_url) = roles
+    # The API role keeps its request threads for requests: no streams there.
+    refused = requests.get(f"{api_url}/inventory/assets/stream", timeout=5)
+    assert refused.status_code == 503 and "Retry-After" in refused.headers
+
+    stream = SSE(f"{stream_url}/inventory/assets/stream?assets=BTC")
+    event, snapshot = stream.next()
+    assert event == "snapshot"
+
+    etag = requests.get(f"{api_url}/inventory/assets/BTC", timeout=5).headers["ETag"]
+    changed = requests.patch(f"{api_url}/inventory/assets/BTC/status", json={"status": "SUSPENDED", "reason": "e2e"},
+                             headers={"Authorization": f"Bearer {TOKEN}", "If-Match": etag}, timeout=5)
+    assert changed.status_code == 200, changed.text
+    event, status = stream.next()
+    assert (event, status["status"], status["asset_seq"]) == ("status", "SUSPENDED", snapshot["asset_seq"] + 1)
+
+    metrics = requests.get(f"{stream_url}/metrics", timeout=5).text
+    assert 'inventory_stream_connections{kind="sse"} 1.0' in metrics
+    assert "inventory_stream_delay_seconds_count 1.0" in metrics
+
+    # WHEN the stream role is told to stop
+    streams.send_signal(signal.SIGTERM)
+    event, notice = stream.next()
+    assert event == "close" and notice["reconnect"] is True and notice["reason"] == "shutdown"
+    stream.close()
+    assert streams.wait(timeout=15) == 0

@@ -1,0 +1,182 @@
+"""SSE stream against the app in a threaded HTTP server, read with a real HTTP client (requests)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from inventory.store import PriceStore
+from inventory.store.prices import PriceUpdate
+from tests.conftest import ADMIN, build_asset
+
+
+@pytest.fixture
+def config(config):
+    return config.replace(STREAM_POLL_SECONDS=0.05, STREAM_HEARTBEAT_SECONDS=3, STREAM_MAX_CONNECTIONS=3)
+
+
+@pytest.fixture
+def served(app, add_assets):
+    add_assets(build_asset("BTC", 1, price="97000"), build_asset("ETH", 2, price="3500"))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    # server_close() then waits for every connection's thread, so no socket outlives the test.
+    server.daemon_threads = False
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    with app.app_context():
+        from inventory.extensions import per_process
+
+        per_process("stream_hub").close_all()
+    server.shutdown()
+    server.server_close()
+
+
+class SSE:
+    """A minimal event-stream reader: (event, data, last id) per dispatched event."""
+
+    def __init__(self, url: str, **kwargs):
+        self.response = requests.get(url, stream=True, timeout=10, **kwargs)
+        self.lines = self.response.iter_lines(decode_unicode=True)
+        self.last_id = None
+        self.retry = None
+
+    def next(self, skip_heartbeats: bool = True) -> tuple[str, dict]:
+        event, data = "message", None
+        for line in self.lines:
+            if line == "":
+                if data is not None:
+                    return event, json.loads(data)
+                event = "message"
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "id":
+                self.last_id = value
+            elif name == "retry":
+                self.retry = int(value)
+            elif name == "event":
+                event = value
+            elif name == "data":
+                data = value
+        raise EOFError
+
+    def until_id(self) -> str:
+        """Read up to the next `id:` line (the resume point after an entry's last message)."""
+        for line in self.lines:
+            if line.startswith("id:"):
+                self.last_id = line[3:].strip()
+                return self.last_id
+        raise EOFError
+
+    def take(self, n: int) -> list[dict]:
+        return [self.next()[1] for _ in range(n)]
+
+    def close(self):
+        self.response.close()
+
+
+def move_price(app, asset_id: str, price: str, seconds_later: int) -> None:
+    with app.app_context():
+        from inventory.extensions import get_service
+
+        current = get_service().get_asset(asset_id)
+    cfg = app.extensions["inventory"]["config"]
+    from inventory.store import make_client  # noqa: F401  (moto is active: the same table)
+
+    prices = PriceStore(_client(app), cfg.DYNAMODB_TABLE_NAME, 30, 1)
+    at = current.last_price_update + timedelta(seconds=seconds_later)
+    result = prices.apply([PriceUpdate(
+        asset_id, {"current_price": Decimal(price), "last_price_update": at}, at, {"price": Decimal(price)},
+        stream_seq=current.stream_seq,
+    )])
+    assert result.applied == [asset_id]
+    with app.app_context():
+        get_service().forget(asset_id)
+
+
+def _client(app):
+    with app.app_context():
+        from inventory.extensions import get_service
+
+        return get_service()._stores.client
+
+
+def suspend(base: str) -> None:
+    etag = requests.get(f"{base}/inventory/assets/BTC", timeout=5).headers["ETag"]
+    response = requests.patch(f"{base}/inventory/assets/BTC/status", json={"status": "SUSPENDED", "reason": "t"},
+                              headers={**ADMIN, "If-Match": etag}, timeout=5)
+    assert response.status_code == 200, response.text
+
+
+def test_snapshot_then_a_price_move_and_a_suspension_with_consecutive_asset_sequences(app, served):
+    stream = SSE(f"{served}/inventory/assets/stream?assets=BTC")
+    assert stream.response.headers["Content-Type"].startswith("text/event-stream")
+    assert stream.response.headers["X-Accel-Buffering"] == "no"
+
+    event, snapshot = stream.next()
+    assert event == "snapshot" and snapshot["asset_id"] == "BTC" and snapshot["tradable"] is True
+    assert stream.retry == 2000
+
+    move_price(app, "BTC", "97100.5", 30)
+    event, price = stream.next()
+    assert event == "price" and price["price"] == "97100.5" and price["asset_seq"] == snapshot["asset_seq"] + 1
+
+    suspend(served)
+    event, status = stream.next()
+    assert event == "status" and status["status"] == "SUSPENDED" and status["tradable"] is False
+    assert status["asset_seq"] == price["asset_seq"] + 1 and status["seq"] > price["seq"]
+    stream.close()
+
+
+def test_reconnect_with_last_event_id_gets_exactly_the_missed_messages(app, served):
+    stream = SSE(f"{served}/inventory/assets/stream")
+    assert [m["asset_id"] for m in stream.take(2)] == ["BTC", "ETH"]
+    move_price(app, "ETH", "3501", 30)
+    stream.take(1)
+    seen = stream.until_id()
+    stream.close()
+
+    # WHEN the client is away while two changes commit
+    move_price(app, "BTC", "97001", 30)
+    suspend(served)
+
+    resumed = SSE(f"{served}/inventory/assets/stream", headers={"Last-Event-ID": seen})
+    missed = resumed.take(2)
+    assert [(m["type"], m["asset_id"]) for m in missed] == [("price", "BTC"), ("status", "BTC")]
+    assert [m["asset_seq"] for m in missed] == [1, 2]
+    resumed.close()
+
+
+def test_unknown_query_parameter_is_422_and_a_full_process_is_503_with_retry_after(served):
+    bad = requests.get(f"{served}/inventory/assets/stream?asset=BTC", timeout=5)
+    assert bad.status_code == 422 and bad.json()["error"] == "validation_failed"
+
+    streams = [SSE(f"{served}/inventory/assets/stream?assets=BTC") for _ in range(3)]
+    for s in streams:
+        s.next()
+    full = requests.get(f"{served}/inventory/assets/stream", timeout=5)
+    assert full.status_code == 503 and full.headers["Retry-After"] == "5"
+    assert full.json()["error"] == "stream_capacity"
+    for s in streams:
+        s.close()
+
+
+def test_shutdown_sends_a_close_notice_with_a_reconnect_hint(app, served):
+    stream = SSE(f"{served}/inventory/assets/stream?assets=ETH")
+    stream.next()
+    with app.app_context():
+        from inventory.extensions import per_process
+
+        per_process("stream_hub").close_all()
+    event, notice = stream.next()
+    assert event == "close" and notice["reconnect"] is True and notice["reason"] == "shutdown"
+    stream.close()
