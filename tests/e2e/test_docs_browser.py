@@ -77,7 +77,7 @@ def documented_operations(spec: dict) -> list[tuple[str, str]]:
 def operations(gunicorn_server) -> list[tuple[str, str]]:
     """(path, summary) of every documented operation, from the served spec."""
     ops = documented_operations(gunicorn_server.get("/openapi.json").json())
-    assert ("/inventory/assets", "List assets in market-cap-rank order") in ops
+    assert ("/inventory/assets", "List assets in market-cap-rank order, or filtered and sorted") in ops
     assert any(path == "/inventory/assets/search" for path, _ in ops)
     return ops
 

@@ -113,7 +113,7 @@ def installed_server(wheel, dynamodb_local, tmp_path_factory):
 @pytest.fixture(scope="module")
 def installed_operations(installed_server) -> list[tuple[str, str]]:
     ops = documented_operations(requests.get(installed_server + "/openapi.json", timeout=10).json())
-    assert ("/inventory/assets", "List assets in market-cap-rank order") in ops
+    assert ("/inventory/assets", "List assets in market-cap-rank order, or filtered and sorted") in ops
     return ops
 
 

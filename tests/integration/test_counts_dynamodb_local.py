@@ -86,8 +86,9 @@ def test_a_status_change_costs_the_same_calls_whatever_the_catalog_size(service,
     current = local_store.get("A00")
     with count_calls(local_store.client) as calls:
         service.change_status("A00", SUSPENDED, "", current.version, "ops", "req")
-    # read, one transaction (asset, audit, counts), read back: no index read of the catalog
-    assert calls["calls"] == 3
+    # read, the live feed's seq reservation, one transaction (asset, audit, counts,
+    # feed entry), read back: no index read of the catalog
+    assert calls["calls"] == 4
 
 
 def test_concurrent_changes_all_land_in_the_counts(service, seeded, local_store):

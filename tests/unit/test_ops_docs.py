@@ -21,7 +21,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from inventory.jobs.refresh import RefreshReport
-from inventory.metrics import RefreshMetrics
+from inventory.metrics import RefreshMetrics, StreamMetrics
 from tests.conftest import build_asset
 from tests.traffic import serve_each_kind_of_request
 
@@ -291,6 +291,12 @@ def exported(client, add_assets) -> set[str]:
         datetime.now(timezone.utc),
     )
     refresh.lease_held.set(1)
+    # The stream role's processes export these (single-process apps keep none).
+    stream = StreamMetrics(registry)
+    stream.opened("sse")
+    stream.sent("sse")
+    stream.dropped_client("slow")
+    stream.delivered(0.2)
     return exported_families(text, registry)
 
 
@@ -307,6 +313,8 @@ def test_exported_names_come_from_the_app_and_the_refresher(exported):
         "inventory_coingecko_up",
         "inventory_price_refresh_total",
         "inventory_refresh_lease_held",
+        "inventory_stream_connections",
+        "inventory_quotes_issued_total",
     } <= exported
     assert "inventory_no_such_metric" not in exported
 
