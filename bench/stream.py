@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import selectors
 import socket
 import sys
@@ -139,6 +140,16 @@ class Mover(threading.Thread):
         self.join(10)
 
 
+def _cpu_seconds(server: Server) -> float:
+    """User + system CPU of the server's workers so far."""
+    total = 0
+    for pid in server.worker_pids():
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_kb(server: Server) -> int:
     return int(sum(server.worker_rss_mb().values()) * 1024)
 
@@ -185,7 +196,12 @@ def run(clients: int, seconds: int) -> dict:
         time.sleep(1)
         open_kb = _rss_kb(streams)
         first_round = mover.round + 1
+        cpu = (_cpu_seconds(streams), time.process_time(), time.monotonic())
         with_streams = reads(f"reads with {clients} streams")
+        elapsed = time.monotonic() - cpu[2]
+        # Where the cores went besides the reads: the stream worker's fan-out, and this process (clients + mover).
+        stream_cpu = (_cpu_seconds(streams) - cpu[0]) / elapsed
+        bench_cpu = (time.process_time() - cpu[1]) / elapsed
         last_round = mover.round
         time.sleep(3)  # the last round's messages reach the clients
         opened.close()
@@ -221,6 +237,7 @@ def run(clients: int, seconds: int) -> dict:
                 "reads_ratio": round(with_streams.rps / baseline, 3) if baseline else None,
                 "read_p99_ms_alone": round(alone.p99_ms, 1), "read_p99_ms_with_streams": round(with_streams.p99_ms, 1),
                 "read_errors": {**alone.errors, **with_streams.errors, **again.errors},
+                "stream_worker_cpu": round(stream_cpu, 2), "bench_clients_cpu": round(bench_cpu, 2),
                 "rss_kb_per_connection": round((open_kb - idle_kb) / max(connected, 1), 1),
                 "stream_worker_rss_mb": round(open_kb / 1024, 1)}
 
@@ -238,6 +255,8 @@ def report(result: dict, command: str) -> None:
          f"{result['reads_alone_rps']} / {result['reads_with_streams_rps']} / {result['reads_alone_again_rps']} req/s", ""],
         ["reads with streams / mean of reads alone", str(result["reads_ratio"]), f">= {REQUIRED_RATIO}"],
         ["read p99 alone / with streams", f"{result['read_p99_ms_alone']} / {result['read_p99_ms_with_streams']} ms", ""],
+        ["CPU cores busy during the streams phase: stream worker / this bench's clients",
+         f"{result['stream_worker_cpu']} / {result['bench_clients_cpu']}", "of 2"],
         ["stream worker RSS growth per open connection", f"{result['rss_kb_per_connection']} KB", ""],
         ["stream worker RSS with every stream open", f"{result['stream_worker_rss_mb']} MB", ""],
     ]
