@@ -1,13 +1,13 @@
 """Live stream benchmark: N SSE clients on the stream role while wrk reads cached details from the API role.
 
-    .venv/bin/python -m bench.stream --clients 500 --seconds 15     (also part of `make bench`)
+    .venv/bin/python -m bench.stream --clients 500 --seconds 15 --rounds 2     (also in `make bench`)
 
 One run, the same two gunicorn masters throughout (API role: the default 2 gthread
 workers; stream role: STREAM_ROLE=1), DynamoDB Local, price moves committed to the
 table once a second by a PriceStore write (as the refresher writes them) in every
-phase. Phases: reads alone (A), reads with N streams open (B), reads alone again
-(A'), so drift on a shared machine shows. Reports the read throughput ratio B / mean(A, A'),
-that every client got every update of B with consecutive asset_seq (no gap), the
+phase. Phases alternate: reads alone (A), reads with N freshly opened streams (B), A, B, A,
+so drift on a shared machine cancels. Reports the read throughput ratio median(B) / median(A),
+that every client got every update of its B with consecutive asset_seq (no gap), the
 commit-to-client delay (from the write's acknowledgement to the client's read of the
 message; p50/p99) and the stream worker's RSS growth per open connection.
 """
@@ -20,6 +20,7 @@ import json
 import os
 import selectors
 import socket
+import statistics
 import sys
 import tempfile
 import threading
@@ -154,7 +155,8 @@ def _rss_kb(server: Server) -> int:
     return int(sum(server.worker_rss_mb().values()) * 1024)
 
 
-def run(clients: int, seconds: int) -> dict:
+def run(clients: int, seconds: int, rounds: int = 2) -> dict:
+    load_before = os.getloadavg()[0]
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-stream-")))
         local = stack.enter_context(DynamoDBLocal())
@@ -167,9 +169,11 @@ def run(clients: int, seconds: int) -> dict:
             store.create(build_asset(asset_id, rank, price="100", now=start))
         env = {**base_env(), "DYNAMODB_ENDPOINT_URL": local.endpoint, "DYNAMODB_TABLE_NAME": table,
                "PRICE_MAX_AGE_SECONDS": str(MAX_AGE), "GUNICORN_CMD_ARGS": "--no-control-socket"}
+        # Room for two phases' clients: a closed client's stream ends at its next heartbeat (15 s).
+        capacity = 2 * clients + 10
         api = Server("api", "wsgi:app", {**env, "WEB_CONCURRENCY": "2"}, workdir)
-        streams = Server("stream", "wsgi:app", {**env, "STREAM_ROLE": "1", "STREAM_MAX_CONNECTIONS": str(clients + 10),
-                                                "STREAM_MAX_PER_CLIENT": str(clients + 10)}, workdir)
+        streams = Server("stream", "wsgi:app", {**env, "STREAM_ROLE": "1", "STREAM_MAX_CONNECTIONS": str(capacity),
+                                                "STREAM_MAX_PER_CLIENT": str(capacity)}, workdir)
         for server in (api, streams):
             stack.callback(server.stop)
             server.start().wait_healthy()
@@ -186,86 +190,111 @@ def run(clients: int, seconds: int) -> dict:
                   flush=True)
             return result
 
-        alone = reads("reads alone")
-        # Opening the clients warms the stream worker's hub; measure its idle RSS with one stream served first.
+        # The stream worker's hub warmed by one stream, so the RSS growth is the connections' alone.
         Clients("127.0.0.1", streams.port, "/inventory/assets/stream?assets=BTC", 1).close()
         time.sleep(1)
         idle_kb = _rss_kb(streams)
-        opened = Clients("127.0.0.1", streams.port, "/inventory/assets/stream", clients)
+        alone, phases = [], []
+        for _ in range(rounds):
+            alone.append(reads("reads alone"))
+            phases.append(streams_phase(streams, clients, mover, lambda: reads(f"reads with {clients} streams")))
+        alone.append(reads("reads alone"))
+        mover.stop()
+
+    first = phases[0]
+    delays = sorted(d for p in phases for d in p["delays"])
+
+    def pick(q: float):
+        return round(delays[min(len(delays) - 1, int(q * len(delays)))] * 1000) if delays else None
+
+    rps_alone = statistics.median(r.rps for r in alone)
+    rps_streams = statistics.median(p["reads"].rps for p in phases)
+    return {"clients": clients, "phases": rounds, "load_before": round(load_before, 2),
+            "connected": sum(p["connected"] for p in phases), "refused": sum(p["refused"] for p in phases),
+            "updates_per_client": [p["updates"] for p in phases],
+            "clients_with_every_update": sum(p["complete"] for p in phases),
+            "clients_without_gap": sum(p["no_gap"] for p in phases),
+            "delay_ms_p50": pick(0.5), "delay_ms_p99": pick(0.99), "delay_ms_max": pick(1.0),
+            "reads_alone_rps": [round(r.rps) for r in alone],
+            "reads_with_streams_rps": [round(p["reads"].rps) for p in phases],
+            "reads_ratio": round(rps_streams / rps_alone, 3) if rps_alone else None,
+            "read_p99_ms_alone": round(statistics.median(r.p99_ms for r in alone), 1),
+            "read_p99_ms_with_streams": round(statistics.median(p["reads"].p99_ms for p in phases), 1),
+            "read_errors": sum(r.bad for r in [*alone, *(p["reads"] for p in phases)]),
+            "stream_worker_cpu": first["stream_cpu"], "bench_clients_cpu": first["bench_cpu"],
+            "rss_kb_per_connection": round((first["open_kb"] - idle_kb) / max(first["connected"], 1), 1),
+            "stream_worker_rss_mb": round(first["open_kb"] / 1024, 1)}
+
+
+def streams_phase(streams: Server, clients: int, mover: Mover, reads) -> dict:
+    """Open `clients` streams, run the reads while price moves go out, close them; what each client got."""
+    opened = Clients("127.0.0.1", streams.port, "/inventory/assets/stream", clients)
+    try:
         connected = opened.ready(len(ASSETS), 120)
         time.sleep(1)
         open_kb = _rss_kb(streams)
         first_round = mover.round + 1
         cpu = (_cpu_seconds(streams), time.process_time(), time.monotonic())
-        with_streams = reads(f"reads with {clients} streams")
+        result = reads()
         elapsed = time.monotonic() - cpu[2]
         # Where the cores went besides the reads: the stream worker's fan-out, and this process (clients + mover).
         stream_cpu = (_cpu_seconds(streams) - cpu[0]) / elapsed
         bench_cpu = (time.process_time() - cpu[1]) / elapsed
         last_round = mover.round
         time.sleep(3)  # the last round's messages reach the clients
+    finally:
         opened.close()
-        again = reads("reads alone again")
-        mover.stop()
-
-        expected = list(range(first_round, last_round + 1))
-        complete = no_gap = 0
-        delays = []
-        for inbox in opened.inboxes:
-            by_asset: dict[str, list[int]] = {}
-            for when, message in inbox:
-                seq = message["asset_seq"]
-                by_asset.setdefault(message["asset_id"], []).append(seq)
-                if first_round <= seq <= last_round:
-                    delays.append(when - mover.commits[seq])
-            # Rounds before B may have arrived too (the clients opened while the mover ran).
-            seqs = {a: [s for s in v if s >= first_round] for a, v in by_asset.items()}
-            complete += all(seqs.get(a, [])[:len(expected)] == expected for a in ASSETS)
-            no_gap += all(v == list(range(v[0], v[0] + len(v))) for v in by_asset.values() if v)
-        delays.sort()
-
-        def pick(q: float):
-            return round(delays[min(len(delays) - 1, int(q * len(delays)))] * 1000) if delays else None
-
-        baseline = (alone.rps + again.rps) / 2
-        return {"clients": clients, "connected": connected, "refused": opened.refused,
-                "rounds_during_reads": len(expected), "updates_per_client": len(expected) * len(ASSETS),
-                "clients_with_every_update": complete, "clients_without_gap": no_gap,
-                "delay_ms_p50": pick(0.5), "delay_ms_p99": pick(0.99), "delay_ms_max": pick(1.0),
-                "reads_alone_rps": round(alone.rps), "reads_alone_again_rps": round(again.rps),
-                "reads_with_streams_rps": round(with_streams.rps),
-                "reads_ratio": round(with_streams.rps / baseline, 3) if baseline else None,
-                "read_p99_ms_alone": round(alone.p99_ms, 1), "read_p99_ms_with_streams": round(with_streams.p99_ms, 1),
-                "read_errors": {**alone.errors, **with_streams.errors, **again.errors},
-                "stream_worker_cpu": round(stream_cpu, 2), "bench_clients_cpu": round(bench_cpu, 2),
-                "rss_kb_per_connection": round((open_kb - idle_kb) / max(connected, 1), 1),
-                "stream_worker_rss_mb": round(open_kb / 1024, 1)}
+    expected = list(range(first_round, last_round + 1))
+    complete = no_gap = 0
+    delays = []
+    for inbox in opened.inboxes:
+        by_asset: dict[str, list[int]] = {}
+        for when, message in inbox:
+            seq = message["asset_seq"]
+            by_asset.setdefault(message["asset_id"], []).append(seq)
+            if first_round <= seq <= last_round:
+                delays.append(when - mover.commits[seq])
+        # Rounds before the reads may have arrived too (the clients opened while the mover ran).
+        seqs = {a: [s for s in v if s >= first_round] for a, v in by_asset.items()}
+        complete += all(seqs.get(a, [])[:len(expected)] == expected for a in ASSETS)
+        no_gap += all(v == list(range(v[0], v[0] + len(v))) for v in by_asset.values() if v)
+    return {"connected": connected, "refused": opened.refused, "updates": len(expected) * len(ASSETS),
+            "complete": complete, "no_gap": no_gap, "delays": delays, "reads": result, "open_kb": open_kb,
+            "stream_cpu": round(stream_cpu, 2), "bench_cpu": round(bench_cpu, 2)}
 
 
 def report(result: dict, command: str) -> None:
-    c = result["clients"]
+    c, phases = result["clients"], result["phases"]
+    sessions = c * phases
     rows = [
-        ["clients connected (snapshot received) / refused", f"{result['connected']} / {result['refused']}", f"{c} / 0"],
-        [f"clients with every update of the read phase ({result['updates_per_client']} each)",
-         str(result["clients_with_every_update"]), str(c)],
-        ["clients with consecutive asset_seq (no gap)", str(result["clients_without_gap"]), str(c)],
+        [f"client sessions connected (snapshot received) / refused ({phases} phases x {c})",
+         f"{result['connected']} / {result['refused']}", f"{sessions} / 0"],
+        [(f"sessions with every update of their read phase ({' and '.join(map(str, result['updates_per_client']))} "
+         "updates each)"), str(result["clients_with_every_update"]), str(sessions)],
+        ["sessions with consecutive asset_seq (no gap)", str(result["clients_without_gap"]), str(sessions)],
         ["commit-to-client delay p50 / p99 / max", (f"{result['delay_ms_p50']} / {result['delay_ms_p99']} / "
                                                    f"{result['delay_ms_max']} ms"), f"p99 <= {TARGET_P99_MS} ms"],
-        ["cached detail reads alone / with streams / alone again",
-         f"{result['reads_alone_rps']} / {result['reads_with_streams_rps']} / {result['reads_alone_again_rps']} req/s", ""],
-        ["reads with streams / mean of reads alone", str(result["reads_ratio"]), f">= {REQUIRED_RATIO}"],
-        ["read p99 alone / with streams", f"{result['read_p99_ms_alone']} / {result['read_p99_ms_with_streams']} ms", ""],
-        ["CPU cores busy during the streams phase: stream worker / this bench's clients",
+        ["cached detail reads alone (each phase)", " / ".join(map(str, result["reads_alone_rps"])) + " req/s", ""],
+        [f"cached detail reads with {c} streams (each phase)",
+         " / ".join(map(str, result["reads_with_streams_rps"])) + " req/s", ""],
+        ["median with streams / median alone", str(result["reads_ratio"]), f">= {REQUIRED_RATIO}"],
+        ["read p99 alone / with streams (medians)",
+         f"{result['read_p99_ms_alone']} / {result['read_p99_ms_with_streams']} ms", ""],
+        ["read errors (non-2xx, timeouts)", str(result["read_errors"]), "0"],
+        ["CPU cores busy in the first streams phase: stream worker / this bench's clients",
          f"{result['stream_worker_cpu']} / {result['bench_clients_cpu']}", "of 2"],
         ["stream worker RSS growth per open connection", f"{result['rss_kb_per_connection']} KB", ""],
         ["stream worker RSS with every stream open", f"{result['stream_worker_rss_mb']} MB", ""],
     ]
-    notes = ("API role: 2 gthread workers (defaults), wrk -c16 on `GET /inventory/assets/BTC`; stream role: "
-             f"STREAM_ROLE=1, THREADS={c + 18}; one price move of 5 assets committed per second in every phase "
+    notes = ("Phases alternate on the same two masters: reads alone, reads with streams, ..., reads alone. "
+             "API role: 2 gthread workers (defaults), wrk -c16 on `GET /inventory/assets/BTC`; stream role: "
+             f"STREAM_ROLE=1, STREAM_MAX_CONNECTIONS={2 * c + 10} (a closed client's thread is freed at its next "
+             "heartbeat, so two phases' worth); one price move of 5 assets committed per second in every phase "
              "(so the only difference between the phases is the open streams); the clients share one "
-             "selectors thread; all on one 2-core machine with DynamoDB Local. Delay is measured from the "
-             "write's acknowledgement to the client's read, so it includes the poll interval "
-             "(STREAM_POLL_SECONDS=0.5) and the fan-out.")
+             "selectors thread; all on one 2-core machine with DynamoDB Local, shared with other work "
+             f"(load average {result['load_before']} at the start). Delay is measured from the write's "
+             "acknowledgement to the client's read, so it includes the poll interval (STREAM_POLL_SECONDS=0.5) "
+             "and the fan-out.")
     write_section(f"Live stream: {c} SSE clients beside cached detail reads", command,
                   ["measure", "value", "target"], rows, notes)
 
@@ -274,12 +303,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=2, help="read phases with streams, between phases without")
     parser.add_argument("--no-write", action="store_true", help="print the JSON only, leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
-    result = run(args.clients, args.seconds)
+    result = run(args.clients, args.seconds, args.rounds)
     print(json.dumps(result))
     if not args.no_write:
-        report(result, f".venv/bin/python -m bench.stream --clients {args.clients} --seconds {args.seconds}")
+        report(result, f".venv/bin/python -m bench.stream --clients {args.clients} --seconds {args.seconds} "
+                       f"--rounds {args.rounds}")
 
 
 if __name__ == "__main__":
