@@ -28,9 +28,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", REPO / ".artifacts"))
 
 
-@pytest.fixture
-def stream_role(dynamodb_local, tmp_path):
-    """The stream role (STREAM_ROLE=1, which serves /board) over a table of three priced assets."""
+@pytest.fixture(params=["stream"])
+def server(request, dynamodb_local, tmp_path):
+    """A gunicorn of the given role (`stream`: STREAM_ROLE=1, or `api`) over a table of three priced assets."""
     table = f"e2e-board-{uuid.uuid4().hex[:10]}"
     client = make_client(Config(DYNAMODB_ENDPOINT_URL=dynamodb_local, DYNAMODB_TABLE_NAME=table))
     now = datetime.now(UTC)
@@ -40,7 +40,7 @@ def stream_role(dynamodb_local, tmp_path):
         assets.create(build_asset(asset_id, rank, price="100", now=now))
     (tmp_path / "metrics").mkdir()
     env = {**os.environ, "DYNAMODB_ENDPOINT_URL": dynamodb_local, "DYNAMODB_TABLE_NAME": table,
-           "STREAM_ROLE": "1", "STREAM_POLL_SECONDS": "0.2", "STREAM_MAX_CONNECTIONS": "20",
+           "STREAM_ROLE": "1" if request.param == "stream" else "", "STREAM_POLL_SECONDS": "0.2",
            "BIND": f"127.0.0.1:{free_port()}", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
            "PRICE_REFRESH_ENABLED": "false", "COINGECKO_API_URL": "http://127.0.0.1:9/api/v3",
            "GUNICORN_CMD_ARGS": "--no-control-socket"}
@@ -57,13 +57,13 @@ def cell(asset_id: str, column: str) -> str:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (`make test` installs it)")
-def test_the_board_shows_a_price_move_as_it_is_committed(stream_role, page):  # noqa: F811
-    url, prices = stream_role
+def test_the_board_shows_a_price_move_as_it_is_committed(server, page):  # noqa: F811
+    url, prices = server
     # GIVEN the board open on the stream role, showing the snapshot and a live connection
     page.call("Page.enable")
     page.call("Page.navigate", url=url + "/board")
     page.wait_for(f"{cell('BTC', 'price')} === '100'", "the snapshot's BTC row")
-    page.wait_for("document.getElementById('connection').textContent === 'live'", "the stream to open")
+    page.wait_for("document.getElementById('connection')?.textContent === 'live'", "the stream to open")
     # /health/detailed's status and problem codes: no refresh ran here, and the price source is a closed port
     page.wait_for("document.getElementById('health').textContent.includes('(')", "the service health")
     health = page.js("document.getElementById('health').textContent")
@@ -93,3 +93,17 @@ def test_the_board_shows_a_price_move_as_it_is_committed(stream_role, page):  # 
     path.write_bytes(base64.b64decode(shot))
     print(f"board screenshot: {path}")
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (`make test` installs it)")
+@pytest.mark.parametrize("server", ["api"], indirect=True)
+def test_the_board_on_a_server_without_streams_says_so_and_keeps_trying(server, page):  # noqa: F811
+    # GIVEN the board opened on the API role, which refuses streams (503): EventSource gives up on a 503
+    url, _ = server
+    page.call("Page.enable")
+    page.call("Page.navigate", url=url + "/board")
+    # THEN the page says the stream is unavailable (not a silent "connecting…"), and tries again later
+    page.wait_for("(document.getElementById('connection')?.textContent || '').startsWith('unavailable, retrying')",
+                  "the refusal to show")
+    page.wait_for("performance.getEntriesByType('resource')"
+                  ".filter(e => e.name.endsWith('/inventory/assets/stream')).length >= 2", "a second attempt")
