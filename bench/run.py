@@ -1,9 +1,10 @@
 """`make bench`: every benchmark in bench/, each appending its table to BENCHMARKS.md."""
 
-from . import http, load, profile, refresh
+from . import http, load, profile, refresh, stream
 
 if __name__ == "__main__":
     refresh.main([])
     profile.main([])
     http.main([])
     load.main([])
+    stream.main([])

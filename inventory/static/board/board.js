@@ -49,21 +49,42 @@ function show(message) {
 }
 
 const connection = document.getElementById("connection");
-const source = new EventSource("/inventory/assets/stream");
-for (const kind of ["snapshot", "price", "status", "stale"]) {
-  source.addEventListener(kind, (event) => show(JSON.parse(event.data)));
-}
-source.addEventListener("close", () => { connection.textContent = "server restarting, reconnecting…"; });
-source.onopen = () => { connection.textContent = "live"; };
-source.onerror = () => { connection.textContent = "reconnecting…"; };
+// Seconds before a refused stream is tried again (the server's Retry-After is not visible to EventSource).
+const REOPEN_SECONDS = 5;
 
+function connect() {
+  const source = new EventSource("/inventory/assets/stream");
+  for (const kind of ["snapshot", "price", "status", "stale"]) {
+    source.addEventListener(kind, (event) => show(JSON.parse(event.data)));
+  }
+  source.addEventListener("close", () => { connection.textContent = "server restarting, reconnecting…"; });
+  source.onopen = () => { connection.textContent = "live"; };
+  source.onerror = () => {
+    if (source.readyState !== EventSource.CLOSED) {
+      connection.textContent = "reconnecting…";  // EventSource retries by itself, with Last-Event-ID
+      return;
+    }
+    // A refusal (503 when full, or a server without the stream role) ends an EventSource for good:
+    // say so and open a new one later (a fresh snapshot), so the board never goes silent unnoticed.
+    connection.textContent = "unavailable, retrying in " + REOPEN_SECONDS + " s";
+    setTimeout(connect, REOPEN_SECONDS * 1000);
+  };
+}
+connect();
+
+// /health/detailed, not the bare liveness /health: a degraded service (prices not refreshed, source down)
+// says so here with the problem codes. A 503 (unhealthy) carries the same JSON report.
 async function health() {
   const node = document.getElementById("health");
   try {
-    const response = await fetch("/health", { cache: "no-store" });
-    node.textContent = response.ok ? (await response.json()).status : "HTTP " + response.status;
+    const response = await fetch("/health/detailed", { cache: "no-store" });
+    const report = await response.json();
+    const codes = (report.problems || []).map((problem) => problem.code);
+    node.textContent = report.status + (codes.length ? " (" + codes.join(", ") + ")" : "");
+    node.className = report.status;
   } catch (error) {
     node.textContent = "unreachable";
+    node.className = "unhealthy";
   }
 }
 health();
