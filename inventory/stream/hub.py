@@ -317,7 +317,8 @@ class Hub:
             return
         sent = False
         for message in messages:
-            if sub.wants(message["asset_id"]) and message["asset_seq"] > sub.sent_seq.get(message["asset_id"], 0):
+            # -1: a new asset's snapshot may be its change 0 (created without a feed entry).
+            if sub.wants(message["asset_id"]) and message["asset_seq"] > sub.sent_seq.get(message["asset_id"], -1):
                 sub.sent_seq[message["asset_id"]] = message["asset_seq"]
                 if not self._offer(sub, message):
                     return
