@@ -93,15 +93,19 @@ def state_of(asset: Asset) -> AssetState:
 class Subscription:
     """One client's stream: its filter, its queue, and where it is in the feed."""
 
-    assets: set[str] | None  # None: every asset
+    assets: set[str] | None  # None: every asset; else the assets named (by query or subscribe message)
     client_key: str
     queue: queue.Queue
+    # Category slugs followed, and their members when subscribed (or first seen by the hub):
+    # category writes are not in the feed, so membership is not re-read while the stream lasts.
+    categories: set[str] = field(default_factory=set)
+    members: set[str] = field(default_factory=set)
     position: int = 0  # the last seq whose messages are all queued
     closed: str | None = None
     sent_seq: dict[str, int] = field(default_factory=dict)  # asset -> last asset_seq queued
 
     def wants(self, asset_id: str) -> bool:
-        return self.assets is None or asset_id in self.assets
+        return self.assets is None or asset_id in self.assets or asset_id in self.members
 
     def offer(self, message: dict) -> bool:
         """Queue a message; False when the client is too far behind (then it is dropped)."""
@@ -143,6 +147,7 @@ class Hub:
         head: Callable[[], int],
         load_assets: Callable[[], Iterable[Asset]],
         *,
+        get_asset: Callable[[str], Asset] | None = None,
         max_age_seconds: int,
         retention_seconds: int,
         poll_seconds: float = 0.5,
@@ -154,6 +159,7 @@ class Hub:
         metrics=None,
     ):
         self._read_feed, self._head, self._load_assets = read_feed, head, load_assets
+        self._get_asset = get_asset  # reads an asset first seen in the feed (created after the load)
         self.max_age = timedelta(seconds=max_age_seconds)
         self.retention = timedelta(seconds=retention_seconds)
         self.poll_seconds, self.gap_grace = poll_seconds, gap_grace_seconds
@@ -232,10 +238,10 @@ class Hub:
         return True
 
     def _deliver(self, entry) -> None:
+        new = self._read_new(entry)
         with self._lock:
             self._gap_since = None
-            messages = [self._apply(event, entry.seq) for event in entry.events]
-            messages = [m for m in messages if m is not None]
+            messages = [m for event in entry.events for m in self._apply(event, entry.seq, new)]
             self.position = entry.seq
             self._ring.append((entry.seq, entry.at, messages))
             for sub in list(self._subs):
@@ -243,15 +249,41 @@ class Hub:
         if self.metrics and messages:
             self.metrics.delivered((self.clock() - entry.at).total_seconds())
 
-    def _apply(self, event: dict, seq: int) -> dict | None:
-        """Fold one feed event into the asset's state; its message, or None when already folded."""
+    def _read_new(self, entry) -> dict[str, Asset]:
+        # Outside the lock: one consistent GetItem per asset created since the load (rare), so
+        # subscribers of every asset get its snapshot before its changes.
+        if self._get_asset is None:
+            return {}
+        new = {}
+        for asset_id in {e["asset_id"] for e in entry.events if e["asset_id"] not in self._states}:
+            try:
+                new[asset_id] = self._get_asset(asset_id)
+            except InventoryError as exc:
+                log.warning("stream: new asset %s not read (%s); its changes go out without a snapshot",
+                            asset_id, exc)
+        return new
+
+    def _apply(self, event: dict, seq: int, new: dict[str, Asset]) -> list[dict]:
+        """Fold one feed event into the asset's state; its messages (none when already folded).
+
+        An asset the hub has not seen yet (created after the load) gets a snapshot first.
+        """
+        out = []
         state = self._states.get(event["asset_id"])
-        if state is None:
+        if state is None and event["asset_id"] in new:
+            asset = new[event["asset_id"]]
+            state = self._states[asset.asset_id] = state_of(asset)
+            state.stale = self._is_stale(state)
+            for sub in self._subs:
+                if sub.categories.intersection(asset.categories):
+                    sub.members.add(asset.asset_id)
+            out.append(state.message("snapshot", seq))
+        elif state is None:
             state = self._states[event["asset_id"]] = AssetState(
                 event["asset_id"], 0, "ACTIVE", None, None, None, None
             )
         if event["asset_seq"] <= state.asset_seq:
-            return None  # the catalog load already had it
+            return out  # the catalog load (or the read of a new asset) already had it
         state.asset_seq = event["asset_seq"]
         if event["type"] == "price":
             state.price = event["price"]
@@ -260,9 +292,11 @@ class Hub:
             state.as_of = datetime.fromisoformat(event["as_of"])
             recovered = state.stale
             state.stale = self._is_stale(state)
-            return state.message("price", seq, **({"recovered": True} if recovered and not state.stale else {}))
+            out.append(state.message("price", seq, **({"recovered": True} if recovered and not state.stale else {})))
+            return out
         state.status = event["status"]
-        return state.message("status", seq, from_status=event.get("from_status"))
+        out.append(state.message("status", seq, from_status=event.get("from_status")))
+        return out
 
     def _is_stale(self, state: AssetState) -> bool:
         return state.price is not None and (state.as_of is None or self.clock() - state.as_of > self.max_age)
@@ -283,7 +317,8 @@ class Hub:
             return
         sent = False
         for message in messages:
-            if sub.wants(message["asset_id"]) and message["asset_seq"] > sub.sent_seq.get(message["asset_id"], 0):
+            # -1: a new asset's snapshot may be its change 0 (created without a feed entry).
+            if sub.wants(message["asset_id"]) and message["asset_seq"] > sub.sent_seq.get(message["asset_id"], -1):
                 sub.sent_seq[message["asset_id"]] = message["asset_seq"]
                 if not self._offer(sub, message):
                     return
@@ -305,8 +340,16 @@ class Hub:
 
     # -- clients -------------------------------------------------------------
 
-    def subscribe(self, assets: set[str] | None, client_key: str, since: int | None = None) -> Subscription:
+    def subscribe(
+        self,
+        assets: set[str] | None,
+        client_key: str,
+        since: int | None = None,
+        categories: tuple[set[str], set[str]] | None = None,
+    ) -> Subscription:
         """Open a stream: a snapshot (or, with `since`, what was missed), then every change.
+
+        `categories`: the slugs followed and their members now (assets None then means none named).
 
         :raises Full: the process or the client has no room for another stream.
         """
@@ -317,6 +360,9 @@ class Hub:
             if sum(1 for s in self._subs if s.client_key == client_key) >= self.max_per_client:
                 raise Full("client")
             sub = Subscription(assets, client_key, queue.Queue(self.queue_size + 10))
+            if categories:
+                sub.assets = sub.assets or set()
+                sub.categories, sub.members = set(categories[0]), set(categories[1])
             replay = self._replay(since) if since is not None else None
             if replay is None:
                 self._snapshot(sub, resync=since is not None)
@@ -373,19 +419,29 @@ class Hub:
             if sub in self._subs:
                 self._subs.remove(sub)
 
-    def change_filter(self, sub: Subscription, add: set[str] | None = None, remove: set[str] = frozenset()) -> None:
-        """Subscribe to more assets (a snapshot of each first) or fewer."""
+    def change_filter(
+        self,
+        sub: Subscription,
+        add: set[str] | None = None,
+        remove: set[str] = frozenset(),
+        categories: tuple[set[str], set[str]] | None = None,
+    ) -> None:
+        """Follow more assets (a snapshot of each newly followed one first) or fewer.
+
+        `categories`: the slugs now followed and their members now (read by the caller).
+        """
         with self._lock:
-            if add and sub.assets is not None:  # None follows every asset already
-                new = add - sub.assets
-                sub.assets |= add
-                for asset_id in sorted(new):
-                    state = self._states.get(asset_id)
-                    if state:
-                        sub.sent_seq[asset_id] = state.asset_seq
-                        self._offer(sub, state.message("snapshot", self.position))
-            if remove and sub.assets is not None:
-                sub.assets -= remove
+            if sub.assets is None:
+                return  # every asset already
+            followed = sub.assets | sub.members
+            sub.assets = (sub.assets - remove) | (add or set())
+            if categories is not None:
+                sub.categories, sub.members = set(categories[0]), set(categories[1])
+            for asset_id in sorted((sub.assets | sub.members) - followed):
+                state = self._states.get(asset_id)
+                if state:
+                    sub.sent_seq[asset_id] = state.asset_seq
+                    self._offer(sub, state.message("snapshot", self.position))
 
     def connections(self) -> int:
         return len(self._subs)

@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 from webargs.fields import DelimitedList
 
+from ..categories import SLUGS
 from ..domain import ASSET_ID_RE
 
 
@@ -19,6 +20,14 @@ class StreamArgsSchema(ma.Schema):
         validate=validate.Length(min=1, max=500),
         metadata={"description": "Asset ids to follow, comma-separated; leave out for every asset",
                   "example": "BTC,ETH"},
+    )
+    categories = DelimitedList(
+        fields.String(validate=validate.OneOf(SLUGS)),
+        validate=validate.Length(min=1, max=len(SLUGS)),
+        metadata={"description": "Category slugs to follow, comma-separated: every asset carrying one of them "
+                                 "(primary or not), as the catalog stands when the stream opens; with `assets`, "
+                                 "both are followed",
+                  "example": "layer-1,defi"},
     )
     since = fields.Integer(
         validate=validate.Range(min=0),

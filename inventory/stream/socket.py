@@ -11,10 +11,11 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
 from ..api.errors import error_response
+from ..categories import SLUGS
 from ..domain import ASSET_ID_RE
 from .hub import Closed, Full, Subscription
 from .schemas import StreamArgsSchema
-from .views import get_hub, subscribe
+from .views import category_members, get_hub, subscribe
 
 log = logging.getLogger(__name__)
 
@@ -79,23 +80,32 @@ def stream_socket(ws):
 
 
 def _handle(ws, sub: Subscription, raw) -> None:
-    """Apply one client message: {"op": "subscribe" | "unsubscribe", "assets": [...]}."""
+    """Apply one client message: {"op": "subscribe" | "unsubscribe", "assets": [...], "categories": [...]}."""
     try:
         message = json.loads(raw)
-        op, assets = message["op"], message["assets"]
-        if op not in ("subscribe", "unsubscribe") or not isinstance(assets, list):
+        op = message["op"]
+        assets, slugs = message.get("assets", []), message.get("categories", [])
+        if op not in ("subscribe", "unsubscribe") or not isinstance(assets, list) or not isinstance(slugs, list):
             raise ValueError(op)
+        if not (assets or slugs):
+            raise ValueError("nothing named")
         if not all(isinstance(a, str) and ASSET_ID_RE.match(a) for a in assets):
             raise ValueError("assets")
-    except (ValueError, KeyError, TypeError):
+        if not all(isinstance(c, str) and c in SLUGS for c in slugs):
+            raise ValueError("categories")
+    except (ValueError, KeyError, TypeError, AttributeError):
         ws.send(json.dumps({"type": "error", "error": "validation_failed",
-                            "message": 'Send {"op": "subscribe" | "unsubscribe", "assets": ["BTC", ...]}.'}))
+                            "message": 'Send {"op": "subscribe" | "unsubscribe", "assets": ["BTC", ...], '
+                                       '"categories": ["layer-1", ...]} (either list or both).'}))
         return
-    hub = get_hub()
+    categories = None
+    if slugs:
+        followed = sub.categories | set(slugs) if op == "subscribe" else sub.categories - set(slugs)
+        categories = (followed, category_members(followed))
     if op == "subscribe":
-        hub.change_filter(sub, add=set(assets))
+        get_hub().change_filter(sub, add=set(assets), categories=categories)
     else:
-        hub.change_filter(sub, remove=set(assets))
+        get_hub().change_filter(sub, remove=set(assets), categories=categories)
 
 
 @ws_blp.get("/board")

@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from ..api.bodies import Blueprint
 from ..api.errors import ErrorSchema, error_response
-from ..extensions import per_process
+from ..extensions import get_service, per_process
 from .hub import Closed, Full, Hub, Subscription
 from .schemas import StreamArgsSchema
 
@@ -38,7 +38,20 @@ def subscribe(args: dict, since: int | None) -> Subscription:
     if current_app.config["STREAM_MAX_CONNECTIONS"] == 0:
         raise Full("process")  # the API role (gunicorn.conf.py): streams are the stream role's
     assets = set(args["assets"]) if args.get("assets") else None
-    return get_hub().subscribe(assets, client_key(), since)
+    slugs = set(args.get("categories") or ())
+    return get_hub().subscribe(assets, client_key(), since, (slugs, category_members(slugs)) if slugs else None)
+
+
+def category_members(slugs: set[str]) -> set[str]:
+    """The assets carrying any of these slugs (primary or not), from the cached catalog snapshot.
+
+    Read once per subscribe: category writes are not in the feed, so an asset that joins a
+    followed category later arrives after the client reconnects (or re-subscribes).
+    """
+    if not slugs:
+        return set()
+    index, _ = get_service().snapshot()
+    return {a.asset_id for a in index.assets if slugs.intersection(a.categories)}
 
 
 def full_response(exc: Full) -> Response:

@@ -17,6 +17,7 @@ def build_hub(config: Config, dynamodb_client=None):
         feed.read,
         feed.head,
         assets.iter_all,
+        get_asset=assets.get,
         max_age_seconds=config.PRICE_MAX_AGE_SECONDS,
         retention_seconds=config.STREAM_FEED_RETENTION_SECONDS,
         poll_seconds=config.STREAM_POLL_SECONDS,

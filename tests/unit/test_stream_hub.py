@@ -107,3 +107,31 @@ def test_a_client_that_falls_behind_is_dropped_with_a_reason():
             break
     assert reasons == ["slow"]
     assert hub.connections() == 0 and hub.dropped == 1
+
+
+def test_an_asset_created_after_the_load_reaches_every_asset_and_its_category_subscribers_snapshot_first():
+    feed, now = FakeFeed(), [NOW]
+    # GIVEN SOL is created (no feed entry) after the hub loaded, and its first change then commits
+    created = build_asset("SOL", 2, price="150", now=NOW, categories=("layer-1",))
+    from inventory.stream.hub import Hub
+
+    hub = Hub(feed.read, feed.head, lambda: [build_asset("BTC", 1, price="100", now=NOW)],
+              get_asset={"SOL": created}.__getitem__, max_age_seconds=300, retention_seconds=3600,
+              clock=lambda: now[0])
+    hub.load()
+    every, layer1, btc = hub.subscribe(None, "c"), hub.subscribe(None, "c", categories=({"layer-1"}, set())), \
+        hub.subscribe({"BTC"}, "c")
+    for sub in (every, layer1, btc):
+        drain(sub)
+    feed.price(1, "SOL", 1, "151")
+
+    hub.poll_once()
+
+    for sub in (every, layer1):
+        snapshot, price, _ = drain(sub)
+        assert (snapshot["type"], snapshot["asset_id"], snapshot["price"], snapshot["asset_seq"]) == \
+            ("snapshot", "SOL", "150", 0)
+        assert (price["type"], price["price"], price["asset_seq"]) == ("price", "151", 1)
+    assert drain(btc) == []
+    resumed = hub.subscribe(None, "c", since=0)
+    assert [(m["type"], m.get("asset_id")) for m in drain(resumed)][:2] == [("snapshot", "SOL"), ("price", "SOL")]

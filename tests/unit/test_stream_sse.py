@@ -180,3 +180,53 @@ def test_shutdown_sends_a_close_notice_with_a_reconnect_hint(app, served):
     event, notice = stream.next()
     assert event == "close" and notice["reconnect"] is True and notice["reason"] == "shutdown"
     stream.close()
+
+
+def categorized(add_assets):
+    add_assets(
+        build_asset("UNI", 3, price="7", category="defi", categories=("defi",)),
+        build_asset("SOL", 4, price="150", category="layer-1", categories=("layer-1",)),
+        # layer-1 is DOGE's second slug: a category filter matches any slug, not only the primary.
+        build_asset("DOGE", 5, price="0.2", category="meme", categories=("meme", "layer-1")),
+    )
+
+
+def test_categories_follow_every_asset_carrying_one_of_them_and_an_unknown_slug_is_422(app, served, add_assets):
+    categorized(add_assets)
+    stream = SSE(f"{served}/inventory/assets/stream?categories=layer-1")
+    assert [(m["type"], m["asset_id"]) for m in stream.take(2)] == [("snapshot", "DOGE"), ("snapshot", "SOL")]
+
+    move_price(app, "UNI", "7.5", 30)  # defi only: not followed
+    move_price(app, "DOGE", "0.21", 30)
+    event, price = stream.next()
+    assert (event, price["asset_id"], price["price"]) == ("price", "DOGE", "0.21")
+    stream.close()
+
+    both = SSE(f"{served}/inventory/assets/stream?categories=defi&assets=BTC")
+    assert sorted(m["asset_id"] for m in both.take(2)) == ["BTC", "UNI"]
+    both.close()
+
+    bad = requests.get(f"{served}/inventory/assets/stream?categories=layer-1,nonsense", timeout=5)
+    assert bad.status_code == 422 and bad.json()["error"] == "validation_failed"
+    assert "categories" in bad.json()["errors"]["query"]
+
+
+def test_an_asset_created_after_subscribing_reaches_the_all_stream_and_its_category_stream(app, served, add_assets):
+    every = SSE(f"{served}/inventory/assets/stream")
+    assert [m["asset_id"] for m in every.take(2)] == ["BTC", "ETH"]
+    layer1 = SSE(f"{served}/inventory/assets/stream?categories=layer-1&assets=BTC")
+    layer1.take(1)
+
+    # WHEN a coin is created (as an import or a refresh would: no feed entry) and then its price moves
+    add_assets(build_asset("SOL", 3, price="150", category="layer-1", categories=("layer-1",)))
+    move_price(app, "SOL", "151", 30)
+
+    for stream in (every, layer1):
+        event, snapshot = stream.next()
+        # The read of the new asset follows its first entry's commit, so the snapshot already holds that change.
+        assert (event, snapshot["asset_id"], snapshot["price"], snapshot["asset_seq"]) == ("snapshot", "SOL", "151", 1)
+    move_price(app, "SOL", "152", 30)
+    for stream in (every, layer1):
+        event, price = stream.next()
+        assert (event, price["asset_id"], price["price"], price["asset_seq"]) == ("price", "SOL", "152", 2)
+        stream.close()

@@ -7,7 +7,12 @@ import json
 import requests
 import websocket
 
-from tests.unit.test_stream_sse import config, move_price, served, suspend  # noqa: F401  (shared fixtures)
+from tests.unit.test_stream_sse import categorized, config, move_price, served, suspend  # noqa: F401  (shared fixtures)
+
+
+# The handshake headers: without them the route does not match (400) and validation never runs.
+UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
 
 
 def connect(base: str, query: str = ""):
@@ -71,9 +76,7 @@ def test_resume_with_since_gets_the_missed_messages(app, served):
 
 
 def test_bad_query_is_422_before_the_upgrade_and_a_full_process_closes_1013(served):
-    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
-    bad = requests.get(f"{served}/inventory/stream?assets=btc!", headers=upgrade, timeout=5)
+    bad = requests.get(f"{served}/inventory/stream?assets=btc!", headers=UPGRADE, timeout=5)
     assert bad.status_code == 422 and bad.json()["error"] == "validation_failed"
 
     open_ = [connect(served, "?assets=BTC") for _ in range(3)]
@@ -98,3 +101,26 @@ def test_the_board_page_loads_only_its_own_files_under_a_strict_csp(client):
     script = client.get("/static/board/board.js")
     assert script.status_code == 200 and "EventSource" in script.get_data(as_text=True)
     script.close()
+
+
+def test_category_subscribe_and_unsubscribe_messages(app, served, add_assets):
+    categorized(add_assets)
+    ws = connect(served, "?categories=defi")
+    assert receive(ws)["asset_id"] == "UNI"
+    ws.send(json.dumps({"op": "subscribe", "categories": ["meme"]}))
+    snapshot = receive(ws)
+    assert (snapshot["type"], snapshot["asset_id"]) == ("snapshot", "DOGE")
+    ws.send(json.dumps({"op": "unsubscribe", "categories": ["defi"]}))
+    ws.send(json.dumps({"op": "subscribe", "categories": ["nonsense"]}))
+    assert receive(ws)["error"] == "validation_failed"
+
+    move_price(app, "UNI", "7.5", 30)
+    move_price(app, "DOGE", "0.21", 30)
+    message = receive(ws)
+    assert (message["type"], message["asset_id"]) == ("price", "DOGE")
+    ws.close()
+
+
+def test_unknown_category_in_the_query_is_422_before_the_upgrade(served):
+    bad = requests.get(f"{served}/inventory/stream?categories=nonsense", headers=UPGRADE, timeout=5)
+    assert bad.status_code == 422 and bad.json()["error"] == "validation_failed"
