@@ -52,15 +52,19 @@ def in_process(rows: list[list[str]]) -> None:
         query = search_query(SearchArgsSchema().load(
             {"min_market_cap": "1000", "max_price_change_percentage_24h": "50", "sort": "-volume_24h,name"}))
         now = max(a.last_price_update for a in assets if a.last_price_update)
+        started = time.perf_counter()
+        index.search(query, 50, None, now, MAX_AGE)  # the first time: one pass over the catalog
+        first = time.perf_counter() - started
         samples = []
         for _ in range(30):
             started = time.perf_counter()
-            index.search(query, 50, None, now, MAX_AGE)
+            index.search(query, 50, None, now, MAX_AGE)  # again: the snapshot's memo of the query
             samples.append(time.perf_counter() - started)
-        timings[n] = (build, derived, statistics.median(samples))
-    for n, (build, derived, page) in timings.items():
-        rows.append([f"in-process, {n} assets: index build / overview + movers / uncached filtered page",
-                     f"{build * 1000:.1f} ms / {derived * 1000:.1f} ms / {page * 1000:.2f} ms", "report", "n/a"])
+        timings[n] = (build, derived, first, statistics.median(samples))
+    for n, (build, derived, first, page) in timings.items():
+        rows.append([f"in-process, {n} assets: index build / overview + movers / filtered page, first / repeated",
+                     f"{build * 1000:.1f} ms / {derived * 1000:.1f} ms / {first * 1000:.2f} ms / {page * 1000:.3f} ms",
+                     "report", "n/a"])
 
 
 def _assets(n: int):

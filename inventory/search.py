@@ -13,11 +13,11 @@ import threading
 import time
 import unicodedata
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from .domain import Asset, AssetStatus
 
@@ -34,6 +34,8 @@ RANGE_ATTRIBUTE = {
 _SORT_ATTRIBUTE = {**RANGE_ATTRIBUTE, "name": "name"}
 SORT_KEYS = tuple(_SORT_ATTRIBUTE)
 DEFAULT_SORT = (("rank", False),)
+# Queries whose matches a snapshot keeps (SearchIndex._queries).
+MEMO_QUERIES = 32
 
 
 def fold(text: str) -> str:
@@ -95,7 +97,28 @@ class SearchResult:
     next_key: SortKey | None  # resume after this key; None on the last page
     total: int  # every match, not just the page
     active: int  # matches tradable now
-    order: list[int] = field(default_factory=list, repr=False)  # every match, in order (positions in the index)
+    # Every match, in order (positions in the index; the memo's own: read-only).
+    order: Sequence[int] = field(default_factory=tuple, repr=False)
+
+
+@dataclass(frozen=True)
+class _Timed:
+    """A query's tradable matches at some moment, valid for every `now` with after < now <= until."""
+
+    order: array  # positions tradable then, in query order (filled for a tradable query only)
+    lead: int  # how many of them lead as exact ticker matches
+    count: int
+    after: object  # the latest deadline of a match that was already past (None: none was)
+    until: object  # the earliest deadline of a match still tradable (None: none was)
+
+
+@dataclass
+class _Matches:
+    """A query's matches in one snapshot, tradability left out."""
+
+    order: array
+    lead: int
+    timed: _Timed | None = None
 
 
 class SearchIndex:
@@ -162,6 +185,10 @@ class SearchIndex:
             self._ranks[sort] = ranks
         self._memo: dict[str, object] = {}
         self._memo_lock = threading.Lock()
+        # Per query, its matches in order (issue 12: a repeated filtered, sorted page
+        # costs O(page), not a pass over the catalog). Bounded: an entry holds 4 bytes
+        # per match, so at most ~1.3 MB at 10,000 assets.
+        self._queries: LRUCache = LRUCache(maxsize=MEMO_QUERIES)
 
     def __len__(self) -> int:
         return len(self.assets)
@@ -185,9 +212,54 @@ class SearchIndex:
             ])
         return self._deadlines[1]
 
-    def matching(self, query: SearchQuery, now, max_age_seconds: int) -> tuple[list[int], int, int]:
+    def matching(self, query: SearchQuery, now, max_age_seconds: int) -> tuple[Sequence[int], int, int]:
         """(positions of the matching assets in query order, how many lead as exact ticker matches,
-        how many match when `tradable` is left out: the listing's total_count)."""
+        how many match when `tradable` is left out: the listing's total_count).
+
+        The positions are the memo's own (read-only): a repeated query costs no pass over the catalog.
+        """
+        matches = self._matches(query, max_age_seconds)
+        if not query.tradable:
+            return matches.order, matches.lead, len(matches.order)
+        timed = self._timed(matches, query, now, max_age_seconds)
+        return timed.order, timed.lead, len(matches.order)
+
+    def _matches(self, query: SearchQuery, max_age_seconds: int) -> "_Matches":
+        key = (query, max_age_seconds)
+        with self._memo_lock:
+            found = self._queries.get(key)
+        if found is None:
+            order, lead = self._match(query)
+            found = _Matches(array("i", order), lead)
+            with self._memo_lock:
+                self._queries[key] = found
+        return found
+
+    def _timed(self, matches: "_Matches", query: SearchQuery, now, max_age_seconds: int) -> "_Timed":
+        """The time-dependent part at `now`, reused while no match crosses its tradable deadline."""
+        timed = matches.timed
+        if timed is not None and (timed.after is None or timed.after < now) and (timed.until is None or now <= timed.until):
+            return timed
+        deadlines = self._tradable_until(max_age_seconds)
+        kept: list[int] = []
+        lead = 0
+        after = until = None
+        for position, i in enumerate(matches.order):
+            deadline = deadlines[i]
+            if deadline is not None and now <= deadline:
+                kept.append(i)
+                lead += position < matches.lead
+                if until is None or deadline < until:
+                    until = deadline
+            elif deadline is not None and (after is None or deadline > after):
+                after = deadline
+        # Only a tradable query needs the positions; any other needs the count alone.
+        timed = _Timed(array("i", kept) if query.tradable else array("i"), lead, len(kept), after, until)
+        matches.timed = timed  # one reference assignment: readers see the old or the new window
+        return timed
+
+    def _match(self, query: SearchQuery) -> tuple[list[int], int]:
+        """Every match (tradability left out) in query order, and how many lead as exact ticker matches."""
         first, descending = query.sort[0]
         order = self._orders[first, descending]
         needle = fold(query.q.strip()) if query.q and query.q.strip() else None
@@ -217,19 +289,16 @@ class SearchIndex:
                 i for i in order
                 if (value := values[i]) is not None and (low is None or value >= low) and (high is None or value <= high)
             ]
-        total = len(order)
-        if query.tradable:
-            deadlines = self._tradable_until(max_age_seconds)
-            order = [i for i in order if (until := deadlines[i]) is not None and now <= until]
         if len(query.sort) > 1:
             order = self._break_ties(order, query.sort)
         # An exact ticker match leads only in the default (rank) ordering; an
-        # explicit sort is obeyed as asked.
+        # explicit sort is obeyed as asked. The tradable filter (applied later,
+        # per moment) keeps this order: it only drops positions.
         leading = [i for i in order if i in exact] if exact and len(query.sort) == 1 and first == "rank" else []
         if leading:
             lead = set(leading)
             order = leading + [i for i in order if i not in lead]
-        return list(order), len(leading), total
+        return list(order), len(leading)
 
     def _break_ties(self, order, sort) -> list[int]:
         """Reorder each run of equal first-key values by the other keys (stable: asset_id stays last)."""
@@ -257,7 +326,12 @@ class SearchIndex:
         return (0 if leading else 1, tuple(self._values[name][i] for name, _ in query.sort), self.assets[i].asset_id)
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None, now, max_age_seconds: int) -> SearchResult:
-        order, lead_count, total = self.matching(query, now, max_age_seconds)
+        matches = self._matches(query, max_age_seconds)
+        timed = self._timed(matches, query, now, max_age_seconds)
+        if query.tradable:
+            order, lead_count, active = timed.order, timed.lead, timed.count
+        else:
+            order, lead_count, active = matches.order, matches.lead, timed.count
         directions = query.directions
 
         def key(position: int) -> SortKey:
@@ -276,13 +350,8 @@ class SearchIndex:
             start = low
         page = order[start:start + limit]
         next_key = key(start + limit - 1) if start + limit < len(order) else None
-        if query.tradable:
-            active = len(order)
-        else:
-            deadlines = self._tradable_until(max_age_seconds)
-            active = sum(1 for i in order if (until := deadlines[i]) is not None and now <= until)
         assets = self.assets
-        return SearchResult([assets[i] for i in page], next_key, total, active, order)
+        return SearchResult([assets[i] for i in page], next_key, len(matches.order), active, order)
 
 
 class SnapshotLoader:
