@@ -90,6 +90,25 @@ def _assets(n: int):
     ]
 
 
+def worker_memory_mb(server: Server) -> list[tuple[float, float, float]]:
+    """Per worker (RSS, PSS, USS) in MB from /proc/<pid>/smaps_rollup, by RSS.
+
+    RSS counts the pages a worker still shares with the master (the preloaded
+    app, copy-on-write); PSS splits each shared page among its sharers; USS is
+    what the worker alone holds (what killing it frees).
+    """
+    found = []
+    for pid in server.worker_pids():
+        fields = {}
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+                name, _, rest = line.partition(":")
+                fields[name] = int(rest.split()[0]) / 1024
+        if fields:
+            found.append((fields["Rss"], fields["Pss"], fields["Private_Clean"] + fields["Private_Dirty"]))
+    return sorted(found)
+
+
 def fixed_traffic(url: str, paths: list[str]) -> int:
     """GET every path once from 8 threads; the number of 2xx answers."""
     from concurrent.futures import ThreadPoolExecutor
@@ -190,12 +209,14 @@ def run(seconds: int, rss_only: bool) -> tuple[list[list[str]], str]:
             all_ids(s.url)  # every list page
             sent = fixed_traffic(s.url, paths)
         for name, s in servers.items():
-            rss = s.worker_rss_mb()
+            memory = worker_memory_mb(s)
             rows.append([f"memory: RSS per worker, {large_n} assets, after list/search/market/history/detail "
                          f"traffic, {name}",
-                         ", ".join(f"{v:.0f} MB" for v in sorted(rss.values()))
+                         ", ".join(f"{rss:.0f} MB" for rss, _, _ in memory)
                          + f" (at start {', '.join(f'{v:.0f}' for v in sorted(at_start[name].values()))} MB)",
-                         "< 120 MB", yes(max(rss.values()) < 120)])
+                         "< 120 MB", yes(max(rss for rss, _, _ in memory) < 120)])
+            rows.append([f"memory: PSS / USS per worker (same moment), {name}",
+                         ", ".join(f"{pss:.0f} / {uss:.0f} MB" for _, pss, uss in memory), "report", "n/a"])
         notes.append(f"Memory traffic, the same to both servers: every list page (limit 250), then {sent} requests "
                      f"from 8 threads ({len(paths) - len(ids) - 200} searches/list/market reads, 200 histories, "
                      f"one detail read of each of the {len(ids)} ids); restarts by max_requests: {large.restarts()}.")
