@@ -226,3 +226,22 @@ def test_a_reload_keeps_the_previous_objects_of_unchanged_assets_only():
     again = SearchIndex(moved, reuse=first)
     assert [a is b for a, b in zip(first.assets, again.assets)] == [True, True, False, True, True]
     assert again.assets[2].market_cap == 1
+
+
+def test_snapshot_rows_pack_cold_fields_and_give_back_exactly_the_same_decimals():
+    from inventory.search import COLD_FIELDS, SnapshotAsset, SnapshotLoader
+
+    values = [Decimal("1.2300E+5"), Decimal("-0"), None, Decimal("0.000000001"), Decimal("97000.10"), Decimal("7"),
+              Decimal("-12.500"), Decimal("1E+3"), None, Decimal("0.0"), Decimal("123456789012345678.123456789"),
+              Decimal("-0.00001")]
+    asset = build_asset("BTC", 1, price="97000.10", now=NOW, **dict(zip(COLD_FIELDS, values)))
+    (row,) = SnapshotLoader()([asset]).assets
+    assert type(row) is SnapshotAsset
+    for name, value in zip(COLD_FIELDS, values):
+        got = getattr(row, name)
+        # Same value, and the same digits and exponent (what a body renders).
+        assert got == value and (got is None or got.as_tuple() == value.as_tuple()), name
+    assert row == asset and asset == row and not row != asset
+    assert row.replace(ath=Decimal("2")) != asset and row.replace(ath=Decimal("2")).ath == Decimal("2")
+    row.high_24h = Decimal("5")
+    assert row.high_24h == Decimal("5") and row != asset
