@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import operator
 import threading
 import time
 import unicodedata
@@ -365,15 +366,19 @@ COLD_FIELDS = (
     "atl_change_percentage",
 )
 _SEPARATOR = "\x1f"  # never in a Decimal's str
-_PACKED = object()  # what a snapshot row's own slot holds for a field kept in `_cold`
+_PACKED = object()  # what a packed row's own slot holds for a field kept in `_cold`
 _SLOTS = {f.name: Asset.__dict__[f.name] for f in dataclasses.fields(Asset)}
+_HOT_SLOTS = [slot for name, slot in _SLOTS.items() if name not in COLD_FIELDS]
+_HOT = operator.attrgetter(*(name for name in _SLOTS if name not in COLD_FIELDS))
+_COLD = operator.attrgetter(*COLD_FIELDS)
+_ALL = operator.attrgetter(*_SLOTS)
 
 
 class SnapshotAsset(Asset):
     """An Asset as a snapshot keeps it: COLD_FIELDS packed as text, rebuilt exactly (str <-> Decimal) on read.
 
-    It is an Asset in every other respect (equal to an Asset with the same fields,
-    `replace` and assignment work and store real values).
+    It is an Asset in every other respect: equal to an Asset with the same
+    fields; `replace` and assignment work (assigning a cold field unpacks the row).
     """
 
     __slots__ = ("_cold",)
@@ -383,25 +388,31 @@ class SnapshotAsset(Asset):
         if type(asset) is cls:
             return asset
         row = object.__new__(cls)
-        for name, slot in _SLOTS.items():
-            slot.__set__(row, _PACKED if name in _COLD_POSITION else getattr(asset, name))
-        row._cold = _SEPARATOR.join("" if (v := getattr(asset, name)) is None else str(v) for name in COLD_FIELDS)
+        for slot, value in zip(_HOT_SLOTS, _HOT(asset)):
+            slot.__set__(row, value)
+        for name in COLD_FIELDS:
+            _SLOTS[name].__set__(row, _PACKED)
+        row._cold = _SEPARATOR.join("" if v is None else str(v) for v in _COLD(asset))
         return row
 
     def __eq__(self, other):
         if not isinstance(other, Asset):
             return NotImplemented
-        if type(other) is SnapshotAsset and _packed(self) and _packed(other) and self._cold == other._cold:
-            # Equal packed text is equal Decimals, digit for digit: no need to rebuild them.
-            return all(slot.__get__(self) == slot.__get__(other) for slot in _SLOTS.values())
-        return all(getattr(self, name) == getattr(other, name) for name in _SLOTS)
+        if type(other) is SnapshotAsset:
+            mine = getattr(self, "_cold", None)
+            if mine is not None and mine == getattr(other, "_cold", None):
+                # Equal packed text is equal Decimals, digit for digit: no need to rebuild them.
+                return _HOT(self) == _HOT(other)
+        return _ALL(self) == _ALL(other)
 
     __hash__ = None
 
 
-def _packed(row: SnapshotAsset) -> bool:
-    """Every cold field still packed (`of` made it, and nothing was assigned since)."""
-    return all(_SLOTS[name].__get__(row) is _PACKED for name in COLD_FIELDS)
+def _unpack(row: SnapshotAsset) -> None:
+    """Every cold field into its own slot (before one is assigned): the row is then a plain Asset."""
+    for name, text in zip(COLD_FIELDS, row._cold.split(_SEPARATOR)):
+        _SLOTS[name].__set__(row, Decimal(text) if text else None)
+    del row._cold
 
 
 def _cold_property(position: int, slot) -> property:
@@ -413,13 +424,14 @@ def _cold_property(position: int, slot) -> property:
         return Decimal(text) if text else None
 
     def set(self, value):
+        if getattr(self, "_cold", None) is not None:
+            _unpack(self)
         slot.__set__(self, value)
 
     return property(get, set, doc=f"{COLD_FIELDS[position]} (packed in a snapshot row)")
 
 
-_COLD_POSITION = {name: position for position, name in enumerate(COLD_FIELDS)}
-for _name, _position in _COLD_POSITION.items():
+for _position, _name in enumerate(COLD_FIELDS):
     setattr(SnapshotAsset, _name, _cold_property(_position, _SLOTS[_name]))
 
 
