@@ -151,8 +151,10 @@ def run(seconds: int, rss_only: bool) -> tuple[list[list[str]], str]:
 
         def prime(s: Server, path: str) -> None:
             # The first snapshot read waits for the 10,000-asset load (seconds on a busy
-            # machine): wait for it here, not inside a measured run.
+            # machine): wait for it here, not inside a measured run. One request reaches
+            # one worker only: concurrent ones reach every worker, so each loads here.
             requests.get(s.url + path, timeout=300).raise_for_status()
+            fixed_traffic(s.url, [path] * 16)
 
         scripts = workdir / "lua"
         scripts.mkdir()
