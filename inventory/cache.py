@@ -53,6 +53,7 @@ class LoadingCache(Generic[T]):
         refresh_ahead: bool = False,
         generation=None,
         changed: Callable[[T, T], bool] | None = None,
+        sizeof: Callable[[T], int] | None = None,
     ):
         self.name = name
         self.ttl = ttl
@@ -61,13 +62,18 @@ class LoadingCache(Generic[T]):
         # Entries outlive their ttl: to serve while the store is failing (grace),
         # and for a reload to compare against (at least one more ttl);
         # freshness is checked against loaded_at.
-        self._entries: TTLCache = TTLCache(maxsize=maxsize, ttl=ttl + max(grace, ttl), timer=timer)
+        # With `sizeof`, maxsize bounds the sum of the values' sizes instead of their number.
+        getsizeof = None if sizeof is None else (lambda entry: sizeof(entry[0]))
+        self._maxsize = maxsize
+        self._entries: TTLCache = TTLCache(
+            maxsize=maxsize, ttl=ttl + max(grace, ttl), timer=timer, getsizeof=getsizeof
+        )
         if refresh_ahead:
             # A slow-to-load value (the search snapshot) is never evicted for age:
             # after a quiet minute the first requests would otherwise all wait
             # seconds for a synchronous load (BENCHMARKS.md, search p99 at c64).
             # Its generation stamp still decides whether it may stand in.
-            self._entries = LRUCache(maxsize=maxsize)
+            self._entries = LRUCache(maxsize=maxsize, getsizeof=getsizeof)
         self._lock = threading.Lock()
         self._flights: dict[Hashable, _Flight] = {}
         self._on_lookup = on_lookup
@@ -134,8 +140,10 @@ class LoadingCache(Generic[T]):
                 if previous is None or self._changed(previous[0], flight.value):
                     stamp = (stamp[0], self._generation.step_key(hash((self.name, key))))
             with self._lock:
-                if not flight.invalidated:
-                    self._entries[key] = (flight.value, self._timer(), stamp)
+                entry = (flight.value, self._timer(), stamp)
+                # A value larger than the whole bound is served but not kept.
+                if not flight.invalidated and self._entries.getsizeof(entry) <= self._maxsize:
+                    self._entries[key] = entry
         except BaseException as exc:  # handed to every waiter, then re-raised
             flight.error = exc
         finally:

@@ -69,6 +69,12 @@ class Config:
     CACHE_STALE_GRACE_SECONDS: float = 30.0
     CACHE_MAX_ASSETS: int = 20_000
     CACHE_MAX_PAGES: int = 500
+    # Response cache sizing (issue 11, worker RSS): each endpoint's cache is also
+    # bounded by the bytes of its rendered bodies (the detail cache as a whole,
+    # each page cache on its own), so a full walk of a 10,000-asset catalog
+    # cannot pin tens of MB of bodies per worker.
+    CACHE_MAX_ASSET_BYTES: int = 8 * 1024 * 1024
+    CACHE_MAX_PAGE_BYTES: int = 4 * 1024 * 1024
     CATALOG_SNAPSHOT_TTL_SECONDS: float = 30.0
 
     # Access control: JSON list of {"name", "scopes": [...], "hash"} from

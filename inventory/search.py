@@ -8,16 +8,20 @@ of thousands of assets at most), which is what makes this the right trade.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import dataclasses
 import hashlib
+import operator
 import threading
 import time
 import unicodedata
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from .domain import Asset, AssetStatus
 
@@ -34,6 +38,8 @@ RANGE_ATTRIBUTE = {
 _SORT_ATTRIBUTE = {**RANGE_ATTRIBUTE, "name": "name"}
 SORT_KEYS = tuple(_SORT_ATTRIBUTE)
 DEFAULT_SORT = (("rank", False),)
+# Queries whose matches a snapshot keeps (SearchIndex._queries).
+MEMO_QUERIES = 32
 
 
 def fold(text: str) -> str:
@@ -95,7 +101,28 @@ class SearchResult:
     next_key: SortKey | None  # resume after this key; None on the last page
     total: int  # every match, not just the page
     active: int  # matches tradable now
-    order: list[int] = field(default_factory=list, repr=False)  # every match, in order (positions in the index)
+    # Every match, in order (positions in the index; the memo's own: read-only).
+    order: Sequence[int] = field(default_factory=tuple, repr=False)
+
+
+@dataclass(frozen=True)
+class _Timed:
+    """A query's tradable matches at some moment, valid for every `now` with after < now <= until."""
+
+    order: array  # positions tradable then, in query order (filled for a tradable query only)
+    lead: int  # how many of them lead as exact ticker matches
+    count: int
+    after: object  # the latest deadline of a match that was already past (None: none was)
+    until: object  # the earliest deadline of a match still tradable (None: none was)
+
+
+@dataclass
+class _Matches:
+    """A query's matches in one snapshot, tradability left out."""
+
+    order: array
+    lead: int
+    timed: _Timed | None = None
 
 
 class SearchIndex:
@@ -162,6 +189,10 @@ class SearchIndex:
             self._ranks[sort] = ranks
         self._memo: dict[str, object] = {}
         self._memo_lock = threading.Lock()
+        # Per query, its matches in order (issue 12: a repeated filtered, sorted page
+        # costs O(page), not a pass over the catalog). Bounded: an entry holds 4 bytes
+        # per match, so at most ~1.3 MB at 10,000 assets.
+        self._queries: LRUCache = LRUCache(maxsize=MEMO_QUERIES)
 
     def __len__(self) -> int:
         return len(self.assets)
@@ -185,9 +216,54 @@ class SearchIndex:
             ])
         return self._deadlines[1]
 
-    def matching(self, query: SearchQuery, now, max_age_seconds: int) -> tuple[list[int], int, int]:
+    def matching(self, query: SearchQuery, now, max_age_seconds: int) -> tuple[Sequence[int], int, int]:
         """(positions of the matching assets in query order, how many lead as exact ticker matches,
-        how many match when `tradable` is left out: the listing's total_count)."""
+        how many match when `tradable` is left out: the listing's total_count).
+
+        The positions are the memo's own (read-only): a repeated query costs no pass over the catalog.
+        """
+        matches = self._matches(query, max_age_seconds)
+        if not query.tradable:
+            return matches.order, matches.lead, len(matches.order)
+        timed = self._timed(matches, query, now, max_age_seconds)
+        return timed.order, timed.lead, len(matches.order)
+
+    def _matches(self, query: SearchQuery, max_age_seconds: int) -> "_Matches":
+        key = (query, max_age_seconds)
+        with self._memo_lock:
+            found = self._queries.get(key)
+        if found is None:
+            order, lead = self._match(query)
+            found = _Matches(array("i", order), lead)
+            with self._memo_lock:
+                self._queries[key] = found
+        return found
+
+    def _timed(self, matches: "_Matches", query: SearchQuery, now, max_age_seconds: int) -> "_Timed":
+        """The time-dependent part at `now`, reused while no match crosses its tradable deadline."""
+        timed = matches.timed
+        if timed is not None and (timed.after is None or timed.after < now) and (timed.until is None or now <= timed.until):
+            return timed
+        deadlines = self._tradable_until(max_age_seconds)
+        kept: list[int] = []
+        lead = 0
+        after = until = None
+        for position, i in enumerate(matches.order):
+            deadline = deadlines[i]
+            if deadline is not None and now <= deadline:
+                kept.append(i)
+                lead += position < matches.lead
+                if until is None or deadline < until:
+                    until = deadline
+            elif deadline is not None and (after is None or deadline > after):
+                after = deadline
+        # Only a tradable query needs the positions; any other needs the count alone.
+        timed = _Timed(array("i", kept) if query.tradable else array("i"), lead, len(kept), after, until)
+        matches.timed = timed  # one reference assignment: readers see the old or the new window
+        return timed
+
+    def _match(self, query: SearchQuery) -> tuple[list[int], int]:
+        """Every match (tradability left out) in query order, and how many lead as exact ticker matches."""
         first, descending = query.sort[0]
         order = self._orders[first, descending]
         needle = fold(query.q.strip()) if query.q and query.q.strip() else None
@@ -217,19 +293,16 @@ class SearchIndex:
                 i for i in order
                 if (value := values[i]) is not None and (low is None or value >= low) and (high is None or value <= high)
             ]
-        total = len(order)
-        if query.tradable:
-            deadlines = self._tradable_until(max_age_seconds)
-            order = [i for i in order if (until := deadlines[i]) is not None and now <= until]
         if len(query.sort) > 1:
             order = self._break_ties(order, query.sort)
         # An exact ticker match leads only in the default (rank) ordering; an
-        # explicit sort is obeyed as asked.
+        # explicit sort is obeyed as asked. The tradable filter (applied later,
+        # per moment) keeps this order: it only drops positions.
         leading = [i for i in order if i in exact] if exact and len(query.sort) == 1 and first == "rank" else []
         if leading:
             lead = set(leading)
             order = leading + [i for i in order if i not in lead]
-        return list(order), len(leading), total
+        return list(order), len(leading)
 
     def _break_ties(self, order, sort) -> list[int]:
         """Reorder each run of equal first-key values by the other keys (stable: asset_id stays last)."""
@@ -257,7 +330,12 @@ class SearchIndex:
         return (0 if leading else 1, tuple(self._values[name][i] for name, _ in query.sort), self.assets[i].asset_id)
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None, now, max_age_seconds: int) -> SearchResult:
-        order, lead_count, total = self.matching(query, now, max_age_seconds)
+        matches = self._matches(query, max_age_seconds)
+        timed = self._timed(matches, query, now, max_age_seconds)
+        if query.tradable:
+            order, lead_count, active = timed.order, timed.lead, timed.count
+        else:
+            order, lead_count, active = matches.order, matches.lead, timed.count
         directions = query.directions
 
         def key(position: int) -> SortKey:
@@ -276,23 +354,115 @@ class SearchIndex:
             start = low
         page = order[start:start + limit]
         next_key = key(start + limit - 1) if start + limit < len(order) else None
-        if query.tradable:
-            active = len(order)
-        else:
-            deadlines = self._tradable_until(max_age_seconds)
-            active = sum(1 for i in order if (until := deadlines[i]) is not None and now <= until)
         assets = self.assets
-        return SearchResult([assets[i] for i in page], next_key, total, active, order)
+        return SearchResult([assets[i] for i in page], next_key, len(matches.order), active, order)
+
+
+# Market fields no filter, sort or market figure reads. In a snapshot row they are
+# kept as one string per asset and become Decimals only when read (a page being
+# rendered): at 10,000 assets that is ~2 MB of strings instead of 120,000 Decimal
+# objects (~12 MB) per worker (issue 11, worker RSS).
+COLD_FIELDS = (
+    "fully_diluted_valuation", "high_24h", "low_24h", "price_change_24h", "price_change_percentage_1h",
+    "circulating_supply", "total_supply", "max_supply", "ath", "ath_change_percentage", "atl",
+    "atl_change_percentage",
+)
+_SEPARATOR = "\x1f"  # never in a Decimal's str
+_PACKED = object()  # what a packed row's own slot holds for a field kept in `_cold`
+_SLOTS = {f.name: Asset.__dict__[f.name] for f in dataclasses.fields(Asset)}
+_HOT_SLOTS = [slot for name, slot in _SLOTS.items() if name not in COLD_FIELDS]
+_HOT = operator.attrgetter(*(name for name in _SLOTS if name not in COLD_FIELDS))
+_COLD = operator.attrgetter(*COLD_FIELDS)
+_ALL = operator.attrgetter(*_SLOTS)
+
+
+class SnapshotAsset(Asset):
+    """An Asset as a snapshot keeps it: COLD_FIELDS packed as text, rebuilt exactly (str <-> Decimal) on read.
+
+    It is an Asset in every other respect: equal to an Asset with the same
+    fields; `replace` and assignment work (assigning a cold field unpacks the row).
+    """
+
+    __slots__ = ("_cold",)
+
+    @classmethod
+    def of(cls, asset: Asset) -> "SnapshotAsset":
+        if type(asset) is cls:
+            return asset
+        row = object.__new__(cls)
+        for slot, value in zip(_HOT_SLOTS, _HOT(asset)):
+            slot.__set__(row, value)
+        for name in COLD_FIELDS:
+            _SLOTS[name].__set__(row, _PACKED)
+        row._cold = _SEPARATOR.join("" if v is None else str(v) for v in _COLD(asset))
+        return row
+
+    def __eq__(self, other):
+        if not isinstance(other, Asset):
+            return NotImplemented
+        if type(other) is SnapshotAsset:
+            mine = getattr(self, "_cold", None)
+            if mine is not None and mine == getattr(other, "_cold", None):
+                # Equal packed text is equal Decimals, digit for digit: no need to rebuild them.
+                return _HOT(self) == _HOT(other)
+        return _ALL(self) == _ALL(other)
+
+    __hash__ = None
+
+
+def _unpack(row: SnapshotAsset) -> None:
+    """Every cold field into its own slot (before one is assigned): the row is then a plain Asset."""
+    for name, text in zip(COLD_FIELDS, row._cold.split(_SEPARATOR)):
+        _SLOTS[name].__set__(row, Decimal(text) if text else None)
+    del row._cold
+
+
+def _cold_property(position: int, slot) -> property:
+    def get(self):
+        value = slot.__get__(self)
+        if value is not _PACKED:
+            return value
+        text = self._cold.split(_SEPARATOR)[position]
+        return Decimal(text) if text else None
+
+    def set(self, value):
+        if getattr(self, "_cold", None) is not None:
+            _unpack(self)
+        slot.__set__(self, value)
+
+    return property(get, set, doc=f"{COLD_FIELDS[position]} (packed in a snapshot row)")
+
+
+for _position, _name in enumerate(COLD_FIELDS):
+    setattr(SnapshotAsset, _name, _cold_property(_position, _SLOTS[_name]))
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    # glibc keeps memory freed by the allocator's arenas (response bodies, the last
+    # snapshot) mapped; malloc_trim hands the free pages back. None off glibc.
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
 
 
 class SnapshotLoader:
-    """Builds each snapshot from a store iterator, reusing the previous one's unchanged Asset objects."""
+    """Builds each snapshot (SnapshotAsset rows) from a store iterator, reusing the previous one's unchanged rows."""
 
     def __init__(self):
         self._previous: SearchIndex | None = None
 
     def __call__(self, assets, generation: int | None = None) -> SearchIndex:
-        index = SearchIndex(assets, generation, reuse=self._previous)
+        if _MALLOC_TRIM is not None:
+            # Once per load (every CATALOG_SNAPSHOT_TTL_SECONDS at most, off the request
+            # path): what the previous snapshot and evicted responses freed leaves the
+            # worker's RSS (issue 11). A few ms.
+            _MALLOC_TRIM(0)
+        # Packed as they stream in: each item's Decimals are freed before the next is read.
+        index = SearchIndex((SnapshotAsset.of(a) for a in assets), generation, reuse=self._previous)
         self._previous = index
         return index
 

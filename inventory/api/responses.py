@@ -74,23 +74,39 @@ class ResponseCache:
 
     def __init__(self, config: Config, generation, on_lookup: Callable[[str, bool], None] | None = None):
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
-        sizes = {"asset": config.CACHE_MAX_ASSETS}
-        self.caches = {
-            name: LoadingCache(
+        bounds = {"asset": (config.CACHE_MAX_ASSETS, config.CACHE_MAX_ASSET_BYTES)}
+        self.caches = {}
+        for name in self.NAMES:
+            entries, size = bounds.get(name, (config.CACHE_MAX_PAGES, config.CACHE_MAX_PAGE_BYTES))
+            self.caches[name] = LoadingCache(
                 name,
-                sizes.get(name, config.CACHE_MAX_PAGES),
+                size,
                 ttl,
                 grace,
                 on_lookup=on_lookup,
                 generation=generation,
                 changed=_etag_changed,
+                sizeof=_sizeof(size // entries),
             )
-            for name in self.NAMES
-        }
 
     def get(self, cache: str, key: Hashable, build: Callable[[], Rendered]) -> Cached[Rendered]:
         """:raises StoreError: the build failed and nothing within the grace period is cached."""
         return self.caches[cache].get(key, build)
+
+
+# What an entry holds beside its body: the Rendered, its two ETag strings, the
+# cache's key, timestamps and links (measured with tracemalloc, rounded up).
+ENTRY_OVERHEAD_BYTES = 512
+
+
+def _sizeof(least: int) -> Callable[[Rendered], int]:
+    """An entry's share of its cache's byte bound: its body and overhead, and at least
+    `least` (the bound over the entry count), so the count bound holds as well."""
+
+    def sizeof(rendered: Rendered) -> int:
+        return max(len(rendered.body) + ENTRY_OVERHEAD_BYTES, least)
+
+    return sizeof
 
 
 def _etag_changed(old: Rendered, new: Rendered) -> bool:

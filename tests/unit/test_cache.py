@@ -245,6 +245,33 @@ def test_least_recently_used_key_is_evicted_first(timer):
     assert cache.get("b", CountingLoader("reloaded")).value == "reloaded"
 
 
+def test_sizeof_bounds_the_sum_of_sizes_and_a_value_above_the_bound_is_served_not_kept(timer):
+    cache = LoadingCache("test", maxsize=10, ttl=TTL, timer=timer, sizeof=len)
+    for key in ("a", "b", "c"):
+        cache.get(key, CountingLoader(key * 4))  # 4 + 4 + 4 > 10: "a" goes
+    assert cache.get("a", CountingLoader("AAAA")).value == "AAAA"  # reloaded; "b" goes
+    assert len(cache) == 2
+    huge = CountingLoader("x" * 11)
+    assert cache.get("huge", huge).value == "x" * 11
+    assert cache.get("huge", huge).value == "x" * 11 and huge.calls == 2  # never kept
+    assert cache.get("c", CountingLoader("reloaded")).value == "cccc"  # and it evicted nothing
+
+
+def test_response_caches_are_bounded_by_body_bytes_and_by_entry_count():
+    from inventory.api.responses import ENTRY_OVERHEAD_BYTES, ResponseCache, rendered_bytes
+    from inventory.config import Config
+
+    config = Config(CACHE_MAX_PAGES=100, CACHE_MAX_PAGE_BYTES=100 * 1000, CACHE_MAX_ASSETS=1000,
+                    CACHE_MAX_ASSET_BYTES=10**9)
+    responses = ResponseCache(config, None)
+    for page in range(20):
+        responses.get("list", page, lambda: rendered_bytes(b"x" * (20_000 - ENTRY_OVERHEAD_BYTES)))
+    assert len(responses.caches["list"]) == 5  # 100 kB of 20 kB entries
+    for key in range(1200):
+        responses.get("asset", key, lambda: rendered_bytes(b"{}"))
+    assert len(responses.caches["asset"]) == 1000  # small bodies: the entry count binds
+
+
 # -- through the HTTP API ------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -17,7 +17,7 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 MAX_AGE = 300
 
 
-def reference_search(assets, query, limit, after):
+def reference_search(assets, query, limit, after, now=NOW):
     """The linear search the index replaced: filter every asset, sort every match."""
     needle = fold(query.q.strip()) if query.q and query.q.strip() else None
     matches = []
@@ -41,12 +41,12 @@ def reference_search(assets, query, limit, after):
     compare = functools.partial(_compare, directions=query.directions)
     total = len(matches)
     if query.tradable:
-        matches = [m for m in matches if m[1].is_tradable(NOW, MAX_AGE)]
+        matches = [m for m in matches if m[1].is_tradable(now, MAX_AGE)]
     matches.sort(key=functools.cmp_to_key(lambda x, y: compare(x[0], y[0])))
     remaining = matches if after is None else [m for m in matches if compare(m[0], after) > 0]
     page = remaining[:limit]
     next_key = page[-1][0] if len(remaining) > limit else None
-    active = sum(1 for _, a in matches if a.is_tradable(NOW, MAX_AGE))
+    active = sum(1 for _, a in matches if a.is_tradable(now, MAX_AGE))
     return [a.asset_id for _, a in page], next_key, total, active
 
 
@@ -102,6 +102,31 @@ def test_index_matches_the_linear_search_page_by_page(seed):
             if after is None:
                 break
         assert pages <= 120 // limit + 1
+
+
+def test_a_repeated_query_follows_the_clock_across_tradable_deadlines():
+    # The index keeps each query's matches and its tradable part for as long as no
+    # match crosses its deadline: moments forward, back and exactly on a deadline.
+    rng = random.Random(7)
+    assets = [
+        build_asset(f"A{n}", n + 1, price="1", age_seconds=rng.choice([0, 100, 200, 299, 300, 301, 1000]), now=NOW,
+                    name=rng.choice(["co one", "two"]))
+        for n in range(60)
+    ]
+    index = SearchIndex(assets)
+    queries = [SearchQuery(), SearchQuery(tradable=True), SearchQuery(q="co", tradable=True),
+               SearchQuery(q="a1", sort=(("name", True), ("rank", False)))]
+    for offset in (0, 1, 0, 99, 100, 101, 300, -1, 0, 301, 5000, 200):
+        now = NOW + timedelta(seconds=offset)
+        for query in queries:
+            after = None
+            while True:
+                expected = reference_search(assets, query, 7, after, now)
+                result = index.search(query, 7, after, now, MAX_AGE)
+                assert ([a.asset_id for a in result.page], result.next_key, result.total, result.active) == expected
+                after = result.next_key
+                if after is None:
+                    break
 
 
 def test_exact_ticker_leads_only_in_rank_order():
@@ -201,3 +226,22 @@ def test_a_reload_keeps_the_previous_objects_of_unchanged_assets_only():
     again = SearchIndex(moved, reuse=first)
     assert [a is b for a, b in zip(first.assets, again.assets)] == [True, True, False, True, True]
     assert again.assets[2].market_cap == 1
+
+
+def test_snapshot_rows_pack_cold_fields_and_give_back_exactly_the_same_decimals():
+    from inventory.search import COLD_FIELDS, SnapshotAsset, SnapshotLoader
+
+    values = [Decimal("1.2300E+5"), Decimal("-0"), None, Decimal("0.000000001"), Decimal("97000.10"), Decimal("7"),
+              Decimal("-12.500"), Decimal("1E+3"), None, Decimal("0.0"), Decimal("123456789012345678.123456789"),
+              Decimal("-0.00001")]
+    asset = build_asset("BTC", 1, price="97000.10", now=NOW, **dict(zip(COLD_FIELDS, values)))
+    (row,) = SnapshotLoader()([asset]).assets
+    assert type(row) is SnapshotAsset
+    for name, value in zip(COLD_FIELDS, values):
+        got = getattr(row, name)
+        # Same value, and the same digits and exponent (what a body renders).
+        assert got == value and (got is None or got.as_tuple() == value.as_tuple()), name
+    assert row == asset and asset == row and not row != asset
+    assert row.replace(ath=Decimal("2")) != asset and row.replace(ath=Decimal("2")).ath == Decimal("2")
+    row.high_24h = Decimal("5")
+    assert row.high_24h == Decimal("5") and row != asset
