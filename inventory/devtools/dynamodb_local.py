@@ -57,8 +57,12 @@ class DynamoDBLocal:
     def start(self, timeout: float = 60.0) -> "DynamoDBLocal":
         if self.db_path:
             Path(self.db_path).mkdir(parents=True, exist_ok=True)
+        # Its own session: a Ctrl-C at the terminal reaches the whole foreground
+        # group at once, and the store must outlive gunicorn's shutdown (the
+        # refresher releases its lease on the way out); its owner stops it last.
         self.process = subprocess.Popen(
-            self.command(), cwd=self.home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.command(), cwd=self.home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
