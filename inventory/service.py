@@ -28,7 +28,7 @@ from .domain import (
 )
 from .generation import LocalGeneration
 from .jobs.seed import SyncReport, sync_catalog
-from .search import SearchIndex, SearchQuery, SnapshotLoader, SortKey, WalkOrders
+from .search import SearchQuery, SnapshotLoader, SortKey, WalkOrders
 from .store import PageKey, PlannedChange, Stores, plan_list_query
 from .store.migrate import migrate, table_status
 
@@ -153,13 +153,8 @@ class CatalogService:
         return self.snapshot_cache.get("all", lambda: load(self._assets.iter_all(), self.generation.current()))
 
     def catalog_snapshot(self):
-        """Cached[SearchIndex]: the whole catalog as this worker last loaded it (what search and valuations read)."""
+        """Cached[search.SearchIndex]: the catalog as this worker last loaded it (search, market, valuations, streams read it)."""
         return self._snapshot()
-
-    def snapshot(self) -> tuple[SearchIndex, bool]:
-        """The catalog snapshot and whether it stands in stale."""
-        index = self._snapshot()
-        return index.value, index.stale
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None, pin: str | None = None) -> Listing:
         index = self._snapshot()

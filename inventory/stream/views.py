@@ -50,7 +50,7 @@ def category_members(slugs: set[str]) -> set[str]:
     """
     if not slugs:
         return set()
-    index, _ = get_service().snapshot()
+    index = get_service().catalog_snapshot().value
     return {a.asset_id for a in index.assets if slugs.intersection(a.categories)}
 
 

@@ -92,7 +92,8 @@ class AssetExport(MethodView):
         if not _wants_csv(args):
             raise NotAcceptable("The export is CSV: send `Accept: text/csv` or `format=csv`.")
         service = get_service()
-        index, stale = service.snapshot()
+        snapshot = service.catalog_snapshot()
+        index, stale = snapshot.value, snapshot.stale
         now = service.clock()
         query = search_query(args, tradable=args["tradable"])
         order, _, _ = index.matching(query, now, service.max_age)

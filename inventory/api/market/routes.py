@@ -36,7 +36,8 @@ class MarketOverview(MethodView):
 
         def build() -> Rendered:
             service = get_service()
-            index, stale = service.snapshot()
+            snapshot = service.catalog_snapshot()
+            index, stale = snapshot.value, snapshot.stale
             now = service.clock()
             figures = overview(index, service.max_age)
             body = {
@@ -68,7 +69,8 @@ class MarketMovers(MethodView):
 
         def build() -> Rendered:
             service = get_service()
-            index, stale = service.snapshot()
+            snapshot = service.catalog_snapshot()
+            index, stale = snapshot.value, snapshot.stale
             gainers, losers = movers(index, service.max_age).top(window, limit, service.clock(), min_cap, min_volume)
             attribute = WINDOWS[window]
 
