@@ -112,19 +112,29 @@ def on_exit(server):
 
 
 def post_worker_init(worker):
-    # SIGTERM (shutdown, and the old workers of a SIGHUP reload) ends every stream at
-    # once with a close notice and a reconnect hint, instead of cutting it off after
-    # graceful_timeout. gthread's heartbeat to the master runs in the main loop, not
-    # in request threads, so the worker timeout never kills a healthy idle stream.
+    # Every way a worker is told to stop ends its streams at once with a close notice
+    # and a reconnect hint: SIGTERM (shutdown, and the old workers of a SIGHUP reload),
+    # and SIGINT/SIGQUIT (Ctrl-C reaches the whole process group). Otherwise a stream
+    # thread waits for its next heartbeat, interpreter exit waits for that thread, and
+    # the master kills the worker after graceful_timeout. gthread's heartbeat to the
+    # master runs in the main loop, not in request threads, so the worker timeout
+    # never kills a healthy idle stream.
     import signal
 
     from inventory.stream.hub import close_process_streams
 
-    previous = signal.getsignal(signal.SIGTERM)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        _close_streams_first(signum, close_process_streams)
 
-    def close_streams_then_exit(signum, frame):
+
+def _close_streams_first(signum, close_process_streams):
+    import signal
+
+    previous = signal.getsignal(signum)
+
+    def close_streams_then_stop(signum, frame):
         close_process_streams("shutdown")
         if callable(previous):
             previous(signum, frame)
 
-    signal.signal(signal.SIGTERM, close_streams_then_exit)
+    signal.signal(signum, close_streams_then_stop)

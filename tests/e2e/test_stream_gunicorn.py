@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -77,3 +79,20 @@ def test_a_suspension_on_the_api_role_reaches_the_stream_role_and_sigterm_closes
     assert event == "close" and notice["reconnect"] is True and notice["reason"] == "shutdown"
     stream.close()
     assert streams.wait(timeout=15) == 0
+
+
+def test_ctrl_c_stops_the_stream_role_at_once_after_a_client_left(roles):
+    """Ctrl-C reaches the master and its worker together; a stream whose client has gone
+    must not hold the worker until the master kills it (graceful_timeout, 20 s)."""
+    _, (streams, stream_url) = roles
+    stream = SSE(f"{stream_url}/inventory/assets/stream?assets=BTC")
+    assert stream.next()[0] == "snapshot"
+    stream.close()  # the client leaves; the server learns of it at its next write
+    workers = subprocess.run(["ps", "--ppid", str(streams.pid), "-o", "pid="],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert workers
+    for pid in [streams.pid, *map(int, workers)]:  # what a terminal's Ctrl-C does to the group
+        os.kill(pid, signal.SIGINT)
+    started = time.monotonic()
+    assert streams.wait(timeout=15) == 0
+    assert time.monotonic() - started < 10
