@@ -109,6 +109,75 @@ def worker_memory_mb(server: Server) -> list[tuple[float, float, float]]:
     return sorted(found)
 
 
+def _load_child(page_items: int) -> None:
+    """In a fresh interpreter (the parent's environment names the table): one snapshot
+    load and three reloads at `page_items` per Query page; prints RSS growth and live data."""
+    import gc
+    import json
+
+    import inventory.store.assets as store_assets
+    from inventory.app import create_app
+    from inventory.extensions import get_service
+
+    # 0: no item limit, so DynamoDB's own applies (1 MB per page).
+    store_assets._CATALOG_PAGE = page_items or 1_000_000
+    with create_app().app_context():
+        service = get_service()
+        service.stores.assets.get_stats()  # the client, its model and connection: not part of a load
+        gc.collect()
+        before = _rss_kb()
+        for generation in range(4):
+            index = service._load_snapshot(service.stores.assets.iter_all(), generation)
+            gc.collect()
+        print(json.dumps({"assets": len(index), "rss_growth_mb": (_rss_kb() - before) / 1024,
+                          "allocated_blocks_mb": _allocated_mb()}))
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _allocated_mb() -> float:
+    """Bytes in live pymalloc blocks (sys._debugmallocstats' own count), in MB."""
+    import re
+    import sys
+
+    with tempfile.TemporaryFile() as out:
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read().decode()
+    found = re.search(r"bytes in allocated blocks\s*=\s*([\d,]+)", text)
+    return int(found.group(1).replace(",", "")) / 2**20 if found else float("nan")
+
+
+def load_pages(rows: list[list[str]], endpoint: str, table: str) -> None:
+    """RSS growth of a worker-like process after one 10,000-asset snapshot load and three
+    reloads, by Query page size: the same live data, very different RSS (arenas pinned)."""
+    import json
+    import subprocess
+    import sys
+
+    env = {**base_env(), "DYNAMODB_ENDPOINT_URL": endpoint, "DYNAMODB_TABLE_NAME": table,
+           "PRICE_REFRESH_ENABLED": "false", "PRICE_MAX_AGE_SECONDS": str(MAX_AGE)}
+    for page_items, label in ((0, "1 MB (DynamoDB's default)"), (500, "500 items"), (100, "100 items (as deployed)")):
+        out = subprocess.run([sys.executable, "-m", "bench.market", "--load-child", str(page_items)], env=env,
+                             capture_output=True, text=True, timeout=600, check=True).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        rows.append([f"memory: snapshot load + 3 reloads in one process, {result['assets']} assets, pages of {label}",
+                     f"RSS +{result['rss_growth_mb']:.0f} MB (live pymalloc blocks {result['allocated_blocks_mb']:.0f} MB)",
+                     "report", "n/a"])
+        print("  " + " | ".join(rows[-1][:2]), flush=True)
+
+
 def fixed_traffic(url: str, paths: list[str]) -> int:
     """GET every path once from 8 threads; the number of 2xx answers."""
     from concurrent.futures import ThreadPoolExecutor
@@ -162,6 +231,7 @@ def run(seconds: int, rss_only: bool) -> tuple[list[list[str]], str]:
         large = server("large", "bench-10000")
         large.wait_healthy()
         rss_at_start = large.worker_rss_mb()
+        load_pages(rows, ddb.endpoint, "bench-10000")
         if not rss_only:
             small = server("small", "bench-100")
             small.wait_healthy()
@@ -235,8 +305,12 @@ def run(seconds: int, rss_only: bool) -> tuple[list[list[str]], str]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
-    parser.add_argument("--rss-only", action="store_true", help="only the memory figure (no report written)")
+    parser.add_argument("--rss-only", action="store_true", help="only the memory figures (no report written)")
+    parser.add_argument("--load-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.load_child is not None:
+        _load_child(args.load_child)
+        return
     started = time.monotonic()
     rows, notes = run(args.seconds, args.rss_only)
     notes += f" Whole run: {time.monotonic() - started:.0f} s."

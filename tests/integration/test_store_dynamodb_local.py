@@ -174,15 +174,17 @@ def test_tradable_filter_reads_past_many_filtered_out_items(local_store, local_c
     assert calls["calls"] >= 3  # 450 index items, at most 200 read per Query
 
 
-def test_iter_all_follows_pagination_past_one_megabyte(local_store, local_config):
-    # 1500 items of over 1 KB each: DynamoDB returns at most 1 MB per Query.
+def test_iter_all_reads_small_pages_and_follows_them_to_the_end(local_store, local_config):
+    # 1500 items of over 1 KB each: pages of 100 items (the store's Limit, well under
+    # DynamoDB's 1 MB), so 15 full pages and the empty one DynamoDB answers after an
+    # exactly full last page.
     assets = store_all(local_store, [
         build_asset(f"B{i}", None if i % 100 == 0 else 1500 - i, price="1", name="N" * 1000 + str(i))
         for i in range(1500)
     ])
     with count_calls(local_store.client) as calls:
         listed = list(local_store.iter_all())
-    assert calls["calls"] >= 2
+    assert calls["calls"] == 16
     assert [a.asset_id for a in listed] == expected_ids(assets, None, None, False, None, None)
     assert {a.asset_id: a.name for a in listed} == {a.asset_id: a.name for a in assets}
 
