@@ -134,16 +134,7 @@ class SearchIndex:
     precomputed dense ranks.
     """
 
-    def __init__(self, assets, generation: int | None = None, reuse: "SearchIndex | None" = None):
-        if reuse is not None:
-            # An unchanged asset keeps the previous snapshot's object: the new copy is
-            # freed as soon as it is read, so a reload within a generation never holds
-            # two catalogs at once (issue 11, worker RSS).
-            previous = reuse._by_id
-            kept = reuse.assets
-            assets = (
-                kept[i] if (i := previous.get(a.asset_id)) is not None and kept[i] == a else a for a in assets
-            )
+    def __init__(self, assets, generation: int | None = None):
         self.assets = list(assets)
         self.generation = generation
         # Identifies the content across workers: a cursor pins the snapshot it was
@@ -196,6 +187,11 @@ class SearchIndex:
 
     def __len__(self) -> int:
         return len(self.assets)
+
+    def row(self, asset_id: str) -> Asset | None:
+        """The asset's row in this snapshot, or None."""
+        i = self._by_id.get(asset_id)
+        return None if i is None else self.assets[i]
 
     def derived(self, name: str, build: Callable[["SearchIndex"], object]):
         """`build(self)`, computed once per snapshot (market overview, movers)."""
@@ -386,15 +382,32 @@ class SnapshotAsset(Asset):
     __slots__ = ("_cold",)
 
     @classmethod
-    def of(cls, asset: Asset) -> "SnapshotAsset":
+    def of(cls, asset: Asset, like: "SnapshotAsset | None" = None) -> "SnapshotAsset":
+        """`asset` as a snapshot row; `like` (its row in the previous snapshot) lends every
+        value that is unchanged, or is returned itself when nothing changed.
+
+        A price refresh changes a few fields of every asset: sharing the rest means a
+        reload allocates a small row per asset instead of a second catalog while the
+        previous one is still served (issue 11: that doubled a worker's snapshot memory).
+        """
         if type(asset) is cls:
             return asset
+        cold = _SEPARATOR.join("" if v is None else str(v) for v in _COLD(asset))
+        hot = _HOT(asset)
+        previous_cold = getattr(like, "_cold", None)  # None: no row, or one unpacked by an assignment
+        if previous_cold is not None:
+            old = _HOT(like)
+            hot = tuple(o if _same(v, o) else v for v, o in zip(hot, old))
+            if previous_cold == cold:
+                if all(v is o for v, o in zip(hot, old)):
+                    return like
+                cold = previous_cold
         row = object.__new__(cls)
-        for slot, value in zip(_HOT_SLOTS, _HOT(asset)):
+        for slot, value in zip(_HOT_SLOTS, hot):
             slot.__set__(row, value)
         for name in COLD_FIELDS:
             _SLOTS[name].__set__(row, _PACKED)
-        row._cold = _SEPARATOR.join("" if v is None else str(v) for v in _COLD(asset))
+        row._cold = cold
         return row
 
     def __eq__(self, other):
@@ -408,6 +421,15 @@ class SnapshotAsset(Asset):
         return _ALL(self) == _ALL(other)
 
     __hash__ = None
+
+
+def _same(value, old) -> bool:
+    """Equal and rendered alike (Decimal("1.0") == Decimal("1.00"), but the bodies differ)."""
+    if value is old:
+        return True
+    if type(value) is not type(old) or value != old:
+        return False
+    return type(value) is not Decimal or value.as_tuple() == old.as_tuple()
 
 
 def _unpack(row: SnapshotAsset) -> None:
@@ -462,7 +484,12 @@ class SnapshotLoader:
             # worker's RSS (issue 11). A few ms.
             _MALLOC_TRIM(0)
         # Packed as they stream in: each item's Decimals are freed before the next is read.
-        index = SearchIndex((SnapshotAsset.of(a) for a in assets), generation, reuse=self._previous)
+        previous = self._previous
+        if previous is None:
+            rows = (SnapshotAsset.of(a) for a in assets)
+        else:
+            rows = (SnapshotAsset.of(a, previous.row(a.asset_id)) for a in assets)
+        index = SearchIndex(rows, generation)
         self._previous = index
         return index
 

@@ -220,12 +220,27 @@ def test_same_content_has_the_same_fingerprint():
     assert catalog([(1, 1), (2, 1)]).fingerprint != catalog([(1, 1), (2, 2)]).fingerprint
 
 
-def test_a_reload_keeps_the_previous_objects_of_unchanged_assets_only():
-    first = catalog([(100 - n, 1) for n in range(5)])
-    moved = [a.replace(market_cap=Decimal(1)) if a.asset_id == "A02" else a.replace() for a in first.assets]
-    again = SearchIndex(moved, reuse=first)
-    assert [a is b for a, b in zip(first.assets, again.assets)] == [True, True, False, True, True]
-    assert again.assets[2].market_cap == 1
+def test_a_reload_keeps_unchanged_rows_and_shares_the_unchanged_values_of_changed_ones():
+    from inventory.search import SnapshotLoader
+
+    def read(asset, **changes):
+        # What a store read gives: equal values in new objects.
+        return asset.replace(name=(asset.name + " ")[:-1], last_price_update=asset.last_price_update + timedelta(0),
+                             **changes)
+
+    load = SnapshotLoader()
+    stored = list(catalog([(100 - n, 1) for n in range(5)]).assets)
+    first = load([read(a) for a in stored])
+    # A refresh moved A02's price; A03's price is re-read with other digits (same value).
+    moved = [read(a, current_price=Decimal("2.5"), high_24h=Decimal("3")) if a.asset_id == "A02"
+             else read(a, current_price=Decimal("1.000")) if a.asset_id == "A03" else read(a) for a in stored]
+    again = load(moved)
+    assert [a is b for a, b in zip(first.assets, again.assets)] == [True, True, False, False, True]
+    changed, old = again.assets[2], first.assets[2]
+    assert changed == moved[2] and (changed.current_price, changed.high_24h) == (Decimal("2.5"), Decimal("3"))
+    assert changed.name is old.name and changed.last_price_update is old.last_price_update
+    # Equal Decimals with other digits render differently: never taken from the old row.
+    assert str(again.assets[3].current_price) == "1.000" and str(first.assets[3].current_price) != "1.000"
 
 
 def test_snapshot_rows_pack_cold_fields_and_give_back_exactly_the_same_decimals():
