@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
+import boto3.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -49,7 +49,12 @@ def make_client(config: Config):
         # A local store accepts any credentials; don't make developers invent them.
         if "AWS_ACCESS_KEY_ID" not in os.environ:
             kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
-    return boto3.client(
+    # Its own botocore session, dropped once the client exists: the session's endpoint
+    # resolver and the loader's cache hold every JSON document read to build the client
+    # (endpoints.json alone is ~7 MB of objects once parsed) though the client needs only
+    # the service model it keeps itself. Freed, that memory takes the worker's snapshot
+    # instead of adding to it (issue 11, worker RSS; tests/unit/test_dynamo_instrument.py).
+    client = boto3.session.Session().client(
         "dynamodb",
         region_name=config.AWS_REGION,
         config=BotoConfig(
@@ -60,6 +65,10 @@ def make_client(config: Config):
         ),
         **kwargs,
     )
+    cache = getattr(getattr(client, "_loader", None), "_cache", None)  # botocore's Loader, if it still has one
+    if isinstance(cache, dict):
+        cache.clear()
+    return client
 
 
 _THROTTLES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
