@@ -178,6 +178,37 @@ def load_pages(rows: list[list[str]], endpoint: str, table: str) -> None:
         print("  " + " | ".join(rows[-1][:2]), flush=True)
 
 
+class PriceMoves:
+    """Call to move every price of the fake CoinGecko and refresh the table from it."""
+
+    def __init__(self, endpoint: str, table: str):
+        from inventory.config import Config
+        from inventory.jobs.scheduler import build_refresher
+        from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
+
+        self._fake = FakeCoinGecko(generate_catalog(10_000))
+        self._config = lambda url: Config(
+            DYNAMODB_ENDPOINT_URL=endpoint, DYNAMODB_TABLE_NAME=table, COINGECKO_API_URL=url,
+            COINGECKO_CALLS_PER_MINUTE=0, PRICE_REFRESH_PAGES=40, PRICE_MAX_AGE_SECONDS=MAX_AGE)
+        self._build = build_refresher
+        self.count = 0
+
+    def __enter__(self) -> "PriceMoves":
+        self._fake.start()
+        self._refresh = self._build(self._config(self._fake.url))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fake.stop()
+
+    def __call__(self) -> None:
+        self._fake.tick()
+        report = self._refresh()
+        if not report.ok:
+            raise RuntimeError(f"refresh failed: {report.as_dict()}")
+        self.count += 1
+
+
 def fixed_traffic(url: str, paths: list[str]) -> int:
     """GET every path once from 8 threads; the number of 2xx answers."""
     from concurrent.futures import ThreadPoolExecutor
@@ -277,21 +308,31 @@ def run(seconds: int, rss_only: bool) -> tuple[list[list[str]], str]:
             *[f"/inventory/assets/{i}/history?interval=1h" for i in ids[:200]],
             *[f"/inventory/assets/{i}" for i in ids],
         ]
+        # As in production, prices move while the traffic runs: a refresh with every price
+        # changed between quarters of it, so each worker reloads snapshots of new rows.
+        refresh = stack.enter_context(PriceMoves(ddb.endpoint, "bench-10000"))
+        quarter = -(-len(paths) // 4)
         for s in servers.values():
             all_ids(s.url)  # every list page
-            sent = fixed_traffic(s.url, paths)
+        for start in range(0, len(paths), quarter):
+            for s in servers.values():
+                fixed_traffic(s.url, paths[start:start + quarter])
+            if start + quarter < len(paths):
+                refresh()
         for name, s in servers.items():
             memory = worker_memory_mb(s)
             rows.append([f"memory: RSS per worker, {large_n} assets, after list/search/market/history/detail "
-                         f"traffic, {name}",
+                         f"traffic and {refresh.count} price refreshes, {name}",
                          ", ".join(f"{rss:.0f} MB" for rss, _, _ in memory)
                          + f" (at start {', '.join(f'{v:.0f}' for v in sorted(at_start[name].values()))} MB)",
                          "< 120 MB", yes(max(rss for rss, _, _ in memory) < 120)])
             rows.append([f"memory: PSS / USS per worker (same moment), {name}",
                          ", ".join(f"{pss:.0f} / {uss:.0f} MB" for _, pss, uss in memory), "report", "n/a"])
-        notes.append(f"Memory traffic, the same to both servers: every list page (limit 250), then {sent} requests "
-                     f"from 8 threads ({len(paths) - len(ids) - 200} searches/list/market reads, 200 histories, "
-                     f"one detail read of each of the {len(ids)} ids); restarts by max_requests: {large.restarts()}.")
+        notes.append(f"Memory traffic, the same to both servers: every list page (limit 250), then {len(paths)} "
+                     f"requests from 8 threads ({len(paths) - len(ids) - 200} searches/list/market reads, 200 "
+                     f"histories, one detail read of each of the {len(ids)} ids) in four quarters, with a price "
+                     f"refresh moving every price between quarters ({refresh.count} refreshes); restarts by "
+                     f"max_requests: {large.restarts()}.")
         arenas.stop()
         large.stop()
     notes.insert(0, f"Tables loaded by one refresh from the fake CoinGecko; gunicorn with gunicorn.conf.py "

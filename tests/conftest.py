@@ -33,6 +33,16 @@ ADMIN_TOKEN = "inv_test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+@pytest.fixture(autouse=True)
+def _no_stream_hub_outlives_its_test():
+    # A hub polls its store from a daemon thread until closed; left running, it kept
+    # polling a DynamoDB Local that a later fixture had stopped (warnings at session end).
+    yield
+    from inventory.stream.hub import close_process_streams
+
+    close_process_streams("shutdown")
+
+
 @pytest.fixture
 def config() -> Config:
     # moto is not thread-safe under concurrent transactions; DynamoDB Local is.
