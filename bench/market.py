@@ -126,11 +126,14 @@ def _load_child(page_items: int) -> None:
         service.stores.assets.get_stats()  # the client, its model and connection: not part of a load
         gc.collect()
         before = _rss_kb()
+        cpu = []
         for generation in range(4):
+            started = time.process_time()
             index = service._load_snapshot(service.stores.assets.iter_all(), generation)
+            cpu.append(time.process_time() - started)
             gc.collect()
         print(json.dumps({"assets": len(index), "rss_growth_mb": (_rss_kb() - before) / 1024,
-                          "allocated_blocks_mb": _allocated_mb()}))
+                          "allocated_blocks_mb": _allocated_mb(), "reload_cpu_s": statistics.median(cpu[1:])}))
 
 
 def _rss_kb() -> int:
@@ -161,19 +164,22 @@ def _allocated_mb() -> float:
 
 def load_pages(rows: list[list[str]], endpoint: str, table: str) -> None:
     """RSS growth of a worker-like process after one 10,000-asset snapshot load and three
-    reloads, by Query page size: the same live data, very different RSS (arenas pinned)."""
+    reloads, by Query page size: the same live data, very different RSS (arenas pinned);
+    and the CPU of a reload (median of the three), which each page adds to."""
     import json
     import subprocess
     import sys
 
     env = {**base_env(), "DYNAMODB_ENDPOINT_URL": endpoint, "DYNAMODB_TABLE_NAME": table,
            "PRICE_REFRESH_ENABLED": "false", "PRICE_MAX_AGE_SECONDS": str(MAX_AGE)}
-    for page_items, label in ((0, "1 MB (DynamoDB's default)"), (500, "500 items"), (100, "100 items (as deployed)")):
+    for page_items, label in ((0, "1 MB (DynamoDB's default)"), (500, "500 items"), (200, "200 items (as deployed)"),
+                              (100, "100 items")):
         out = subprocess.run([sys.executable, "-m", "bench.market", "--load-child", str(page_items)], env=env,
                              capture_output=True, text=True, timeout=600, check=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         rows.append([f"memory: snapshot load + 3 reloads in one process, {result['assets']} assets, pages of {label}",
-                     f"RSS +{result['rss_growth_mb']:.0f} MB (live pymalloc blocks {result['allocated_blocks_mb']:.0f} MB)",
+                     f"RSS +{result['rss_growth_mb']:.0f} MB (live pymalloc blocks {result['allocated_blocks_mb']:.0f} MB); "
+                     f"CPU per reload {result['reload_cpu_s']:.2f} s",
                      "report", "n/a"])
         print("  " + " | ".join(rows[-1][:2]), flush=True)
 

@@ -19,6 +19,7 @@ import unicodedata
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from cachetools import LRUCache, TTLCache
@@ -424,12 +425,17 @@ class SnapshotAsset(Asset):
 
 
 def _same(value, old) -> bool:
-    """Equal and rendered alike (Decimal("1.0") == Decimal("1.00"), but the bodies differ)."""
+    """Equal and rendered alike: Decimal("1.0") == Decimal("1.00"), and one instant in two
+    time zones is equal too, but their bodies differ."""
     if value is old:
         return True
     if type(value) is not type(old) or value != old:
         return False
-    return type(value) is not Decimal or value.as_tuple() == old.as_tuple()
+    if type(value) is Decimal:
+        return value.as_tuple() == old.as_tuple()
+    if type(value) is datetime:
+        return value.utcoffset() == old.utcoffset()
+    return True
 
 
 def _unpack(row: SnapshotAsset) -> None:

@@ -38,10 +38,11 @@ _BATCH_GET_MAX = 100
 # Items per Query page when reading the whole catalog (worker snapshots, the stream
 # hub). botocore parses a page into a tree of small objects before we convert it;
 # at DynamoDB's 1 MB default that tree is ~15 MB, and the rows kept from it pin the
-# allocator's arenas, so a 10,000-asset load left ~30 MB more RSS than at 100 items
-# (measured: bench/market.py --load-pages). Read capacity is charged by size, not
-# by page, so small pages cost nothing extra.
-_CATALOG_PAGE = 100
+# allocator's arenas: a 10,000-asset load and three reloads leave +53 MB of RSS,
+# +25 MB at 200 items, +23 MB at 100 (same live data). Each page costs ~5 ms of
+# botocore CPU, so 200 rather than 100 (bench/market.py, "snapshot load"). Read
+# capacity is charged by size, not by page.
+_CATALOG_PAGE = 200
 _UNPROCESSED_RETRIES = 5
 
 

@@ -175,22 +175,22 @@ def test_tradable_filter_reads_past_many_filtered_out_items(local_store, local_c
 
 
 def test_iter_all_reads_small_pages_and_follows_them_to_the_end(local_store, local_config):
-    # 1500 items of over 1 KB each: pages of 100 items (the store's Limit, well under
-    # DynamoDB's 1 MB), so 15 full pages and the empty one DynamoDB answers after an
+    # 1600 items of over 1 KB each: pages of 200 items (the store's Limit, well under
+    # DynamoDB's 1 MB), so 8 full pages, then the empty one DynamoDB answers after an
     # exactly full last page.
     assets = store_all(local_store, [
-        build_asset(f"B{i}", None if i % 100 == 0 else 1500 - i, price="1", name="N" * 1000 + str(i))
-        for i in range(1500)
+        build_asset(f"B{i}", None if i % 100 == 0 else 1600 - i, price="1", name="N" * 1000 + str(i))
+        for i in range(1600)
     ])
     with count_calls(local_store.client) as calls:
         listed = list(local_store.iter_all())
-    assert calls["calls"] == 16
+    assert calls["calls"] == 9
     assert [a.asset_id for a in listed] == expected_ids(assets, None, None, False, None, None)
     assert {a.asset_id: a.name for a in listed} == {a.asset_id: a.name for a in assets}
 
     now = utc_now()
     stats = local_store.recount(now, local_config.PRICE_MAX_AGE_SECONDS)
-    assert stats.counts(now, local_config.PRICE_MAX_AGE_SECONDS) == (1500, 1500)
+    assert stats.counts(now, local_config.PRICE_MAX_AGE_SECONDS) == (1600, 1600)
 
 
 def test_recount_counts_match_the_created_assets(local_store, local_config):

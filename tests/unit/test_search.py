@@ -241,6 +241,10 @@ def test_a_reload_keeps_unchanged_rows_and_shares_the_unchanged_values_of_change
     assert changed.name is old.name and changed.last_price_update is old.last_price_update
     # Equal Decimals with other digits render differently: never taken from the old row.
     assert str(again.assets[3].current_price) == "1.000" and str(first.assets[3].current_price) != "1.000"
+    # Nor one instant written in another time zone.
+    plus_one = timezone(timedelta(hours=1))
+    shifted = load([a.replace(last_price_update=a.last_price_update.astimezone(plus_one)) for a in moved])
+    assert all(a.last_price_update.tzinfo is plus_one for a in shifted.assets)
 
 
 def test_snapshot_rows_pack_cold_fields_and_give_back_exactly_the_same_decimals():
