@@ -19,8 +19,11 @@ from pathlib import Path
 
 import requests
 
+from inventory.config import Config
+from inventory.jobs.scheduler import build_refresher
 from inventory.market import Movers, Overview
 from inventory.search import SearchIndex
+from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
 from .http import (
     MAX_AGE, ROUNDS, Server, all_ids, base_env, check_code_origin, errors_note, fmt_ms, git_state, load_table,
@@ -188,20 +191,14 @@ class PriceMoves:
     """Call to move every price of the fake CoinGecko and refresh the table from it."""
 
     def __init__(self, endpoint: str, table: str):
-        from inventory.config import Config
-        from inventory.jobs.scheduler import build_refresher
-        from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
-
-        self._fake = FakeCoinGecko(generate_catalog(10_000))
-        self._config = lambda url: Config(
-            DYNAMODB_ENDPOINT_URL=endpoint, DYNAMODB_TABLE_NAME=table, COINGECKO_API_URL=url,
-            COINGECKO_CALLS_PER_MINUTE=0, PRICE_REFRESH_PAGES=40, PRICE_MAX_AGE_SECONDS=MAX_AGE)
-        self._build = build_refresher
+        self._fake = FakeCoinGecko(generate_catalog(10_000))  # the coins load_table loaded
+        self._config = Config(DYNAMODB_ENDPOINT_URL=endpoint, DYNAMODB_TABLE_NAME=table, COINGECKO_CALLS_PER_MINUTE=0,
+                              PRICE_REFRESH_PAGES=40, PRICE_MAX_AGE_SECONDS=MAX_AGE)
         self.count = 0
 
     def __enter__(self) -> "PriceMoves":
         self._fake.start()
-        self._refresh = self._build(self._config(self._fake.url))
+        self._refresh = build_refresher(self._config.replace(COINGECKO_API_URL=self._fake.url))
         return self
 
     def __exit__(self, *exc) -> None:

@@ -39,9 +39,10 @@ _BATCH_GET_MAX = 100
 # hub). botocore parses a page into a tree of small objects before we convert it;
 # at DynamoDB's 1 MB default that tree is ~15 MB, and the rows kept from it pin the
 # allocator's arenas: a 10,000-asset load and three reloads leave +53 MB of RSS,
-# +25 MB at 200 items, +23 MB at 100 (same live data). Each page costs ~5 ms of
-# botocore CPU, so 200 rather than 100 (bench/market.py, "snapshot load"). Read
-# capacity is charged by size, not by page.
+# +25 MB at 200 items, +23 MB at 100 (same live data; bench/market.py, "snapshot
+# load"). A reload then costs ~0.3 s more CPU than at 1 MB pages (a few ms per
+# request); 200 halves the requests of 100 for ~2 MB. Read capacity is charged by
+# size, not by page.
 _CATALOG_PAGE = 200
 _UNPROCESSED_RETRIES = 5
 
