@@ -1,10 +1,11 @@
 """`make bench`: every benchmark in bench/, each appending its table to BENCHMARKS.md."""
 
-from . import http, load, profile, refresh, stream
+from . import http, load, profile, readmodel, refresh, stream
 
 if __name__ == "__main__":
     refresh.main([])
     profile.main([])
     http.main([])
     load.main([])
+    readmodel.main([])
     stream.main([])

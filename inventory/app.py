@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 from flask import Flask
@@ -19,12 +20,6 @@ from .auth import merged_tokens
 from .config import Config
 from .extensions import api as rest_api
 from .extensions import per_process
-from .generation import (
-    GENERATION_POLL_SECONDS,
-    GenerationPoller,
-    SharedGeneration,
-    shared_or_local,
-)
 from .logs import configure_logging
 from .metrics import HttpMetrics, InventoryMetrics
 from .stream.wiring import init_stream
@@ -70,11 +65,12 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     configure_logging(config.LOG_LEVEL)
 
     app.extensions["inventory"] = {
-        "build_generation": lambda: shared_or_local(config.PROMETHEUS_MULTIPROC_DIR),
         # Read at build time, not captured: the CLI may point an unconfigured store at DynamoDB Local first.
         "config": config,
-        "build_service": lambda: _build_service(app.extensions["inventory"]["config"], dynamodb_client, metrics),
-        "build_responses": lambda: ResponseCache(config, per_process("generation"), metrics.cache_lookup),
+        "build_service": lambda: _build_service(
+            app.extensions["inventory"]["config"], dynamodb_client, metrics, app.extensions["inventory"].get("patient")
+        ),
+        "build_responses": lambda: ResponseCache(config, metrics.cache_lookup),
         "build_history": lambda: _build_history(per_process("service")),
         "build_quotes": lambda: _build_quotes(app.extensions["inventory"]["config"], metrics),
         "build_lock": threading.RLock(),
@@ -97,7 +93,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     rest_api.register_blueprint(quotes.blp)
     rest_api.register_blueprint(categories.blp)
     rest_api.register_blueprint(market.blp)
-    init_stream(app, rest_api, config, dynamodb_client)
+    init_stream(app, rest_api, config)
     register_error_handlers(app)
 
     metrics, http_metrics = _init_metrics(app, config)
@@ -128,25 +124,28 @@ def _init_metrics(app: Flask, config: Config) -> tuple[InventoryMetrics, HttpMet
     return InventoryMetrics(None if config.PROMETHEUS_MULTIPROC_DIR else exporter.registry), HttpMetrics(exporter.registry)
 
 
-def _build_service(config: Config, client, metrics):
+def _build_service(config: Config, client, metrics, patient: bool = False):
     # Imported here: boto3 loads only in processes that serve requests.
     from .service import CatalogService
     from .store import Stores, make_client
     from .store.dynamo import instrument
-    client = client or make_client(config)
+    client = client or make_client(config, patient=bool(patient))
     instrument(client, metrics.dynamodb_call)
     stores = Stores.build(client, config)
-    generation = per_process("generation")
-    if isinstance(generation, SharedGeneration):
-        # Under gunicorn: one worker per instance polls the stored generation
-        # (whichever holds the lock file), the others read the shared slot.
-        GenerationPoller(
-            generation, stores.generation.read, GENERATION_POLL_SECONDS, generation.path + ".poller"
-        ).start()
-    return CatalogService(
-        stores, config, on_cache_lookup=metrics.cache_lookup, generation=generation, bump_generation=stores.generation.bump,
-        on_status_change=metrics.status_change,
-    )
+    model = _build_model(config, stores, metrics)
+    # Every entry this process commits is published to the instance's other workers.
+    stores.feed.on_commit = model.committed
+    return CatalogService(stores, config, model, on_status_change=metrics.status_change)
+
+
+def _build_model(config: Config, stores, metrics):
+    from .readmodel import SHARED_SEQ_FILE, SharedSeq, build_read_model
+
+    shared = None
+    if config.PROMETHEUS_MULTIPROC_DIR and os.path.isdir(config.PROMETHEUS_MULTIPROC_DIR):
+        # Under gunicorn the workers of an instance share this directory.
+        shared = SharedSeq(os.path.join(config.PROMETHEUS_MULTIPROC_DIR, SHARED_SEQ_FILE))
+    return build_read_model(stores, config, shared, metrics)
 
 
 def _build_history(service):

@@ -209,6 +209,7 @@ class CategoryService:
 
     def _write(self, asset_id, wanted, reason, expected_version, actor, request_id, *, pin: bool) -> Asset:
         stores = self.catalog.stores
+        self.catalog.model.check_store()
         asset = stores.assets.get(asset_id)
         if asset.version != expected_version:
             raise VersionConflict()
@@ -220,4 +221,4 @@ class CategoryService:
         counts = CatalogStats.moved_by([asset], [asset.replace(category=wanted[0])], now, self.catalog.max_age)
         stores.categories.set_by_operator(asset, wanted, actor, note[:500], request_id, now, counts, pin)
         self.catalog.after_write([asset_id])
-        return stores.assets.get(asset_id)
+        return self.catalog.get_asset(asset_id)

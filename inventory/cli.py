@@ -37,6 +37,7 @@ def service():
     """The CatalogService, pointed at DynamoDB Local first when nothing else is configured (README "Two commands")."""
     state = current_app.extensions["inventory"]
     config = state["config"]
+    state["patient"] = True  # a command is a batch job: nobody waits on one request (store/dynamo.py)
     if "service" not in state.get("objects", {}) and not config.DYNAMODB_ENDPOINT_URL:
         endpoint = development_store(os.environ, _credentials_found())
         if endpoint:

@@ -25,9 +25,12 @@ class Config:
     AWS_REGION: str = "us-west-2"
     DYNAMODB_TABLE_NAME: str = "order-processor-table"
     DYNAMODB_ENDPOINT_URL: str | None = None
-    DYNAMODB_CONNECT_TIMEOUT: float = 2.0
-    DYNAMODB_READ_TIMEOUT: float = 5.0
-    DYNAMODB_MAX_ATTEMPTS: int = 4
+    # Bounds on every request a web worker makes: a frozen store costs a request at most
+    # connect + read timeout, once (no retry in botocore), and then a 503 with Retry-After.
+    # The refresher's jobs wait longer (store/dynamo.py, make_client(patient=True)).
+    DYNAMODB_CONNECT_TIMEOUT: float = 0.5
+    DYNAMODB_READ_TIMEOUT: float = 1.0
+    DYNAMODB_MAX_ATTEMPTS: int = 1
     # Transactions in flight at once during bulk writes (refresh, seed).
     DYNAMODB_WRITE_CONCURRENCY: int = 4
 
@@ -75,7 +78,6 @@ class Config:
     # cannot pin tens of MB of bodies per worker.
     CACHE_MAX_ASSET_BYTES: int = 8 * 1024 * 1024
     CACHE_MAX_PAGE_BYTES: int = 4 * 1024 * 1024
-    CATALOG_SNAPSHOT_TTL_SECONDS: float = 30.0
 
     # Access control: JSON list of {"name", "scopes": [...], "hash"} from
     # `flask create-token`; tokens themselves are never configured.
@@ -131,7 +133,9 @@ class Config:
     # Live stream (issue 13): the feed, its pollers and the stream role's pool.
     # How long feed entries are kept: what a resume can replay (older: a fresh snapshot).
     STREAM_FEED_RETENTION_SECONDS: int = 3600
-    # How often each stream process asks the table for new feed entries (one Query each time).
+    # How often each process's read model asks the table for new feed entries (one Query
+    # each time): a change reaches every worker within this. 0: no poller, every read
+    # catches up itself (tests, the CLI).
     STREAM_POLL_SECONDS: float = 0.5
     # A seq handed out but neither written nor voided this long is skipped (its writer died).
     STREAM_GAP_GRACE_SECONDS: float = 30.0

@@ -37,7 +37,6 @@ class HistoryService:
         # Every profile, for POST /recommendations: one Query per generation and ttl, not per request.
         self._all_profiles = LoadingCache(
             "recommend_profiles", 1, config.CACHE_TTL_SECONDS * 12, config.CACHE_STALE_GRACE_SECONDS,
-            generation=catalog.generation,
         )
 
     @property

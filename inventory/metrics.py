@@ -104,6 +104,16 @@ class InventoryMetrics:
             registry=registry,
         )
 
+        # The read model (readmodel.py): whole-catalog loads, by reason (cold start, resync),
+        # and feed entries applied. Loads beyond one per worker mean resyncs.
+        self.catalog_loads = Counter(
+            "inventory_catalog_loads_total", "Whole-catalog loads of a read model, by reason (cold, resync)",
+            ("reason",), registry=registry,
+        )
+        self.feed_entries_applied = Counter(
+            "inventory_feed_entries_applied_total", "Feed entries a read model applied", registry=registry
+        )
+
         # Asset operations. Labels are closed sets: statuses, results, operation
         # names (never asset ids or paths).
         self.status_changes = Counter(
@@ -162,6 +172,12 @@ class InventoryMetrics:
             buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000),
             registry=registry,
         )
+
+    def catalog_load(self, reason: str) -> None:
+        self.catalog_loads.labels(reason).inc()
+
+    def feed_applied(self, entries: int) -> None:
+        self.feed_entries_applied.inc(entries)
 
     def status_change(self, from_status: str, to_status: str) -> None:
         self.status_changes.labels(from_status, to_status).inc()

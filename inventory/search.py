@@ -1,9 +1,9 @@
-"""Catalog search over an in-process snapshot: filters, multi-key keyset ordering, and pinned snapshots for cursors.
+"""Catalog search over the read model's versions: filters, multi-key keyset ordering, and pinned walks for cursors.
 
-DynamoDB cannot match a name substring without a Scan, so search runs over a
-snapshot of the catalog that each worker reloads (by a Query on the by_rank
-index) at most every CATALOG_SNAPSHOT_TTL_SECONDS. The catalog is small (tens
-of thousands of assets at most), which is what makes this the right trade.
+DynamoDB cannot match a name substring without a Scan, so search runs over the
+catalog each process holds in memory (readmodel.py: loaded once, then kept
+current from the feed). The catalog is small (tens of thousands of assets at
+most), which is what makes this the right trade.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import dataclasses
-import hashlib
 import operator
 import threading
 import time
@@ -127,23 +126,22 @@ class _Matches:
 
 
 class SearchIndex:
-    """A catalog snapshot indexed once per load: folded names, and every ordering presorted.
+    """One version of the catalog, indexed for search: folded names, and orderings built once each.
 
     A query is then one pass of cheap filters over a presorted order (for the
     counts) and a binary search for the cursor, instead of a sort per request.
     Secondary sort keys only reorder runs of ties on the first key, ranked by
-    precomputed dense ranks.
+    dense ranks. An ordering is built on its first use in this version and
+    shared with the next version (`updated`) while no changed row moves it: a
+    price refresh rebuilds the price orderings once, never the name ordering.
     """
 
-    def __init__(self, assets, generation: int | None = None):
+    def __init__(self, assets, seq: int = 0, fingerprint: str | None = None):
         self.assets = list(assets)
-        self.generation = generation
-        # Identifies the content across workers: a cursor pins the snapshot it was
-        # taken from by this, so any worker holding the same data can resume it.
-        digest = hashlib.blake2b(digest_size=8)
-        for a in self.assets:
-            digest.update(f"{a.asset_id}|{a.version}|{a.last_price_update}\n".encode())
-        self.fingerprint = digest.hexdigest()
+        # The feed position this version reflects (ReadModel), and what identifies its
+        # content across workers: a cursor pins the version its walk began in by it.
+        self.seq = seq
+        self.fingerprint = fingerprint or str(seq)
         self._symbols = [_folded(a.symbol) for a in self.assets]
         self._ids = [_folded(a.asset_id) for a in self.assets]
         self._names = [_folded(a.name) for a in self.assets]
@@ -152,39 +150,120 @@ class SearchIndex:
             self._by_symbol[symbol] = (*self._by_symbol.get(symbol, ()), i)
         self._by_id = {a.asset_id: i for i, a in enumerate(self.assets)}
         self.by_coingecko_id = {a.coingecko_id: a for a in self.assets if a.coingecko_id}
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
         self._deadlines: tuple[int, list] | None = None
-        self._values = {
-            sort: self._names if sort == "name" else [getattr(a, _SORT_ATTRIBUTE[sort]) for a in self.assets]
-            for sort in _SORT_ATTRIBUTE
-        }
-        by_id = sorted(range(len(self.assets)), key=lambda i: self.assets[i].asset_id)
+        # Per sort key, built on first use: its values, both orderings and its dense ranks.
+        self._values: dict[str, list] = {}
         self._orders: dict[tuple[str, bool], array] = {}
         self._ranks: dict[str, array] = {}
-        for sort, values in self._values.items():
-            present = [i for i in by_id if values[i] is not None]
-            missing = [i for i in by_id if values[i] is None]
-            ascending = sorted(present, key=values.__getitem__)
-            # Stable sorts (reverse=True keeps ties in their order): ties stay by
-            # asset_id in both directions and missing values come last. Arrays:
-            # a quarter of a list's memory.
-            self._orders[sort, False] = array("i", ascending + missing)
-            self._orders[sort, True] = array("i", sorted(present, key=values.__getitem__, reverse=True) + missing)
-            # Dense ranks order secondary keys without comparing Decimals or strings.
-            ranks = array("i", bytes(4 * len(self.assets)))
-            rank, previous = 0, None
-            for position, i in enumerate(ascending):
-                if position and values[i] != previous:
-                    rank += 1
-                ranks[i], previous = rank, values[i]
-            for i in missing:
-                ranks[i] = -1
-            self._ranks[sort] = ranks
         self._memo: dict[str, object] = {}
-        self._memo_lock = threading.Lock()
+        self._memo_lock = threading.RLock()
         # Per query, its matches in order (issue 12: a repeated filtered, sorted page
         # costs O(page), not a pass over the catalog). Bounded: an entry holds 4 bytes
         # per match, so at most ~1.3 MB at 10,000 assets.
         self._queries: LRUCache = LRUCache(maxsize=MEMO_QUERIES)
+
+    def updated(self, rows: dict[str, Asset], seq: int, fingerprint: str | None = None) -> "SearchIndex":
+        """A new version with these rows replaced (or added); what they leave unchanged is shared.
+
+        O(catalog) list copies and O(changed rows) work; orderings whose values
+        no row changed are shared, the others are rebuilt on their first use.
+        """
+        new = object.__new__(SearchIndex)
+        new.seq, new.fingerprint = seq, fingerprint or str(seq)
+        new.assets = list(self.assets)
+        new._symbols, new._ids, new._names = self._symbols, self._ids, self._names
+        new._by_symbol, new._by_id = self._by_symbol, self._by_id
+        new.by_coingecko_id = dict(self.by_coingecko_id)
+        new._fresh_state()
+        changed: list[int] = []
+        copied = False
+        for asset_id, row in rows.items():
+            i = new._by_id.get(asset_id)
+            old = None if i is None else new.assets[i]
+            if old is not None and old.symbol == row.symbol and old.name == row.name:
+                new.assets[i] = row
+            else:
+                if not copied:  # names or the set of assets change: rare (creates, imports)
+                    new._symbols, new._ids, new._names = list(new._symbols), list(new._ids), list(new._names)
+                    new._by_symbol, new._by_id = dict(new._by_symbol), dict(new._by_id)
+                    copied = True
+                if i is None:
+                    i = len(new.assets)
+                    new.assets.append(row)
+                    new._by_id[asset_id] = i
+                    new._symbols.append(None)
+                    new._ids.append(_folded(asset_id))
+                    new._names.append(None)
+                else:
+                    new.assets[i] = row
+                    new._by_symbol[new._symbols[i]] = tuple(p for p in new._by_symbol[new._symbols[i]] if p != i)
+                new._symbols[i], new._names[i] = _folded(row.symbol), _folded(row.name)
+                new._by_symbol[new._symbols[i]] = (*new._by_symbol.get(new._symbols[i], ()), i)
+            if old is not None and old.coingecko_id and old.coingecko_id != row.coingecko_id:
+                new.by_coingecko_id.pop(old.coingecko_id, None)
+            if row.coingecko_id:
+                new.by_coingecko_id[row.coingecko_id] = row
+            changed.append(i)
+        grown = len(new.assets) != len(self.assets)
+        with self._memo_lock:
+            built = dict(self._values)
+            orders, ranks = dict(self._orders), dict(self._ranks)
+        for sort, values in built.items():
+            if grown or any(
+                i >= len(values) or values[i] != _sort_value(new.assets[i], sort) for i in changed
+            ):
+                continue  # rebuilt on first use
+            new._values[sort] = values
+            new._ranks[sort] = ranks[sort]
+            for descending in (False, True):
+                new._orders[sort, descending] = orders[sort, descending]
+        return new
+
+    def _sorted(self, sort: str) -> list:
+        """The values of one sort key, position by position (built on first use)."""
+        with self._memo_lock:
+            if sort not in self._values:
+                self._build(sort)
+            return self._values[sort]
+
+    def _order(self, sort: str, descending: bool) -> array:
+        with self._memo_lock:
+            if sort not in self._values:
+                self._build(sort)
+            return self._orders[sort, descending]
+
+    def _rank(self, sort: str) -> array:
+        with self._memo_lock:
+            if sort not in self._values:
+                self._build(sort)
+            return self._ranks[sort]
+
+    def _build(self, sort: str) -> None:
+        values = self._names if sort == "name" else [getattr(a, _SORT_ATTRIBUTE[sort]) for a in self.assets]
+        assets = self.assets
+        by_id = sorted(range(len(assets)), key=lambda i: assets[i].asset_id)
+        present = [i for i in by_id if values[i] is not None]
+        missing = [i for i in by_id if values[i] is None]
+        ascending = sorted(present, key=values.__getitem__)
+        # Stable sorts (reverse=True keeps ties in their order): ties stay by
+        # asset_id in both directions and missing values come last. Arrays:
+        # a quarter of a list's memory.
+        self._orders[sort, False] = array("i", ascending + missing)
+        self._orders[sort, True] = array("i", sorted(present, key=values.__getitem__, reverse=True) + missing)
+        # Dense ranks order secondary keys without comparing Decimals or strings.
+        ranks = array("i", bytes(4 * len(assets)))
+        rank, previous = 0, None
+        for position, i in enumerate(ascending):
+            if position and values[i] != previous:
+                rank += 1
+            ranks[i], previous = rank, values[i]
+        for i in missing:
+            ranks[i] = -1
+        self._ranks[sort] = ranks
+        self._values[sort] = values
 
     def __len__(self) -> int:
         return len(self.assets)
@@ -262,7 +341,7 @@ class SearchIndex:
     def _match(self, query: SearchQuery) -> tuple[list[int], int]:
         """Every match (tradability left out) in query order, and how many lead as exact ticker matches."""
         first, descending = query.sort[0]
-        order = self._orders[first, descending]
+        order = self._order(first, descending)
         needle = fold(query.q.strip()) if query.q and query.q.strip() else None
         exact: set[int] = set()
         if needle is not None:
@@ -285,7 +364,7 @@ class SearchIndex:
                 if assets[i].category in wanted or not wanted.isdisjoint(assets[i].categories)
             ]
         for name, low, high in query.ranges:
-            values = self._values[name]
+            values = self._sorted(name)
             order = [
                 i for i in order
                 if (value := values[i]) is not None and (low is None or value >= low) and (high is None or value <= high)
@@ -303,8 +382,8 @@ class SearchIndex:
 
     def _break_ties(self, order, sort) -> list[int]:
         """Reorder each run of equal first-key values by the other keys (stable: asset_id stays last)."""
-        first = self._ranks[sort[0][0]]
-        rest = [(self._ranks[name], descending) for name, descending in sort[1:]]
+        first = self._rank(sort[0][0])
+        rest = [(self._rank(name), descending) for name, descending in sort[1:]]
         big = len(self.assets) + 1
 
         def key(i: int) -> tuple:
@@ -324,7 +403,7 @@ class SearchIndex:
         return result
 
     def key(self, i: int, query: SearchQuery, leading: bool) -> SortKey:
-        return (0 if leading else 1, tuple(self._values[name][i] for name, _ in query.sort), self.assets[i].asset_id)
+        return (0 if leading else 1, tuple(self._sorted(name)[i] for name, _ in query.sort), self.assets[i].asset_id)
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None, now, max_age_seconds: int) -> SearchResult:
         matches = self._matches(query, max_age_seconds)
@@ -477,27 +556,22 @@ def _malloc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _malloc_trim()
 
 
-class SnapshotLoader:
-    """Builds each snapshot (SnapshotAsset rows) from a store iterator, reusing the previous one's unchanged rows."""
+def load_index(assets, seq: int, previous: SearchIndex | None = None) -> SearchIndex:
+    """A whole catalog as a new index at `seq`, its rows packed as they stream in.
 
-    def __init__(self):
-        self._previous: SearchIndex | None = None
-
-    def __call__(self, assets, generation: int | None = None) -> SearchIndex:
-        if _MALLOC_TRIM is not None:
-            # Once per load (every CATALOG_SNAPSHOT_TTL_SECONDS at most, off the request
-            # path): what the previous snapshot and evicted responses freed leaves the
-            # worker's RSS (issue 11). A few ms.
-            _MALLOC_TRIM(0)
-        # Packed as they stream in: each item's Decimals are freed before the next is read.
-        previous = self._previous
-        if previous is None:
-            rows = (SnapshotAsset.of(a) for a in assets)
-        else:
-            rows = (SnapshotAsset.of(a, previous.row(a.asset_id)) for a in assets)
-        index = SearchIndex(rows, generation)
-        self._previous = index
-        return index
+    `previous` (the version being replaced) lends every unchanged row and value,
+    so a reload allocates a small row per changed asset rather than a second
+    catalog while the first is still served (issue 11).
+    """
+    if _MALLOC_TRIM is not None:
+        # Once per full load (cold start, resync): what the previous version and
+        # evicted responses freed leaves the worker's RSS (issue 11). A few ms.
+        _MALLOC_TRIM(0)
+    if previous is None:
+        rows = (SnapshotAsset.of(a) for a in assets)
+    else:
+        rows = (SnapshotAsset.of(a, previous.row(a.asset_id)) for a in assets)
+    return SearchIndex(rows, seq)
 
 
 class WalkOrders:

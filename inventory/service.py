@@ -1,14 +1,13 @@
-"""CatalogService: what the API and the CLI ask of the catalog, and the domain caches (counts, search index) in front of it."""
+"""CatalogService: what the API and the CLI ask of the catalog: reads from the read model, writes through the stores."""
 
 from __future__ import annotations
 
 import logging
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .cache import LoadingCache
+from .cache import Cached
 from .config import Config
 from .domain import (
     ALLOWED_TRANSITIONS,
@@ -21,15 +20,15 @@ from .domain import (
     PricePoint,
     RefreshState,
     StatusChange,
-    StoreError,
     TransitionNotAllowed,
     VersionConflict,
     utcnow,
 )
-from .generation import LocalGeneration
 from .jobs.seed import SyncReport, sync_catalog
-from .search import SearchQuery, SnapshotLoader, SortKey, WalkOrders
-from .store import PageKey, PlannedChange, Stores, plan_list_query
+from .readmodel import ReadModel, build_read_model
+from .search import SearchIndex, SearchQuery, SortKey, WalkOrders
+from .store import PlannedChange, Stores
+from .store.changes import written
 from .store.migrate import migrate, table_status
 
 # A history response holds at most this many points, and reads at most this many
@@ -45,7 +44,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Listing:
     assets: list[Asset]
-    next_key: PageKey | SortKey | None  # PageKey for listings, SortKey for search; None on the last page
+    next_key: SortKey | None  # None on the last page
     total_count: int
     active_count: int
     stale: bool = False  # served from cache while the store was failing
@@ -63,38 +62,22 @@ class HealthFacts:
 
 
 class CatalogService:
+    """Reads from the process's read model; writes through the stores, applied to the model once committed."""
+
     def __init__(
         self,
         stores: Stores,
         config: Config,
+        model: ReadModel | None = None,
         clock: Callable[[], datetime] = utcnow,
-        on_cache_lookup: Callable[[str, bool], None] | None = None,
-        generation=None,
-        bump_generation: Callable[[], int] | None = None,
         on_status_change: Callable[[str, str], None] | None = None,
     ):
         self._stores = stores
         self._assets = stores.assets
         self.config = config
+        self.model = model or build_read_model(stores, config)
         self.clock = clock
-        # The catalog generation this process's caches (and the API's response
-        # cache) are tagged with; bumped in the store after every write.
-        self.generation = generation or LocalGeneration()
-        self._bump_generation = bump_generation
         self._on_status_change = on_status_change
-        ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
-
-        def cache(name: str, ttl: float = ttl, refresh_ahead: bool = False, changed=None) -> LoadingCache:
-            return LoadingCache(
-                name, 1, ttl, grace, on_lookup=on_cache_lookup, refresh_ahead=refresh_ahead,
-                generation=self.generation, changed=changed,
-            )
-
-        self.stats_cache = cache("catalog_counts", changed=operator.ne)
-        # Loading 10,000 assets takes seconds: within a generation requests never
-        # wait for a reload; a new generation is waited for (never serve older data).
-        self.snapshot_cache = cache("catalog_snapshot", config.CATALOG_SNAPSHOT_TTL_SECONDS, refresh_ahead=True)
-        self._load_snapshot = SnapshotLoader()
         # The orderings cursor walks began in (search.py).
         self.walks = WalkOrders(config.CURSOR_SNAPSHOT_SECONDS)
 
@@ -107,68 +90,31 @@ class CatalogService:
         return self.config.PRICE_MAX_AGE_SECONDS
 
     def get_asset(self, asset_id: str) -> Asset:
-        """:raises AssetNotFound: no such asset."""
-        return self._assets.get(asset_id)
+        """The asset as the read model holds it (no store request).
 
-    def forget(self, *asset_ids: str) -> None:
-        """Start a new catalog generation after committed writes (to these assets).
-
-        Every cache tagged with an older generation misses from now on: at once
-        in this process, within one poll in the other workers and instances.
+        :raises AssetNotFound: no such asset.
         """
         try:
-            stored = self._bump_generation() if self._bump_generation else None
-        except StoreError as exc:
-            log.warning("could not bump the catalog generation: %s", exc)
-            stored = None
-        before = self.generation.current()
-        if stored is None or self.generation.advance(stored) == before:
-            # No stored value, or a local step after an earlier failure already
-            # reached it: step locally so this instance drops its entries now
-            # (other instances: within the ttl).
-            self.generation.step()
+            return self.model.get(asset_id)
+        except KeyError:
+            raise AssetNotFound(f"Asset {asset_id} not found.") from None
 
-    def list_assets(
-        self,
-        *,
-        status: AssetStatus | None,
-        category: str | None,
-        active_only: bool,
-        limit: int,
-        after: PageKey | None,
-    ) -> Listing:
-        now = self.clock()
-        stats = self.stats_cache.get("stats", self._assets.get_stats)
-        total, active = stats.value.counts(now, self.max_age, status, category)
-        if active_only and status not in (None, AssetStatus.ACTIVE):
-            # Only ACTIVE assets can be tradable: nothing to read.
-            return Listing([], None, total, active, stats.stale)
-        since = now - timedelta(seconds=self.max_age) if active_only else None
-        query = plan_list_query(status, category, since, now)
-        page = self._assets.list_page(query, limit, after)
-        return Listing(page.assets, page.next_key, total, active, stats.stale)
-
-    def _snapshot(self):
-        load = self._load_snapshot
-        return self.snapshot_cache.get("all", lambda: load(self._assets.iter_all(), self.generation.current()))
-
-    def catalog_snapshot(self):
-        """Cached[search.SearchIndex]: the catalog as this worker last loaded it (search, market, valuations, streams read it)."""
-        return self._snapshot()
+    def catalog_snapshot(self) -> Cached[SearchIndex]:
+        """The read model's current version (search, market, valuations, streams read it); stale
+        while the store does not answer, so the model cannot tell whether it is current."""
+        view = self.model.view()
+        return Cached(view, stale=not self.model.store_answering())
 
     def search(self, query: SearchQuery, limit: int, after: SortKey | None, pin: str | None = None) -> Listing:
-        index = self._snapshot()
+        index = self.catalog_snapshot()
         result, pin = self.walks.page(index.value, query, limit, after, pin, self.clock(), self.max_age)
         return Listing(result.page, result.next_key, result.total, result.active, index.stale, pin)
 
     def by_coingecko_ids(
         self, coingecko_ids: list[str], *, status: AssetStatus | None, category: str | None, active_only: bool
     ) -> Listing:
-        """The assets linked to these CoinGecko ids, in the order asked, filtered like a listing.
-
-        Read from the catalog snapshot search uses (one index Query per load, no Scan).
-        """
-        index = self._snapshot()
+        """The assets linked to these CoinGecko ids, in the order asked, filtered like a listing."""
+        index = self.catalog_snapshot()
         now = self.clock()
         found = [index.value.by_coingecko_id.get(cg_id) for cg_id in dict.fromkeys(coingecko_ids)]
         matching = [
@@ -203,6 +149,7 @@ class CatalogService:
 
         :raises StoreError: the store is unreachable.
         """
+        self.model.check_store()  # its poller already found the store silent: no need to wait again
         stores = self._stores
         return HealthFacts(
             table_status=table_status(stores.client, stores.table_name),
@@ -214,11 +161,12 @@ class CatalogService:
     # -- operator writes ------------------------------------------------------
 
     def after_write(self, asset_ids: list[str]) -> None:
-        """Start a new cache generation after an operator write to these assets.
+        """Read back assets this process wrote without knowing their image (imports) into the model.
 
-        The write moved the catalog counts itself, in its own transaction.
+        The feed brings the change to every other process.
         """
-        self.forget(*asset_ids)
+        if asset_ids:
+            self.model.reread(list(dict.fromkeys(asset_ids)))
 
     def _moved(self, before: list[Asset], after: list[Asset]) -> CatalogStats:
         """The change an operator write makes to the catalog counts (written in its transaction)."""
@@ -227,34 +175,41 @@ class CatalogService:
     def change_status(
         self, asset_id: str, to_status: AssetStatus, reason: str, expected_version: int, actor: str, request_id: str
     ) -> Asset:
-        """Apply one operator status change at the version the caller saw.
+        """Apply one operator status change at the version the caller saw; return the asset as written.
 
         :raises AssetNotFound, VersionConflict, TransitionNotAllowed:
         """
+        self.model.check_store()
         asset = self._assets.get(asset_id)
         if asset.version != expected_version:
             raise VersionConflict()
         if asset.status is to_status:
             return asset  # a no-op: no new version, no audit record
         _check_transition(asset, to_status)
-        plan = PlannedChange(asset, to_status, reason)
-        self._apply([plan], actor, request_id)
-        self.after_write([asset_id])
-        return self._assets.get(asset_id)
+        (changed,) = self._apply([PlannedChange(asset, to_status, reason)], actor, request_id)
+        return changed
 
-    def _apply(self, plans: list[PlannedChange], actor: str, request_id: str) -> None:
-        """:raises VersionConflict: (errors name the stale assets)"""
+    def _apply(self, plans: list[PlannedChange], actor: str, request_id: str) -> list[Asset]:
+        """Commit the changes and apply them to the model; return the assets exactly as written.
+
+        :raises VersionConflict: (errors name the stale assets)
+        """
         for attempt in range(PRICE_RACE_RETRIES + 1):
+            now = self.clock()
             counts = self._moved([p.asset for p in plans], [p.changed_asset for p in plans])
             try:
-                self._stores.changes.apply(plans, actor, request_id, self.clock(), counts)
+                self._stores.changes.apply(plans, actor, request_id, now, counts)
                 break
             except VersionConflict:
                 if attempt == PRICE_RACE_RETRIES:
                     raise
                 plans = self._replan(plans)
+        # The transaction's conditions pinned each asset as read: this is what it wrote.
+        assets = [written(plan, actor, now) for plan in plans]
+        self.model.written(assets)
         for plan in plans if self._on_status_change else ():
             self._on_status_change(plan.asset.status.value, plan.to_status.value)
+        return assets
 
     def _replan(self, plans: list[PlannedChange]) -> list[PlannedChange]:
         """The same changes over the assets as stored now, when only a price write came between.
@@ -273,12 +228,19 @@ class CatalogService:
         return fresh
 
     def batch_get(self, asset_ids: list[str], consistent: bool = False) -> tuple[list[Asset], list[str]]:
-        """(assets found, in request order; ids not found); `consistent`: strongly consistent reads."""
-        found = self._assets.batch_get(asset_ids, consistent)
+        """(assets found, in request order; ids not found): from the model, or with `consistent`
+        from the store (strongly consistent reads: quotes must not lag)."""
+        if consistent:
+            self.model.check_store()
+            found = self._assets.batch_get(asset_ids, True)
+        else:
+            view = self.model.view()
+            found = {i: row for i in asset_ids if (row := view.row(i)) is not None}
         return [found[i] for i in asset_ids if i in found], [i for i in asset_ids if i not in found]
 
     def bulk_status(self, items: list[dict], atomic: bool, reason: str, actor: str, request_id: str) -> list[dict]:
         """Plan every item, then apply all-or-none (atomic) or item by item; one result per item."""
+        self.model.check_store()
         ids = [item["asset_id"] for item in items]
         found = self._assets.batch_get(list(dict.fromkeys(ids)))
         results, plans = [], []
@@ -320,7 +282,6 @@ class CatalogService:
                     result["result"] = "applied"
                 except VersionConflict:
                     result["result"] = "conflict"
-        self.after_write([r["asset_id"] for r in results if r["result"] == "applied"])
         return results
 
     def import_asset(self, asset: Asset, overwrite_linked: bool, actor: str) -> str:
@@ -335,6 +296,7 @@ class CatalogService:
 
         :raises VersionConflict: it changed while being imported.
         """
+        self.model.check_store()
         try:
             current = self._assets.get(asset.asset_id)
         except AssetNotFound:
@@ -384,7 +346,6 @@ class CatalogService:
         now = self.clock()
         report = sync_catalog(rows, self._assets, now, progress=progress)
         self._assets.recount(now, self.max_age)
-        self.forget()  # running servers drop what they cached of the old catalog
         return report
 
     def backfill_history(self, source, asset_id: str, days: int) -> tuple[Asset, int]:

@@ -38,9 +38,11 @@ def _no_stream_hub_outlives_its_test():
     # A hub polls its store from a daemon thread until closed; left running, it kept
     # polling a DynamoDB Local that a later fixture had stopped (warnings at session end).
     yield
+    from inventory.readmodel import stop_process_models
     from inventory.stream.hub import close_process_streams
 
     close_process_streams("shutdown")
+    stop_process_models()
 
 
 @pytest.fixture
@@ -50,6 +52,9 @@ def config() -> Config:
         DYNAMODB_TABLE_NAME=f"t-{uuid.uuid4().hex[:12]}",
         SECRET_KEY="test-secret",
         DYNAMODB_WRITE_CONCURRENCY=1,
+        # No poller thread: every read catches up with the feed itself, so a test's
+        # store writes are seen by its next request.
+        STREAM_POLL_SECONDS=0,
         # Health pings and scrapes ping the source: never the internet from a test
         # (a closed loopback port; tests that need an answer point it at the fake).
         COINGECKO_API_URL="http://127.0.0.1:9/api/v3",

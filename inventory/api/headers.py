@@ -12,7 +12,7 @@ from .ratelimit import RATE_LIMIT_HEADERS
 
 CORS_ALLOW_METHODS = "GET, POST, PATCH"
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID"
-CORS_EXPOSE_HEADERS = ", ".join(("ETag", "X-Request-ID", *RATE_LIMIT_HEADERS))
+CORS_EXPOSE_HEADERS = ", ".join(("ETag", "X-Request-ID", "X-Catalog-Seq", "X-Catalog-Lag", *RATE_LIMIT_HEADERS))
 CORS_MAX_AGE_SECONDS = 600
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"

@@ -66,13 +66,14 @@ def json_response(payload, schema: ma.Schema, status: int = 200, version: int | 
 class ResponseCache:
     """Rendered responses (body + ETag) by request, one LoadingCache per endpoint.
 
-    Entries are tagged with the catalog generation, so a refresh or a write
-    anywhere makes every older rendering a miss (README "Caching").
+    What the read model serves is keyed by the version it is rendered from (an
+    asset's own change count, the model's version for pages and market data),
+    so a body never outlives its data (README "Caching").
     """
 
     NAMES = ("asset", "list", "search", "history", "reports", "recommendations", "categories", "market")
 
-    def __init__(self, config: Config, generation, on_lookup: Callable[[str, bool], None] | None = None):
+    def __init__(self, config: Config, on_lookup: Callable[[str, bool], None] | None = None):
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
         bounds = {"asset": (config.CACHE_MAX_ASSETS, config.CACHE_MAX_ASSET_BYTES)}
         self.caches = {}
@@ -84,8 +85,6 @@ class ResponseCache:
                 ttl,
                 grace,
                 on_lookup=on_lookup,
-                generation=generation,
-                changed=_etag_changed,
                 sizeof=_sizeof(size // entries),
             )
 
@@ -109,8 +108,21 @@ def _sizeof(least: int) -> Callable[[Rendered], int]:
     return sizeof
 
 
-def _etag_changed(old: Rendered, new: Rendered) -> bool:
-    return old.etag != new.etag
+def get_model():
+    """This worker's read model (the service's)."""
+    return per_process("service").model
+
+
+def catalog_version() -> tuple[str, bool]:
+    """What identifies the read model's current version (pages and market bodies are keyed by it),
+    and whether the store answers (a body rendered while it did not is marked stale)."""
+    model = get_model()
+    return model.view().fingerprint, model.store_answering()
+
+
+def asset_state(asset) -> tuple:
+    """What identifies one state of an asset: every write moves one of these."""
+    return (asset.stream_seq, asset.version, asset.updated_at, asset.last_price_update)
 
 
 def get_responses() -> ResponseCache:
@@ -120,9 +132,15 @@ def get_responses() -> ResponseCache:
 
 def cached_json(
     cache: str, key: Hashable, build: Callable[[], Rendered], *, mimetype: str = "application/json",
-    cache_control: str = CACHE_CONTROL, headers: dict | None = None,
+    cache_control: str = CACHE_CONTROL, headers: dict | None = None, version: Hashable = None,
 ) -> Response:
-    """Serve `key` from the named response cache, filling it with `build()` on a miss (JSON unless told)."""
+    """Serve `key` from the named response cache, filling it with `build()` on a miss (JSON unless told).
+
+    `version`: what the read model's data behind the body is identified by (it joins the key, and
+    the answer carries the model's position, X-Catalog-Seq).
+    """
+    if version is not None:
+        key = (key, version)
     cached = get_responses().get(cache, key, build)
     rendered = cached.value
     # A hit builds one Response around shared bytes; the ETag header is quoted
@@ -138,4 +156,15 @@ def cached_json(
     headers["Cache-Control"] = cache_control
     if cached.stale or rendered.stale:
         headers["Warning"] = STALE_WARNING
+    if version is not None:
+        catalog_headers(headers)
     return response
+
+
+def catalog_headers(headers) -> None:
+    """The read model's position and lag: how current a read from it is."""
+    model = get_model()
+    headers["X-Catalog-Seq"] = str(model.seq)
+    lag = model.lag_seconds()
+    if lag is not None:
+        headers["X-Catalog-Lag"] = f"{lag:.1f}"

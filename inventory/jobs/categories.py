@@ -13,7 +13,6 @@ from ..config import Config
 from ..domain import InventoryError, utcnow
 from ..source.client import CoinGeckoClient
 from ..store import AssetStore, CategoryStore
-from ..store.generation import GenerationStore
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,6 @@ def refresh_categories(
     *,
     max_pages: int,
     max_age_seconds: int,
-    generation: GenerationStore | None = None,
 ) -> CategoryReport:
     """Set every linked asset's categories from CoinGecko's membership; write only those that changed.
 
@@ -105,8 +103,6 @@ def refresh_categories(
         if primary_moved:
             # The counts are kept per primary category.
             assets.recount(now, max_age_seconds)
-        if report.changed and generation is not None:
-            generation.bump()
         categories.record_run(now, report.as_dict())
     except InventoryError as exc:
         report.error = str(exc)
@@ -124,7 +120,6 @@ def build_category_job(
     table = config.DYNAMODB_TABLE_NAME
     categories = CategoryStore(dynamodb, table)
     assets = AssetStore(dynamodb, table, config.DYNAMODB_WRITE_CONCURRENCY)
-    generation = GenerationStore(dynamodb, table)
     interval = timedelta(hours=config.CATEGORY_REFRESH_HOURS)
 
     def check() -> CategoryReport | None:
@@ -140,7 +135,7 @@ def build_category_job(
             return None
         return refresh_categories(
             source, categories, assets, now, max_pages=config.CATEGORY_MAX_PAGES,
-            max_age_seconds=config.PRICE_MAX_AGE_SECONDS, generation=generation,
+            max_age_seconds=config.PRICE_MAX_AGE_SECONDS,
         )
 
     return check

@@ -22,7 +22,6 @@ from ..source.client import CoinGeckoClient
 from ..source.rows import match_rows
 from ..store import AssetStore, RefreshStateStore
 from ..store.dynamo import LeaseLost, count_calls
-from ..store.generation import GenerationStore
 from ..store.prices import PriceStore, PriceUpdate
 
 log = logging.getLogger(__name__)
@@ -98,8 +97,6 @@ def refresh_prices(
         except LeaseLost:
             report.error = "the refresh lease was lost to another instance; writes stopped"
             log.warning("price refresh fenced off: lease lost")
-        if report.updated or report.created or report.error:
-            _new_generation(store)
         _record_state(state, client, started, report)
     report.dynamodb_requests = calls["calls"]
     report.duration_seconds = time.perf_counter() - began
@@ -170,15 +167,6 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
         stats = CatalogStats.compute(catalog, now, max_age_seconds)
         if not store.put_stats(stats, counts_writes) and store.recount(now, max_age_seconds) is None:
             log.warning("catalog counts left to the next refresh: operator writes kept moving them")
-
-
-def _new_generation(store: AssetStore) -> None:
-    # After the writes commit: every worker's caches drop what predates them
-    # (README "Caching"). After a failure too, which may have written a part.
-    try:
-        GenerationStore(store.client, store.table_name).bump()
-    except InventoryError as exc:
-        log.warning("could not bump the catalog generation: %s", exc)
 
 
 def _record_state(state: RefreshStateStore, client: CoinGeckoClient, now: datetime, report: RefreshReport) -> None:

@@ -36,7 +36,7 @@ def build_refresher(
 ) -> Callable[..., RefreshReport]:
     """Wire the client and stores for refreshes in this process; return the job (fence optional)."""
     client = source or client_from_config(config, on_response=metrics.source_response if metrics else None)
-    dynamodb = dynamodb or make_client(config)
+    dynamodb = dynamodb or make_client(config, patient=True)
     store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
     prices = PriceStore(
         dynamodb, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY,
@@ -66,7 +66,7 @@ def build_history_job(config: Config, dynamodb=None) -> Callable[..., RollupRepo
     Recommendations are recomputed after a day is rolled up, and on a process's
     first run (the tradable set may have moved while no refresher ran).
     """
-    dynamodb = dynamodb or make_client(config)
+    dynamodb = dynamodb or make_client(config, patient=True)
     table, concurrency = config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY
     assets = AssetStore(dynamodb, table, concurrency)
     prices = PriceStore(dynamodb, table, config.PRICE_HISTORY_DAYS, concurrency)
@@ -169,7 +169,7 @@ class LeasedRefresher:
 def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefresher]:
     """Every PRICE_REFRESH_INTERVAL_SECONDS (the first time right away) refresh, if we hold the lease."""
     metrics = RefreshMetrics()
-    dynamodb = make_client(config)
+    dynamodb = make_client(config, patient=True)
     # The refresher's DynamoDB calls show in /metrics beside the workers'.
     instrument(dynamodb, InventoryMetrics(None).dynamodb_call)
     # One client for every job: its rate limiter spaces all calls to the source.

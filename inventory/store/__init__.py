@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Config
-from .assets import AssetPage, AssetStore, ListQuery, PageKey, plan_list_query
+from .assets import AssetStore
 from .candles import CandleStore
 from .categories import CategoryStore, Membership
 from .changes import PlannedChange, StatusStore
 from .dynamo import make_client
 from .feed import FeedStore
-from .generation import GenerationStore
 from .lease import LeaseStore
 from .prices import PriceStore
 from .profiles import ProfileStore
@@ -29,7 +28,6 @@ class Stores:
     prices: PriceStore
     refresh_state: RefreshStateStore
     leases: LeaseStore
-    generation: GenerationStore
     candles: CandleStore
     profiles: ProfileStore
     categories: CategoryStore
@@ -42,30 +40,25 @@ class Stores:
         return cls(
             client=client,
             table_name=table,
-            assets=AssetStore(client, table, concurrency),
+            assets=AssetStore(client, table, concurrency, feed),
             changes=StatusStore(client, table, feed),
             prices=PriceStore(client, table, config.PRICE_HISTORY_DAYS, concurrency, feed),
             refresh_state=RefreshStateStore(client, table),
             leases=LeaseStore(client, table),
-            generation=GenerationStore(client, table),
             candles=CandleStore(client, table, concurrency),
             profiles=ProfileStore(client, table, concurrency),
-            categories=CategoryStore(client, table),
+            categories=CategoryStore(client, table, feed),
             feed=feed,
         )
 
 
 __all__ = [
-    "AssetPage",
     "AssetStore",
     "CandleStore",
     "CategoryStore",
     "FeedStore",
-    "GenerationStore",
     "LeaseStore",
-    "ListQuery",
     "Membership",
-    "PageKey",
     "PlannedChange",
     "PriceStore",
     "ProfileStore",
@@ -73,5 +66,4 @@ __all__ = [
     "StatusStore",
     "Stores",
     "make_client",
-    "plan_list_query",
 ]

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 from ..domain import (
     Asset,
     AssetNotFound,
-    AssetStatus,
     CatalogStats,
     Fence,
     StoreError,
@@ -26,69 +23,34 @@ from .dynamo import (
     translate_errors,
     write_groups,
 )
+from .feed import DEFAULT_FEED_RETENTION_SECONDS, FeedStore
 
 # Create only: the seed must never replace an asset that already exists.
 _ASSET_IS_NEW = "attribute_not_exists(PK)"
 # Update only: a write that targets a deleted or unknown asset must not create a stub.
 _ASSET_EXISTS = "attribute_exists(PK)"
 
-# How many items one Query may read when a filter may discard many of them.
-_FILTERED_PAGE = 200
 _BATCH_GET_MAX = 100
-# Items per Query page when reading the whole catalog (worker snapshots, the stream
-# hub). botocore parses a page into a tree of small objects before we convert it;
+# Items per Query page when reading the whole catalog (a read model's cold load or
+# resync, the refresh, a recount). botocore parses a page into a tree of small objects before we convert it;
 # at DynamoDB's 1 MB default that tree is ~15 MB, and the rows kept from it pin the
 # allocator's arenas: a 10,000-asset load and three reloads leave +53 MB of RSS,
 # +25 MB at 200 items, +23 MB at 100 (same live data; bench/market.py, "snapshot
-# load"). A reload then costs ~0.3 s more CPU than at 1 MB pages (a few ms per
-# request); 200 halves the requests of 100 for ~2 MB. Read capacity is charged by
+# load"). A load then costs ~0.3 s more CPU than at 1 MB pages; 200 halves the requests of 100 for ~2 MB. Read capacity is charged by
 # size, not by page.
 _CATALOG_PAGE = 200
 _UNPROCESSED_RETRIES = 5
 
 
-@dataclass(frozen=True)
-class PageKey:
-    """Where a listing stopped: enough to resume the same index query after it."""
-
-    asset_id: str
-    rank_key: str
-
-
-@dataclass(frozen=True)
-class AssetPage:
-    assets: list[Asset]
-    next_key: PageKey | None
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    """Which index answers a listing, and what the filter still has to drop."""
-
-    index: str
-    partition: str
-    status: AssetStatus | None  # filtered when the index does not imply it
-    tradable_since: datetime | None  # only ACTIVE assets priced at or after this
-    # With tradable_since: now, for assets with their own bound (price_fresh_until >= now instead).
-    now: datetime | None = None
-
-
-def plan_list_query(
-    status: AssetStatus | None, category: str | None, tradable_since: datetime | None, now: datetime | None = None
-) -> ListQuery:
-    """Pick the narrowest index for the filters; the rest is a filter on that index.
-
-    DynamoDB refuses a filter on the queried index's own key, so status is only
-    ever filtered when the index is not by_status.
-    """
-    if tradable_since is not None:
-        # Tradable implies ACTIVE.
-        status = AssetStatus.ACTIVE
-    if category is not None:
-        return ListQuery("by_category", category, status, tradable_since, now)
-    if status is not None:
-        return ListQuery("by_status", status.value, None, tradable_since, now)
-    return ListQuery("by_rank", mapping.ASSET_KIND, None, None)
+def catalog_query(table_name: str) -> dict:
+    """Query parameters for every asset in rank order: the by_rank index (a Query, not a Scan)."""
+    return {
+        "TableName": table_name,
+        "IndexName": "by_rank",
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": {"#pk": mapping.INDEXES["by_rank"]},
+        "ExpressionAttributeValues": {":pk": {"S": mapping.ASSET_KIND}},
+    }
 
 
 def counts_action(table_name: str, counts: CatalogStats | None) -> list[dict]:
@@ -100,10 +62,12 @@ def counts_action(table_name: str, counts: CatalogStats | None) -> list[dict]:
 class AssetStore:
     """Asset items and the catalog counts item, over an injected DynamoDB client."""
 
-    def __init__(self, client, table_name: str, write_concurrency: int = 4):
+    def __init__(self, client, table_name: str, write_concurrency: int = 4, feed: FeedStore | None = None):
         self.client = client
         self.table_name = table_name
         self.write_concurrency = write_concurrency
+        # Every asset write records itself in the feed, in its own transaction (store/feed.py).
+        self.feed = feed or FeedStore(client, table_name, DEFAULT_FEED_RETENTION_SECONDS)
 
     # -- reads --------------------------------------------------------------
 
@@ -155,7 +119,7 @@ class AssetStore:
         """
         put = {"TableName": self.table_name, "Item": mapping.asset_to_item(asset), "ConditionExpression": _ASSET_IS_NEW}
         try:
-            self._write_one("Put", put, counts)
+            self._write_one("Put", put, asset.asset_id, counts)
         except ConditionFailed:
             return False
         return True
@@ -171,7 +135,8 @@ class AssetStore:
             for a in assets
         ]
         created, existed = write_groups(
-            self.client, groups, self.write_concurrency, mapping.fence_check(self.table_name, fence)
+            self.client, groups, self.write_concurrency, mapping.fence_check(self.table_name, fence),
+            journal=lambda batch: self.feed.journal([mapping.touch_event(assets[i].asset_id) for i in batch]),
         )
         return [assets[i].asset_id for i in created], [assets[i].asset_id for i in existed]
 
@@ -183,14 +148,14 @@ class AssetStore:
 
         :raises AssetNotFound: the asset does not exist.
         """
+        update = {
+            "TableName": self.table_name,
+            "Key": mapping.asset_key(asset_id),
+            "ConditionExpression": _ASSET_EXISTS,
+            **mapping.asset_update(asset_id, {**changes, "updated_at": now}),
+        }
         try:
-            with translate_errors("UpdateItem"):
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=mapping.asset_key(asset_id),
-                    ConditionExpression=_ASSET_EXISTS,
-                    **mapping.asset_update(asset_id, {**changes, "updated_at": now}),
-                )
+            self._write_one("Update", update, asset_id)
         except ConditionFailed:
             raise AssetNotFound(f"Asset {asset_id} not found.") from None
 
@@ -216,89 +181,29 @@ class AssetStore:
             **mapping.versioned_asset_update(asset_id, changes, expected_version, actor, now),
         }
         try:
-            self._write_one("Update", update, counts)
+            self._write_one("Update", update, asset_id, counts)
         except ConditionFailed:
             raise VersionConflict() from None
 
-    def _write_one(self, kind: str, params: dict, counts: CatalogStats | None) -> None:
-        """One Put or Update alone, or in a transaction with the counts it moves.
+    def _write_one(self, kind: str, params: dict, asset_id: str, counts: CatalogStats | None = None) -> None:
+        """One Put or Update in a transaction with its feed entry and the counts it moves.
 
         :raises ConditionFailed: its condition failed.
         """
-        moved = counts_action(self.table_name, counts)
-        if not moved:
-            with translate_errors(f"{kind}Item"):
-                getattr(self.client, f"{kind.lower()}_item")(**params)
-            return
         try:
-            transact(self.client, [{kind: params}, *moved])
+            with self.feed.recording([mapping.touch_event(asset_id)]) as entry:
+                transact(self.client, [{kind: params}, *counts_action(self.table_name, counts), entry.action])
         except TransactionCancelled as exc:
             if "ConditionalCheckFailed" in exc.reasons:
                 raise ConditionFailed(kind) from exc
             raise StoreError("the write kept conflicting with other writes") from exc
 
-    # -- listings -----------------------------------------------------------
-
-    def list_page(self, query: ListQuery, limit: int, after: PageKey | None = None) -> AssetPage:
-        """Return up to `limit` assets in rank order, and the key to resume after them.
-
-        Reads one more matching item than asked, so `next_key` is None exactly when
-        nothing follows (DynamoDB alone cannot tell an exactly full last page).
-        """
-        request = self._query_request(query)
-        wanted = limit + 1
-        request["Limit"] = max(wanted, _FILTERED_PAGE) if "FilterExpression" in request else wanted
-        if after:
-            request["ExclusiveStartKey"] = mapping.index_start_key(
-                query.index, query.partition, after.asset_id, after.rank_key
-            )
-        found = list(itertools.islice(query_items(self.client, request), wanted))
-        items = found[:limit]
-        next_key = None
-        if len(found) > limit:
-            last = items[-1]
-            next_key = PageKey(last["asset_id"]["S"], last["rank_key"]["S"])
-        return AssetPage([mapping.item_to_asset(item) for item in items], next_key)
+    # -- the whole catalog ---------------------------------------------------
 
     def iter_all(self) -> Iterator[Asset]:
         """Every asset in rank order, through the by_rank index (a Query, not a Scan)."""
-        request = {**self._query_request(plan_list_query(None, None, None)), "Limit": _CATALOG_PAGE}
+        request = {**catalog_query(self.table_name), "Limit": _CATALOG_PAGE}
         return (mapping.item_to_asset(item) for item in query_items(self.client, request))
-
-    def _query_request(self, query: ListQuery) -> dict:
-        names = {"#pk": mapping.INDEXES[query.index]}
-        values = {":pk": {"S": query.partition}}
-        filters = []
-        if query.status is not None:
-            names["#status"] = "status"
-            values[":status"] = {"S": query.status.value}
-            filters.append("#status = :status")
-        if query.tradable_since is not None:
-            # Tradable now: ACTIVE (the index or the status filter sees to that),
-            # priced, and priced recently enough.
-            names.update({"#price": "current_price", "#ts": "last_price_update"})
-            values[":since"] = {"S": mapping.to_iso(query.tradable_since)}
-            if query.now is None:
-                filters.append("attribute_exists(#price) AND #ts >= :since")
-            else:
-                # An operator-priced asset is fresh by its own bound (README
-                # "Operator-created assets"), every other by the service's.
-                names["#pfu"] = mapping.PRICE_FRESH_UNTIL
-                values[":now"] = {"S": mapping.to_iso(query.now)}
-                filters.append(
-                    "attribute_exists(#price) AND "
-                    "((attribute_not_exists(#pfu) AND #ts >= :since) OR #pfu >= :now)"
-                )
-        request = {
-            "TableName": self.table_name,
-            "IndexName": query.index,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-        if filters:
-            request["FilterExpression"] = " AND ".join(filters)
-        return request
 
     # -- catalog counts -----------------------------------------------------
 

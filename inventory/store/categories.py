@@ -8,8 +8,9 @@ from datetime import datetime
 
 from ..domain import Asset, CatalogStats, StatusChange, StoreError, VersionConflict
 from . import mapping
-from .assets import counts_action, plan_list_query
-from .dynamo import ConditionFailed, TransactionCancelled, query_items, transact, translate_errors
+from .assets import catalog_query, counts_action
+from .dynamo import TransactionCancelled, query_items, transact, translate_errors
+from .feed import DEFAULT_FEED_RETENTION_SECONDS, FeedStore
 
 # An audit record is written once; a second write with the same key is a bug.
 _AUDIT_IS_NEW = "attribute_not_exists(PK)"
@@ -27,38 +28,46 @@ class Membership:
 
 
 class CategoryStore:
-    def __init__(self, client, table_name: str):
+    def __init__(self, client, table_name: str, feed: FeedStore | None = None):
         self.client = client
         self.table_name = table_name
+        # Every asset write records itself in the feed, in its own transaction (store/feed.py).
+        self.feed = feed or FeedStore(client, table_name, DEFAULT_FEED_RETENTION_SECONDS)
 
     def memberships(self) -> Iterator[Membership]:
         """Every asset's stored categories, through the by_rank index (a Query, not a Scan)."""
-        query = plan_list_query(None, None, None)
-        request = {
-            "TableName": self.table_name,
-            "IndexName": query.index,
-            "KeyConditionExpression": "#pk = :pk",
-            **mapping.MEMBERSHIP_PROJECTION,
-            "ExpressionAttributeValues": {":pk": {"S": query.partition}},
-        }
-        request["ExpressionAttributeNames"] = {
-            **mapping.MEMBERSHIP_PROJECTION["ExpressionAttributeNames"], "#pk": mapping.INDEXES[query.index],
-        }
+        request = catalog_query(self.table_name)
+        request.update(
+            ProjectionExpression=mapping.MEMBERSHIP_PROJECTION["ProjectionExpression"],
+            ExpressionAttributeNames={
+                **request["ExpressionAttributeNames"], **mapping.MEMBERSHIP_PROJECTION["ExpressionAttributeNames"]
+            },
+        )
         for item in query_items(self.client, request):
             yield Membership(*mapping.item_to_membership(item))
 
     def set_from_source(self, member: Membership, categories: tuple[str, ...], now: datetime) -> bool:
         """Store the source's categories unless an operator set them or they changed since read; False then."""
+        update = {
+            "TableName": self.table_name,
+            "Key": mapping.asset_key(member.asset_id),
+            **mapping.source_categories_update(member.asset_id, member.categories, categories, now),
+        }
         try:
-            with translate_errors("UpdateItem"):
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=mapping.asset_key(member.asset_id),
-                    **mapping.source_categories_update(member.asset_id, member.categories, categories, now),
-                )
-        except ConditionFailed:
-            return False
+            self._transact(member.asset_id, [{"Update": update}])
+        except TransactionCancelled as exc:
+            if "ConditionalCheckFailed" in exc.reasons:
+                return False
+            raise StoreError("the categories write kept conflicting with other writes") from exc
         return True
+
+    def _transact(self, asset_id: str, actions: list[dict]) -> None:
+        """The actions and the asset's feed entry in one transaction.
+
+        :raises TransactionCancelled:
+        """
+        with self.feed.recording([mapping.touch_event(asset_id)]) as entry:
+            transact(self.client, [*actions, entry.action])
 
     def set_by_operator(
         self,
@@ -90,7 +99,7 @@ class CategoryStore:
             "ConditionExpression": _AUDIT_IS_NEW,
         }
         try:
-            transact(self.client, [{"Update": update}, {"Put": audit}, *counts_action(self.table_name, counts)])
+            self._transact(asset.asset_id, [{"Update": update}, {"Put": audit}, *counts_action(self.table_name, counts)])
         except TransactionCancelled as exc:
             if "ConditionalCheckFailed" in exc.reasons or "TransactionConflict" in exc.reasons:
                 raise VersionConflict() from exc

@@ -91,13 +91,10 @@ class StatusStore:
             pair, change = self._actions(plan, actor, request_id, now)
             actions.extend(pair)
             changes.append(change)
-        entry = self.feed.journal([_feed_event(plan) for plan in plans])
         try:
-            transact(self.client, actions + counts_action(self.table_name, counts) + [entry.action])
-        except BaseException as exc:
-            entry.cancel()
-            if not isinstance(exc, TransactionCancelled):
-                raise
+            with self.feed.recording([_feed_event(plan, actor, now) for plan in plans]) as entry:
+                transact(self.client, actions + counts_action(self.table_name, counts) + [entry.action])
+        except TransactionCancelled as exc:
             stale = [
                 plan.asset.asset_id
                 for plan, reason in zip(plans, exc.reasons[0 : 2 * len(plans) : 2])
@@ -126,12 +123,24 @@ class StatusStore:
         return [mapping.item_to_audit(item) for item in page], next_key
 
 
-def _feed_event(plan: PlannedChange) -> dict:
-    """A status change as the live stream's feed records it (no actor or reason: the stream is public)."""
+def written(plan: PlannedChange, actor: str, now: datetime) -> Asset:
+    """The asset exactly as the change's transaction leaves it (its conditions pin what it was read as)."""
+    return plan.asset.replace(
+        status=plan.to_status, version=plan.asset.version + 1, updated_at=now, updated_by=actor,
+        stream_seq=plan.asset.stream_seq + 1,
+    )
+
+
+def _feed_event(plan: PlannedChange, actor: str, now: datetime) -> dict:
+    """A status change as the feed records it (no reason: the stream is public)."""
+    after = written(plan, actor, now)
     return {
         "type": "status",
         "asset_id": plan.asset.asset_id,
-        "asset_seq": plan.asset.stream_seq + 1,
+        "asset_seq": after.stream_seq,
         "status": plan.to_status.value,
         "from_status": plan.asset.status.value,
+        "fields": mapping.feed_fields({
+            "status": after.status, "version": after.version, "updated_at": now, "updated_by": actor,
+        }),
     }

@@ -41,8 +41,21 @@ class TableMissing(StoreError):
     message = "The table does not exist; run `flask --app wsgi migrate`."
 
 
-def make_client(config: Config):
-    """Build the DynamoDB client from Config; call it after gunicorn forks."""
+# What the refresher's jobs allow a request, at the least: nobody waits on them, and a
+# refresh that gives up at the first slow transaction would only leave prices stale.
+PATIENT_CONNECT_TIMEOUT, PATIENT_READ_TIMEOUT, PATIENT_MAX_ATTEMPTS = 2.0, 5.0, 4
+
+
+def make_client(config: Config, patient: bool = False):
+    """Build the DynamoDB client from Config; call it after gunicorn forks.
+
+    A web worker's client bounds every request by Config's timeouts (a caller waits);
+    `patient` (background jobs) allows at least PATIENT_* and retries in adaptive mode.
+    """
+    connect, read, attempts = config.DYNAMODB_CONNECT_TIMEOUT, config.DYNAMODB_READ_TIMEOUT, config.DYNAMODB_MAX_ATTEMPTS
+    if patient:
+        connect, read = max(connect, PATIENT_CONNECT_TIMEOUT), max(read, PATIENT_READ_TIMEOUT)
+        attempts = max(attempts, PATIENT_MAX_ATTEMPTS)
     kwargs = {}
     if config.DYNAMODB_ENDPOINT_URL:
         kwargs["endpoint_url"] = config.DYNAMODB_ENDPOINT_URL
@@ -58,9 +71,9 @@ def make_client(config: Config):
         "dynamodb",
         region_name=config.AWS_REGION,
         config=BotoConfig(
-            connect_timeout=config.DYNAMODB_CONNECT_TIMEOUT,
-            read_timeout=config.DYNAMODB_READ_TIMEOUT,
-            retries={"mode": "adaptive", "max_attempts": config.DYNAMODB_MAX_ATTEMPTS},
+            connect_timeout=connect,
+            read_timeout=read,
+            retries={"mode": "adaptive" if patient else "standard", "max_attempts": attempts},
             max_pool_connections=20,
         ),
         **kwargs,
@@ -238,6 +251,8 @@ def _write_batch(client, groups: list[list[dict]], batch: list[int], fence_check
         try:
             with translate_errors("TransactWriteItems"):
                 client.transact_write_items(TransactItems=actions + ([entry.action] if entry else []))
+            if entry:
+                entry.committed()
             return batch, rejected
         except BaseException as exc:
             if entry:

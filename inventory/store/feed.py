@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,6 +38,11 @@ class FeedJournal:
     def cancel(self) -> None:
         self.feed.void(self.seq)
 
+    def committed(self) -> None:
+        """The attempt's transaction committed: tell the process (its read model publishes the seq)."""
+        if self.feed.on_commit is not None:
+            self.feed.on_commit(self.seq)
+
 
 class FeedStore:
     def __init__(self, client, table_name: str, retention_seconds: int, clock: Callable[[], datetime] = utcnow):
@@ -44,6 +50,8 @@ class FeedStore:
         self.table_name = table_name
         self.retention_seconds = retention_seconds
         self.clock = clock
+        # Called with the seq of every entry this process commits (readmodel.ReadModel.committed).
+        self.on_commit: Callable[[int], None] | None = None
 
     def reserve(self) -> int:
         """Hand out the next seq (one UpdateItem).
@@ -71,6 +79,20 @@ class FeedStore:
     def journal(self, events: list[dict]) -> FeedJournal:
         """Reserve a seq for one transaction attempt carrying these events."""
         return FeedJournal(self, events)
+
+    @contextlib.contextmanager
+    def recording(self, events: list[dict]) -> Iterator[FeedJournal]:
+        """Reserve a seq for the one transaction the block writes with `entry.action`.
+
+        A block that raises voids the seq; one that returns reports it committed.
+        """
+        entry = self.journal(events)
+        try:
+            yield entry
+        except BaseException:
+            entry.cancel()
+            raise
+        entry.committed()
 
     def void(self, seq: int) -> None:
         """Mark `seq` as never to come (its transaction failed); best effort.

@@ -54,9 +54,6 @@ HISTORY_PREFIX = "HISTORY#"
 AUDIT_PREFIX = "AUDIT#"
 STATS_KEY = {"PK": {"S": "CATALOG"}, "SK": {"S": "STATS"}}
 REFRESH_STATE_KEY = {"PK": {"S": "REFRESH"}, "SK": {"S": "STATE"}}
-# Its own item, so writers of the refresh state or the counts (whole-item puts)
-# never reset it.
-GENERATION_KEY = {"PK": {"S": "CATALOG"}, "SK": {"S": "GENERATION"}}
 MIGRATION_PK = "MIGRATION"
 LEASE_PK = "LEASE"
 _TOTAL_PREFIX = "n#"
@@ -180,22 +177,22 @@ def asset_to_item(asset: Asset) -> dict:
     return item
 
 
+def _asset_value(name: str, value):
+    """One deserialized attribute as the Asset field holds it."""
+    if name in _DATETIME_FIELDS:
+        return from_iso(value)
+    if name in _INT_FIELDS:
+        return int(value)
+    if name == "status":
+        return AssetStatus(value)
+    if name == "categories":
+        return tuple(value)
+    return value
+
+
 def item_to_asset(item: dict) -> Asset:
     raw = deserialize(item)
-    values = {}
-    for name in Asset.__dataclass_fields__:
-        if name not in raw:
-            continue
-        value = raw[name]
-        if name in _DATETIME_FIELDS:
-            value = from_iso(value)
-        elif name in _INT_FIELDS:
-            value = int(value)
-        elif name == "status":
-            value = AssetStatus(value)
-        elif name == "categories":
-            value = tuple(value)
-        values[name] = value
+    values = {name: _asset_value(name, raw[name]) for name in Asset.__dataclass_fields__ if name in raw}
     if "categories" not in values and values.get("category"):
         # Written before categories existed: its one label is its only category.
         values["categories"] = (values["category"],)
@@ -396,20 +393,6 @@ def fence_check(table_name: str, fence: Fence | None) -> dict | None:
             "ExpressionAttributeValues": {":me": {"S": fence.owner}, ":fence": {"N": str(fence.token)}},
         }
     }
-
-
-def generation_bump() -> dict:
-    """UpdateItem parameters that add one to the catalog generation (ADD starts a missing one at 0)."""
-    return {
-        "Key": GENERATION_KEY,
-        "UpdateExpression": "ADD #generation :one",
-        "ExpressionAttributeNames": {"#generation": "generation"},
-        "ExpressionAttributeValues": {":one": {"N": "1"}},
-    }
-
-
-def item_to_generation(item: dict | None) -> int:
-    return int(item["generation"]["N"]) if item else 0
 
 
 # -- history: daily candles, day reports, recommendation profiles ----------------
@@ -639,6 +622,38 @@ FEED_HEAD_KEY = {"PK": {"S": "CATALOG"}, "SK": {"S": "FEED_SEQ"}}
 FEED_SEQ_WIDTH = 15
 STREAM_SEQ = "stream_seq"
 _FEED_ENTRY_IS_NEW = "attribute_not_exists(PK)"
+
+
+# Each event names one asset. A price or status event also carries the asset's
+# stream_seq after the write (`asset_seq`) and the fields the write SET
+# (`fields`, each in DynamoDB's attribute form, so numbers stay exact and decode
+# by the same rules as an item): the read model applies it in place. Every other
+# asset write (creates, imports, catalog and category writes: rare) records a
+# `touch`, and readers re-read that asset.
+TOUCH = "asset"
+
+
+def feed_fields(changes: dict) -> dict:
+    """The written fields of an asset, as a feed event carries them (None: removed)."""
+    return {
+        name: None if value is None else serialize(value)
+        for name, value in changes.items()
+        if name in Asset.__dataclass_fields__
+    }
+
+
+def fields_from_feed(fields: dict) -> dict:
+    """Asset field values from a feed event's `fields`."""
+    return {
+        name: None if wire is None else _asset_value(name, _deserializer.deserialize(wire))
+        for name, wire in fields.items()
+        if name in Asset.__dataclass_fields__
+    }
+
+
+def touch_event(asset_id: str) -> dict:
+    """The feed event of a write that readers re-read the asset for."""
+    return {"type": TOUCH, "asset_id": asset_id}
 
 
 def feed_key(seq: int) -> dict:

@@ -41,6 +41,7 @@ class PriceUpdate:
             "price_change_24h": self.day_change.get("price_change_24h"),
             "price_change_percentage_24h": self.day_change.get("price_change_percentage_24h"),
             "as_of": mapping.to_iso(self.last_price_update),
+            "fields": mapping.feed_fields({**self.changes, "last_price_update": self.last_price_update}),
         }
 
 

@@ -5,23 +5,14 @@ from __future__ import annotations
 from ..config import Config
 
 
-def build_hub(config: Config, dynamodb_client=None):
-    # Imported here: boto3 loads only in processes that serve requests.
-    from ..store import AssetStore, FeedStore, make_client
+def build_hub(config: Config, model):
     from .hub import Hub
 
-    client = dynamodb_client or make_client(config)
-    feed = FeedStore(client, config.DYNAMODB_TABLE_NAME, config.STREAM_FEED_RETENTION_SECONDS)
-    assets = AssetStore(client, config.DYNAMODB_TABLE_NAME)
     return Hub(
-        feed.read,
-        feed.head,
-        assets.iter_all,
-        get_asset=assets.get,
+        model,
         max_age_seconds=config.PRICE_MAX_AGE_SECONDS,
         retention_seconds=config.STREAM_FEED_RETENTION_SECONDS,
         poll_seconds=config.STREAM_POLL_SECONDS,
-        gap_grace_seconds=config.STREAM_GAP_GRACE_SECONDS,
         max_connections=config.STREAM_MAX_CONNECTIONS,
         max_per_client=config.STREAM_MAX_PER_CLIENT,
         queue_size=config.STREAM_CLIENT_QUEUE,
@@ -39,12 +30,13 @@ def _metrics(config: Config):
     return StreamMetrics(None)
 
 
-def init_stream(app, api, config: Config, dynamodb_client=None) -> None:
-    """Register the stream views and the per-process Hub builder."""
+def init_stream(app, api, config: Config) -> None:
+    """Register the stream views and the per-process Hub builder (a consumer of the process's read model)."""
+    from ..extensions import per_process
     from .schemas import StreamMessageSchema
     from .views import blp
 
-    app.extensions["inventory"]["build_stream_hub"] = lambda: build_hub(config, dynamodb_client)
+    app.extensions["inventory"]["build_stream_hub"] = lambda: build_hub(config, per_process("service").model)
     api.register_blueprint(blp)
     from .socket import sock, ws_blp
 

@@ -33,7 +33,7 @@ def server(dynamodb_local, tmp_path_factory):
             "COINGECKO_CALLS_PER_MINUTE": "600",
             "PRICE_REFRESH_INTERVAL_SECONDS": "1",
             "PRICE_MAX_AGE_SECONDS": "600",
-            # The default cache ttl: the generation, not a short ttl, keeps workers in step.
+            # The default cache ttl: the read model and the shared seq, not a short ttl, keep workers in step.
             "CACHE_TTL_SECONDS": "5",
             "RATE_LIMIT_READS": "1000000/minute",
             "BIND": f"127.0.0.1:{free_port()}",

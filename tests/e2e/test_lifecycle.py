@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from inventory.auth import hash_token
 from inventory.config import Config
 from inventory.devtools.dynamodb_local import DynamoDBLocal, free_port
 from inventory.store import make_client
@@ -22,8 +24,7 @@ from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 pytestmark = pytest.mark.e2e
 
 INTERVAL = 2
-TTL = 1
-GRACE = 6
+TOKEN = "inv_e2e-lifecycle-token"
 GRACEFUL_TIMEOUT = 20  # gunicorn.conf.py
 LEASE_KEY = {"PK": {"S": "LEASE"}, "SK": {"S": "price-refresh"}}
 ERROR_KEYS = {"code", "status", "error", "message", "request_id"}
@@ -116,85 +117,101 @@ def _markets(cg: FakeCoinGecko) -> list[float]:
 # -- 1. store outage ------------------------------------------------------------------
 
 
-def test_store_outage_serves_stale_within_grace_then_503_and_recovers_without_restart(tmp_path):
+def _timed(call):
+    started = time.monotonic()
+    response = call()
+    return response, time.monotonic() - started
+
+
+def _suspend(url: str, asset_id: str):
+    # The ETag comes from the model (a read answers even during an outage), the write needs the store.
+    etag = _get(url, f"/inventory/assets/{asset_id}").headers["ETag"]
+    return requests.patch(
+        f"{url}/inventory/assets/{asset_id}/status", json={"status": "SUSPENDED", "reason": "outage drill"},
+        headers={"Authorization": f"Bearer {TOKEN}", "If-Match": etag, "Connection": "close"}, timeout=10,
+    )
+
+
+def _outage_answers(url: str, path: str, asset_id: str) -> None:
+    """While the store does not answer: reads from memory at once (marked stale once the model
+    noticed), writes and health a 503 with Retry-After within 2 s."""
+    # THEN every read answers 200 from memory within normal latency, with its age
+    deadline = time.monotonic() + 8
+    stale = 0
+    while time.monotonic() < deadline and stale < 6:
+        for read in (path, "/inventory/assets?limit=5&active_only=false", "/inventory/assets/search?q=a"):
+            response, seconds = _timed(lambda: _get(url, read))
+            assert response.status_code == 200, (read, response.status_code, response.text)
+            assert seconds < 0.5, (read, seconds)
+            assert response.headers["X-Catalog-Seq"].isdigit()
+            stale += response.headers.get("Warning") == '110 - "Response is Stale"'
+        time.sleep(0.2)
+    assert stale >= 6, "reads never said they may be stale"
+    # AND a write is refused within 2 s, with Retry-After and the one error body
+    for _ in range(3):
+        response, seconds = _timed(lambda: _suspend(url, asset_id))
+        assert seconds < 2.0, seconds
+        _assert_error_body(response, 503)
+        assert response.headers["Retry-After"].isdigit()
+    # AND health says the store is unreachable within 2 s, with Retry-After like every outage 503
+    health, seconds = _timed(lambda: _get(url, "/health/detailed"))
+    assert seconds < 2.0, seconds
+    assert health.status_code == 503 and health.json()["status"] == "unhealthy", health.text
+    assert health.json()["store"]["reachable"] is False and health.headers["Retry-After"].isdigit()
+    for leak in LEAKS:
+        assert leak.lower() not in health.text.lower()
+
+
+def _recovered(url: str, path: str, log_path: Path) -> None:
+    def fresh():
+        r = _get(url, path)
+        return r.status_code == 200 and "Warning" not in r.headers
+    _wait_for(fresh, 15, "fresh 200 after the store came back", log_path)
+    _wait_for(lambda: _get(url, "/health/detailed").status_code == 200, 15, "/health/detailed 200 again", log_path)
+    for _ in range(6):  # every worker, not just one
+        r = _get(url, path)
+        assert r.status_code == 200 and "Warning" not in r.headers, (r.status_code, r.headers)
+
+
+def test_a_frozen_or_stopped_store_reads_from_memory_refuses_writes_fast_and_recovers(tmp_path):
     ddb = DynamoDBLocal(port=free_port(), db_path=tmp_path / "ddb").start()
     try:
         with FakeCoinGecko(generate_catalog(40)) as cg:
             cg.tick()
-            env = _env(
-                ddb.endpoint, cg, tmp_path,
-                CACHE_TTL_SECONDS=str(TTL),
-                CACHE_STALE_GRACE_SECONDS=str(GRACE),
-                DYNAMODB_CONNECT_TIMEOUT="0.5",
-                DYNAMODB_READ_TIMEOUT="1",
-                DYNAMODB_MAX_ATTEMPTS="2",
-            )
+            # Default timeouts and retries: what a deployment runs.
+            env = _env(ddb.endpoint, cg, tmp_path, API_TOKENS=json.dumps(
+                [{"name": "ops", "scopes": ["assets:admin"], "hash": hash_token(TOKEN)}]))
             _flask(["migrate"], env)
             process, url, log_path = _start(env, tmp_path)
             try:
                 _wait_for(lambda: _healthy_with_lease(url), 30, "healthy after a first refresh", log_path)
-                asset_id = _get(url, "/inventory/assets?limit=1").json()["data"][0]["asset_id"]
-                path = f"/inventory/assets/{asset_id}"
+                first, second = [a["asset_id"] for a in _get(url, "/inventory/assets?limit=2").json()["data"]]
+                path = f"/inventory/assets/{first}"
+                for _ in range(12):  # every worker has loaded its model
+                    assert _get(url, path).status_code == 200
 
-                # GIVEN every worker has the asset cached (fresh connections land on either worker)
-                for _ in range(12):
-                    response = _get(url, path)
-                    assert response.status_code == 200 and "Warning" not in response.headers
-                warmed = time.monotonic()  # no load in any worker happens after this
-                # WHEN DynamoDB goes away
+                # WHEN DynamoDB Local freezes (SIGSTOP: connections open, nothing answers)
+                os.kill(ddb.process.pid, signal.SIGSTOP)
+                try:
+                    _outage_answers(url, path, first)
+                finally:
+                    os.kill(ddb.process.pid, signal.SIGCONT)
+                # THEN after SIGCONT it serves fresh data again, and writes go through
+                _recovered(url, path, log_path)
+                assert _suspend(url, second).status_code == 200
+
+                # WHEN DynamoDB Local stops (connections refused)
                 ddb.stop()
-
-                # THEN after the TTL and within the grace a cached copy stands in, marked stale
-                while time.monotonic() < warmed + TTL + 0.2:
-                    time.sleep(0.05)
-                stale_seen = 0
-                while time.monotonic() < warmed + TTL + GRACE - 1.5:
-                    response = _get(url, path)
-                    if response.status_code == 200:
-                        assert response.headers.get("Warning") == '110 - "Response is Stale"', response.headers
-                        assert response.json()["data"]["asset_id"] == asset_id
-                        stale_seen += 1
-                    else:
-                        _assert_error_body(response, 503)
-                    time.sleep(0.1)
-                assert stale_seen >= 1, "no stale 200 within the grace period"
-
-                # AND after the grace the caller gets a clean 503
-                while time.monotonic() < warmed + TTL + GRACE + 0.5:
-                    time.sleep(0.05)
-                for _ in range(6):
-                    _assert_error_body(_get(url, path), 503)
-                health = _get(url, "/health/detailed")
-                assert health.status_code == 503, health.text
-                assert health.json()["status"] == "unhealthy"
-                for leak in LEAKS:
-                    assert leak.lower() not in health.text.lower()
+                _outage_answers(url, path, first)
                 assert process.poll() is None
 
-                # WHEN DynamoDB comes back on the same port and data path
+                # WHEN it comes back on the same port and data path
                 ddb.start()
-                # THEN the data survived the restart (-dbPath persists)
+                # THEN the data survived the restart (-dbPath persists), the same gunicorn recovers,
+                # and the suspension made between the two outages is still served
                 assert list((tmp_path / "ddb").glob("*.db")), "DynamoDB Local wrote no database file"
-                client = make_client(Config(DYNAMODB_ENDPOINT_URL=ddb.endpoint,
-                                            DYNAMODB_TABLE_NAME=env["DYNAMODB_TABLE_NAME"]))
-                item = client.get_item(
-                    TableName=env["DYNAMODB_TABLE_NAME"],
-                    Key={"PK": {"S": f"ASSET#{asset_id}"}, "SK": {"S": "ASSET"}},
-                    ConsistentRead=True,
-                )
-                assert "Item" in item, "DynamoDB Local lost the table's data across stop/start"
-                # AND the same gunicorn serves fresh data again within ~15 s
-                restarted = time.monotonic()
-
-                def recovered():
-                    r = _get(url, path)
-                    return r.status_code == 200 and "Warning" not in r.headers
-                _wait_for(recovered, 15, "fresh 200 after DynamoDB came back", log_path)
-                _wait_for(lambda: _get(url, "/health/detailed").status_code == 200, 15 - (time.monotonic() - restarted),
-                          "/health/detailed 200 again", log_path)
-                for _ in range(6):  # every worker, not just one
-                    r = _get(url, path)
-                    assert r.status_code == 200 and "Warning" not in r.headers, (r.status_code, r.headers)
+                _recovered(url, path, log_path)
+                assert _get(url, f"/inventory/assets/{second}").json()["data"]["status"] == "SUSPENDED"
                 assert process.poll() is None, "gunicorn must not have been restarted"
             finally:
                 _stop(process)

@@ -82,7 +82,6 @@ def service(dynamodb_local, tmp_path_factory):
             "HEALTH_SOURCE_PING_CACHE_SECONDS": "1",
             "CACHE_TTL_SECONDS": "0.5",
             "CACHE_STALE_GRACE_SECONDS": "0",
-            "CATALOG_SNAPSHOT_TTL_SECONDS": "0.5",
             "BIND": f"127.0.0.1:{free_port()}",
             "WEB_CONCURRENCY": "3",
             "PROMETHEUS_MULTIPROC_DIR": str(workdir),

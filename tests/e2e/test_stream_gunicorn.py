@@ -38,18 +38,27 @@ def roles(dynamodb_local, tmp_path):
     env.pop("STREAM_MAX_CONNECTIONS", None)
     _flask(["migrate"], env)
     _flask(["seed"], env)
-    processes = []
+    processes = Roles()
     try:
         for role in ("api", "stream"):
             metrics = tmp_path / f"metrics-{role}"
             metrics.mkdir()
             role_env = {**env, "BIND": f"127.0.0.1:{free_port()}", "PROMETHEUS_MULTIPROC_DIR": str(metrics),
                         "STREAM_ROLE": "1" if role == "stream" else ""}
+            processes.envs.append(role_env)
             processes.append(start_gunicorn(role_env, tmp_path / f"gunicorn-{role}.log"))
         yield processes
     finally:
         for process, _ in processes:
             _stop(process)
+
+
+class Roles(list):
+    """[(api process, url), (stream process, url)], and the environment each was started with."""
+
+    def __init__(self):
+        super().__init__()
+        self.envs: list[dict] = []
 
 
 def test_a_suspension_on_the_api_role_reaches_the_stream_role_and_sigterm_closes_with_a_hint(roles):
@@ -96,3 +105,43 @@ def test_ctrl_c_stops_the_stream_role_at_once_after_a_client_left(roles):
     started = time.monotonic()
     assert streams.wait(timeout=15) == 0
     assert time.monotonic() - started < 10
+
+
+def _change(api_url: str, asset_id: str, status: str) -> None:
+    etag = requests.get(f"{api_url}/inventory/assets/{asset_id}", timeout=5).headers["ETag"]
+    changed = requests.patch(f"{api_url}/inventory/assets/{asset_id}/status", json={"status": status, "reason": "e2e"},
+                             headers={"Authorization": f"Bearer {TOKEN}", "If-Match": etag}, timeout=5)
+    assert changed.status_code == 200, changed.text
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_resume_after_the_stream_role_restarts_replays_every_change_made_while_it_was_down(roles, tmp_path, how):
+    (_, api_url), (streams, stream_url) = roles
+    # GIVEN clients that read their snapshot up to its resume point
+    clients = [SSE(f"{stream_url}/inventory/assets/stream?assets=BTC,ETH") for _ in range(10)]
+    resume_at = [client.until_id() for client in clients]
+    # WHEN the stream role stops (SIGTERM: a close notice; SIGKILL of master and worker: a bare EOF)
+    if how == "SIGKILL":
+        workers = subprocess.run(["ps", "--ppid", str(streams.pid), "-o", "pid="],
+                                 capture_output=True, text=True, check=True).stdout.split()
+        for pid in [streams.pid, *map(int, workers)]:
+            os.kill(pid, signal.SIGKILL)
+    else:
+        streams.send_signal(signal.SIGTERM)
+    streams.wait(timeout=30)
+    for client in clients:
+        client.close()
+    # AND three status changes are made while no stream role runs
+    for asset_id, status in (("BTC", "SUSPENDED"), ("ETH", "SUSPENDED"), ("BTC", "ACTIVE")):
+        _change(api_url, asset_id, status)
+    # AND it comes back
+    restarted = start_gunicorn(roles.envs[1], tmp_path / f"gunicorn-stream-{how}.log")
+    roles[1] = restarted
+    # THEN every client resuming from its Last-Event-ID gets the three changes, in order, and nothing older
+    for last in resume_at:
+        resumed = SSE(f"{stream_url}/inventory/assets/stream?assets=BTC,ETH", headers={"Last-Event-ID": last})
+        got = [resumed.next() for _ in range(3)]
+        resumed.close()
+        assert [(event, m["asset_id"], m["status"]) for event, m in got] == [
+            ("status", "BTC", "SUSPENDED"), ("status", "ETH", "SUSPENDED"), ("status", "BTC", "ACTIVE")]
+        assert [m["seq"] for _, m in got] == sorted(m["seq"] for _, m in got) and got[0][1]["seq"] > int(last)

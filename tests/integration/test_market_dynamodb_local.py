@@ -77,10 +77,6 @@ def test_a_filtered_sorted_walk_neither_repeats_nor_skips_while_prices_move(web,
         # Every price moves and is stored between two pages, and the app sees it.
         cg.tick()
         assert refresh_prices(source, local_store, prices, pages=2, max_age_seconds=300).ok
-        with web.app_context():
-            from inventory.extensions import get_service
-
-            get_service().forget()
         seen_prices.append(body(client.get("/inventory/assets/BTC"))["data"]["price_usd"])
 
     rows = walk(client, query, 25, move)

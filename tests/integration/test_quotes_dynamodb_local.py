@@ -74,7 +74,6 @@ def test_operator_priced_and_linked_assets_on_dynamodb_local(local_app, local_st
     old = datetime.now(UTC)
     set_fields(local_store, "ACME", last_price_update=old - timedelta(hours=1), price_max_age_seconds=86400)
     set_fields(local_store, "FAST", last_price_update=old - timedelta(seconds=120), price_max_age_seconds=60)
-    local_app.extensions["inventory"]["objects"]["service"].forget()
 
     # The listing's filter runs in DynamoDB: ACME by its own day, FAST past its own minute, BTC past 300 s.
     listing = body(client.get("/inventory/assets"))

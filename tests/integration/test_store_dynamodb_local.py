@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from inventory.domain import AssetNotFound, AssetStatus
-from inventory.store import make_client, mapping, plan_list_query
+from inventory.store import make_client, mapping
 from inventory.store.dynamo import count_calls
 from inventory.store.migrate import available, migrate
 from tests.conftest import NOW, build_asset
@@ -67,111 +67,6 @@ def expected_ids(assets, status, category, tradable, now, max_age):
     ]
     chosen.sort(key=lambda a: (a.market_cap_rank is None, a.market_cap_rank or 0, a.asset_id))
     return [a.asset_id for a in chosen]
-
-
-def walk(store, query, size):
-    """Every page of a listing, following next_key until it is None."""
-    pages, after = [], None
-    while True:
-        page = store.list_page(query, size, after)
-        pages.append(page)
-        if page.next_key is None:
-            return pages
-        assert len(pages) < 500, "pagination does not terminate"
-        after = page.next_key
-
-
-def page_sizes(n: int) -> list[int]:
-    """Small sizes, one that divides n over several pages, n itself, and more than n."""
-    divisor = next((d for d in range(2, n) if n % d == 0), None)
-    assert divisor is not None, f"catalog gives a prime count {n}; adjust it"
-    return sorted({1, 4, 7, divisor, n, n + 1})
-
-
-def assert_pages(pages, size, expected):
-    ids = [a.asset_id for page in pages for a in page.assets]
-    assert ids == expected
-    n = len(expected)
-    assert len(pages) == max(1, -(-n // size))
-    for page in pages[:-1]:
-        assert len(page.assets) == size
-        assert page.next_key.asset_id == page.assets[-1].asset_id
-    assert pages[-1].next_key is None
-    if n and n % size == 0:
-        # DynamoDB itself cannot tell that an exactly full last page is the last one.
-        assert len(pages[-1].assets) == size
-
-
-@pytest.mark.parametrize(
-    "status, category, tradable, index",
-    [
-        (None, None, False, "by_rank"),
-        (ACTIVE, None, False, "by_status"),
-        (SUSPENDED, None, False, "by_status"),
-        (None, "meme", False, "by_category"),
-        (INACTIVE, "layer-1", False, "by_category"),  # status as a filter on by_category
-        (None, None, True, "by_status"),  # tradable: ACTIVE partition + price filter
-        (None, "layer-1", True, "by_category"),  # category + status + price filters
-    ],
-)
-def test_list_page_walks_every_index_in_rank_order(local_store, local_config, status, category,
-                                                    tradable, index):
-    assets = store_all(local_store, catalog())
-    now = utc_now()
-    max_age = local_config.PRICE_MAX_AGE_SECONDS
-    since = now - timedelta(seconds=max_age) if tradable else None
-    query = plan_list_query(status, category, since)
-    assert query.index == index
-    expected = expected_ids(assets, status, category, tradable, now, max_age)
-    assert len(expected) >= 4
-
-    for size in page_sizes(len(expected)):
-        assert_pages(walk(local_store, query, size), size, expected)
-
-
-def test_list_page_orders_ties_by_id_and_unranked_last(local_store):
-    assets = store_all(local_store, catalog())
-    listed = [a for page in walk(local_store, plan_list_query(None, None, None), 5) for a in page.assets]
-    ids = [a.asset_id for a in listed]
-    assert ids.index("AAA") + 1 == ids.index("TIEA") == ids.index("TIEB") - 1
-    unranked = sorted(a.asset_id for a in assets if a.market_cap_rank is None)
-    assert len(unranked) >= 2
-    assert ids[-len(unranked):] == unranked
-    assert all(a.market_cap_rank is not None for a in listed[: -len(unranked)])
-
-
-def test_tradable_filter_reads_past_many_filtered_out_items(local_store, local_config):
-    # GIVEN 450 assets of which only 5 are tradable, spread through the rank order; the
-    # rest are mostly ACTIVE, so they sit in the queried partition and the filter drops them
-    tradable_ranks = {10, 150, 290, 300, 440}
-    assets = []
-    for rank in range(1, 451):
-        if rank in tradable_ranks:
-            assets.append(build_asset(f"T{rank}", rank, price="1"))
-        elif rank % 50 == 0:
-            assets.append(build_asset(f"X{rank}", rank, price="1", status=SUSPENDED))
-        elif rank % 2 == 0:
-            assets.append(build_asset(f"S{rank}", rank, price="1", age_seconds=STALE))
-        else:
-            assets.append(build_asset(f"N{rank}", rank))
-    store_all(local_store, assets)
-    now = utc_now()
-    max_age = local_config.PRICE_MAX_AGE_SECONDS
-    query = plan_list_query(None, None, now - timedelta(seconds=max_age))
-    expected = expected_ids(assets, None, None, True, now, max_age)
-    assert expected == [f"T{r}" for r in sorted(tradable_ranks)]
-
-    # WHEN the listing is walked two at a time, and read in one page larger than the matches
-    with count_calls(local_store.client) as calls:
-        pages = walk(local_store, query, 2)
-    # THEN every tradable asset is found, which took more Query calls than pages
-    assert_pages(pages, 2, expected)
-    assert calls["calls"] > len(pages)
-
-    with count_calls(local_store.client) as calls:
-        page = local_store.list_page(query, 10)
-    assert [a.asset_id for a in page.assets] == expected and page.next_key is None
-    assert calls["calls"] >= 3  # 450 index items, at most 200 read per Query
 
 
 def test_iter_all_reads_small_pages_and_follows_them_to_the_end(local_store, local_config):
@@ -236,20 +131,15 @@ def test_update_fields_leaves_other_fields_and_moves_rank_key(local_store):
     assert suspended.status is SUSPENDED
     assert suspended.name == suspended_before.name and suspended.category == "layer-1"
 
-    def listed(status=None, category=None):
-        query = plan_list_query(status, category, None)
-        return [a.asset_id for a in local_store.list_page(query, 10).assets]
+    def listed():
+        return [a.asset_id for a in local_store.iter_all()]
 
-    # Every index sorts on rank_key, so every listing sees the new rank.
+    # The catalog index sorts on rank_key, so a load sees the new rank.
     assert listed() == ["BBB", "CCC", "SUS", "AAA"]
-    assert listed(ACTIVE) == ["BBB", "CCC", "AAA"]
-    assert listed(SUSPENDED) == ["SUS"]
-    assert listed(category="layer-1") == ["BBB", "CCC", "SUS", "AAA"]
 
     local_store.update_fields("BBB", {"market_cap_rank": None}, later)
     assert local_store.get("BBB").market_cap_rank is None
     assert listed() == ["CCC", "SUS", "AAA", "BBB"]
-    assert listed(ACTIVE) == ["CCC", "AAA", "BBB"]
 
 
 def test_update_fields_on_missing_asset_raises_and_creates_nothing(local_store):
@@ -288,7 +178,7 @@ def test_decimals_round_trip_exactly(local_store, field, raw):
     stored = getattr(local_store.get("DEC"), field)
     assert stored == value and str(stored) == str(value)
     # The GSI projection carries the same number.
-    listed = local_store.list_page(plan_list_query(None, None, None), 1).assets[0]
+    listed = next(local_store.iter_all())
     assert getattr(listed, field) == value
 
     # And so does a partial update.

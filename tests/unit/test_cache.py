@@ -10,10 +10,8 @@ import pytest
 import simplejson
 from botocore.exceptions import EndpointConnectionError
 
-from inventory import create_app
 from inventory.cache import LoadingCache
 from inventory.domain import AssetNotFound, StoreError, utcnow
-from inventory.extensions import get_service
 from tests.conftest import build_asset
 
 TTL, GRACE = 10.0, 30.0
@@ -291,248 +289,53 @@ class Outage:
             raise EndpointConnectionError(endpoint_url="x")
 
 
-def test_write_in_this_process_is_visible_once_forgotten(app, client, store, add_assets):
+def test_a_store_write_reaches_the_next_read_through_the_feed(app, client, store, add_assets):
+    # GIVEN cached detail and list bodies
     add_assets(build_asset("BTC", 1, price="100"), build_asset("ETH", 2, price="50"))
     assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
     assert [a["current_price"] for a in body(client.get("/inventory/assets"))["data"]] == [100, 50]
 
+    # WHEN the store changes (its feed entry in the same transaction), well within the ttl
     store.update_fields("BTC", {"current_price": Decimal("101.5")}, utcnow())
-    # Still within the ttl: the cached value is served (so the next step proves forget works).
-    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
 
-    with app.app_context():
-        get_service().forget("BTC")
-
+    # THEN the next reads answer the new state: bodies are keyed by the version they render
     assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("101.5")
     listed = body(client.get("/inventory/assets"))["data"]
     assert [a["current_price"] for a in listed] == [Decimal("101.5"), 50]
 
 
-@pytest.fixture
-def short_cache_app(config, moto_client):
-    cfg = config.replace(CACHE_TTL_SECONDS=0.25, CACHE_STALE_GRACE_SECONDS=1.0)
-    app = create_app(cfg, dynamodb_client=moto_client)
-    app.config["TESTING"] = True
-    return app
-
-
-def test_outage_serves_stale_detail_with_warning_then_503(short_cache_app, moto_client, add_assets):
+def test_outage_serves_reads_from_the_model_marked_stale(app, client, moto_client, add_assets):
     add_assets(build_asset("BTC", 1, price="100", name="Bitcoin"))
-    client = short_cache_app.test_client()
     outage = Outage(moto_client)
     assert client.get("/inventory/assets/BTC").status_code == 200
-    loaded = time.monotonic()
 
-    # GIVEN the store goes down after the value was cached
+    # GIVEN the store goes down after the model loaded
     outage.on = True
-    # WHEN the ttl has passed but not the grace period
-    time.sleep(0.5)
-    response = client.get("/inventory/assets/BTC")
-    # THEN the cached detail is served, marked stale
-    assert response.status_code == 200
-    assert response.headers["Warning"].startswith("110 ")
-    assert body(response)["data"]["name"] == "Bitcoin"
-    assert time.monotonic() - loaded < 1.0, "too slow to test inside the grace period"
+    # WHEN reads come, past every cache ttl
+    started = time.monotonic()
+    detail = client.get("/inventory/assets/BTC")
+    listed = client.get("/inventory/assets?active_only=false")
+    # THEN they are answered from memory at once, marked stale: the model cannot tell it is current
+    assert time.monotonic() - started < 1
+    assert detail.status_code == listed.status_code == 200
+    assert body(detail)["data"]["name"] == "Bitcoin"
+    assert [a["asset_id"] for a in body(listed)["data"]] == ["BTC"]
+    assert listed.headers["Warning"].startswith("110 ")
 
-    # WHEN the grace period has passed too
-    time.sleep(max(0.0, loaded + 1.0 + 0.35 - time.monotonic()))
+    # WHEN the store answers again THEN so does the model, not stale
+    outage.on = False
+    assert "Warning" not in client.get("/inventory/assets?active_only=false").headers
+
+
+def test_outage_before_the_first_load_is_a_plain_503(app, client, moto_client, add_assets):
+    add_assets(build_asset("BTC", 1, price="100"))
+    Outage(moto_client).on = True
     response = client.get("/inventory/assets/BTC", headers={"X-Request-ID": "outage-1"})
-    # THEN the failure reaches the caller as a plain 503
     assert response.status_code == 503
     payload = body(response)
     assert set(payload) == {"code", "status", "error", "message", "request_id"}
-    assert (payload["code"], payload["status"], payload["request_id"]) == (
-        503, "Service Unavailable", "outage-1",
-    )
-    assert "Warning" not in response.headers
+    assert (payload["code"], payload["status"], payload["request_id"]) == (503, "Service Unavailable", "outage-1")
+    assert response.headers["Retry-After"].isdigit()
     text = response.get_data(as_text=True)
     for leak in ("botocore", "Endpoint", "Traceback"):
         assert leak not in text
-
-
-def test_outage_with_nothing_cached_is_503(short_cache_app, moto_client, add_assets):
-    add_assets(build_asset("BTC", 1, price="100"))
-    Outage(moto_client).on = True
-    response = short_cache_app.test_client().get("/inventory/assets/BTC")
-    assert response.status_code == 503
-    assert body(response)["code"] == 503
-
-
-def test_refresh_ahead_serves_the_old_value_while_one_thread_reloads():
-    from inventory.cache import LoadingCache
-
-    now = [0.0]
-    cache = LoadingCache("snapshot", 1, ttl=10, grace=30, timer=lambda: now[0], refresh_ahead=True)
-    assert cache.get("k", lambda: "v1").value == "v1"
-    release, calls = threading.Event(), []
-
-    def slow_reload():
-        calls.append(1)
-        assert release.wait(5)
-        return "v2"
-
-    now[0] = 11  # expired: the next gets must not wait for the reload
-    assert cache.get("k", slow_reload).value == "v1"
-    assert cache.get("k", slow_reload).value == "v1"
-    release.set()
-    deadline = time.monotonic() + 5
-    while cache.get("k", slow_reload).value != "v2":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    assert len(calls) == 1
-
-
-def test_refresh_ahead_stands_in_however_long_the_value_sat_unused():
-    from inventory.cache import LoadingCache
-
-    now = [0.0]
-    cache = LoadingCache("snapshot", 1, ttl=10, grace=30, timer=lambda: now[0], refresh_ahead=True)
-    assert cache.get("k", lambda: "v1").value == "v1"
-    release = threading.Event()
-
-    def slow_reload():
-        assert release.wait(5)
-        return "v2"
-
-    # GIVEN a snapshot nobody asked for during ten ttls
-    now[0] = 100
-    # WHEN a request comes THEN it is answered from the old snapshot at once, not after a load
-    started = time.monotonic()
-    assert cache.get("k", slow_reload).value == "v1"
-    assert time.monotonic() - started < 1
-    release.set()
-
-
-# -- generations ----------------------------------------------------------------
-
-def test_an_entry_of_an_older_generation_is_a_miss_within_the_ttl(timer):
-    from inventory.generation import LocalGeneration
-
-    generation = LocalGeneration()
-    cache = LoadingCache("test", 10, ttl=TTL, grace=GRACE, timer=timer, generation=generation)
-    loader = CountingLoader("v1", "v2")
-    assert cache.get("k", loader).value == "v1"
-    assert cache.get("k", loader).value == "v1"
-    generation.advance(1)
-    assert cache.get("k", loader).value == "v2"
-    assert cache.get("k", loader).value == "v2" and loader.calls == 2
-
-
-def test_refresh_ahead_never_stands_in_with_an_older_generation():
-    from inventory.generation import LocalGeneration
-
-    generation = LocalGeneration()
-    cache = LoadingCache("snapshot", 1, ttl=10, grace=30, timer=lambda: 0.0, refresh_ahead=True,
-                         generation=generation)
-    assert cache.get("k", lambda: "old").value == "old"
-    generation.advance(5)
-    # A new generation is waited for, not served from the old snapshot.
-    assert cache.get("k", lambda: "new").value == "new"
-
-
-def test_a_generation_published_during_a_load_makes_it_load_again(timer):
-    from inventory.generation import LocalGeneration
-
-    generation = LocalGeneration()
-    cache = LoadingCache("test", 10, ttl=TTL, timer=timer, generation=generation)
-    values = iter(["read before the change", "read after it"])
-
-    def loader():
-        value = next(values)
-        generation.step()  # another worker publishes mid-load, once
-        return value
-
-    assert cache.get("k", loader).value == "read after it"
-
-
-def test_a_stored_generation_bump_reaches_a_worker_through_its_poll(app, client, store, moto_client, config,
-                                                                   add_assets):
-    # GIVEN a worker that cached BTC
-    from inventory.generation import GenerationPoller
-    from inventory.store import GenerationStore
-
-    add_assets(build_asset("BTC", 1, price="100"))
-    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
-    # WHEN another process (a refresh, a write on another instance) changes it and bumps the generation
-    store.update_fields("BTC", {"current_price": Decimal("101")}, utcnow())
-    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
-    GenerationStore(moto_client, config.DYNAMODB_TABLE_NAME).bump()
-    with app.app_context():
-        poller = GenerationPoller(get_service().generation,
-                                  GenerationStore(moto_client, config.DYNAMODB_TABLE_NAME).read, 0.5)
-    poller.poll_once()
-    # THEN the next read serves the new price, within the ttl
-    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("101")
-
-
-def test_operator_write_bumps_the_stored_generation(app, client, store, moto_client, config, add_assets):
-    from inventory.store import GenerationStore
-
-    add_assets(build_asset("BTC", 1, price="100"))
-    before = GenerationStore(moto_client, config.DYNAMODB_TABLE_NAME).read()
-    with app.app_context():
-        get_service().after_write(["BTC"])
-        assert get_service().generation.current() == before + 1
-    assert GenerationStore(moto_client, config.DYNAMODB_TABLE_NAME).read() == before + 1
-
-
-def test_a_reload_that_finds_changed_data_steps_that_keys_counter(timer):
-    # GIVEN two workers' caches on one shared generation, both holding v1
-    from inventory.generation import LocalGeneration
-
-    generation = LocalGeneration()
-    worker_a = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
-    worker_b = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
-    assert worker_a.get("k", lambda: "v1").value == "v1"
-    timer.now += 1
-    assert worker_b.get("k", lambda: "v1").value == "v1"
-    # WHEN A's entry expires (B's not yet) and its reload finds v2 (written, not yet announced)
-    timer.now += TTL - 1
-    assert worker_a.get("k", lambda: "v2").value == "v2"
-    # THEN B does not serve v1 after A served v2
-    assert worker_b.get("k", lambda: "v2").value == "v2"
-    assert generation.key(hash(("asset", "k"))) >= 1 and generation.current() == 0
-
-
-def test_a_reload_that_finds_the_same_data_keeps_the_keys_counter(timer):
-    from inventory.generation import LocalGeneration
-
-    generation = LocalGeneration()
-    cache = LoadingCache("a", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
-    cache.get("k", lambda: "v1")
-    first = generation.key(hash(("a", "k")))
-    timer.now += TTL
-    assert cache.get("k", lambda: "v1").value == "v1"
-    assert generation.key(hash(("a", "k"))) == first
-
-
-def test_a_first_load_drops_other_workers_copies_of_the_key(timer):
-    # GIVEN worker A holding v1, and worker B that never loaded the key
-    from inventory.generation import LocalGeneration
-
-    generation = LocalGeneration()
-    worker_a = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
-    worker_b = LoadingCache("asset", 10, ttl=TTL, timer=timer, generation=generation, changed=lambda o, n: o != n)
-    assert worker_a.get("k", lambda: "v1").value == "v1"
-    # WHEN B's first load finds v2 (written by a refresh that has not bumped yet)
-    assert worker_b.get("k", lambda: "v2").value == "v2"
-    # THEN A does not serve v1 after B served v2
-    assert worker_a.get("k", lambda: "v2").value == "v2"
-
-
-def test_a_write_while_the_generation_cannot_be_stored_still_drops_this_process_cache(
-    app, client, store, moto_client, add_assets
-):
-    add_assets(build_asset("BTC", 1, price="100"))
-    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("100")
-    outage = Outage(moto_client)
-    store.update_fields("BTC", {"current_price": Decimal("102")}, utcnow())
-    with app.app_context():
-        outage.on = True
-        get_service().forget("BTC")  # the bump fails: logged, stepped locally
-        outage.on = False
-    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("102")
-    with app.app_context():
-        store.update_fields("BTC", {"current_price": Decimal("103")}, utcnow())
-        get_service().forget("BTC")  # the stored bump reaches only what the local step already did
-    assert body(client.get("/inventory/assets/BTC"))["data"]["current_price"] == Decimal("103")

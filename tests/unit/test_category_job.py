@@ -11,7 +11,7 @@ from inventory.jobs.categories import refresh_categories
 from inventory.jobs.refresh import refresh_prices
 from inventory.source.client import CircuitBreaker, CoinGeckoClient
 from inventory.store import CategoryStore, PriceStore
-from inventory.store.generation import GenerationStore
+from inventory.store.feed import FeedStore
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
@@ -43,8 +43,8 @@ def catalog(source, store, moto_client, config):
     return {a.coingecko_id: a for a in store.iter_all()}
 
 
-def run(source, categories, store, generation=None):
-    return refresh_categories(source, categories, store, NOW, max_pages=4, max_age_seconds=300, generation=generation)
+def run(source, categories, store):
+    return refresh_categories(source, categories, store, NOW, max_pages=4, max_age_seconds=300)
 
 
 def by_cg(store):
@@ -54,9 +54,9 @@ def by_cg(store):
 def test_a_run_sets_every_linked_asset_from_the_source_and_touches_no_price(
     source, categories, store, catalog, cg, moto_client, config
 ):
-    generation = GenerationStore(moto_client, config.DYNAMODB_TABLE_NAME)
-    before_generation = generation.read()
-    report = run(source, categories, store, generation)
+    feed = FeedStore(moto_client, config.DYNAMODB_TABLE_NAME, 3600)
+    head = feed.head()
+    report = run(source, categories, store)
     assert report.error is None and report.changed == len(catalog) == report.assets
     # One list call, then per mapped category one page, and one more (empty) where
     # every member ranks within the catalog (a short page may be the server's page size).
@@ -74,7 +74,9 @@ def test_a_run_sets_every_linked_asset_from_the_source_and_touches_no_price(
         expected = {f: getattr(catalog[cg_id], f) for f in ("current_price", "market_cap", "last_price_update",
                                                              "status", "version")}
         assert {f: getattr(asset, f) for f in expected} == expected, cg_id
-    assert generation.read() == before_generation + 1
+    # Every change reached the feed (a touch: readers re-read the asset), in its own transaction.
+    touched = [e["asset_id"] for entry in feed.read(head, 1000) for e in entry.events if e["type"] == "asset"]
+    assert sorted(touched) == sorted(a.asset_id for a in after.values())
     assert categories.last_run() == NOW
 
 

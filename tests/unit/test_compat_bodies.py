@@ -279,4 +279,4 @@ def test_a_lookup_after_a_write_reads_the_new_status(client, add_assets):
     assert body(client.get("/inventory/assets?coingecko_ids=bitcoin"))["data"][0]["status"] == "ACTIVE"
     assert patch_status(client, "BTC", "SUSPENDED").status_code == 200
     after = body(client.get("/inventory/assets?coingecko_ids=bitcoin&active_only=false"))["data"]
-    assert after[0]["status"] == "SUSPENDED"  # the write started a new generation: no stale snapshot
+    assert after[0]["status"] == "SUSPENDED"  # the writer applied its own write: no stale read

@@ -49,7 +49,6 @@ def catalog(add_assets):
 def test_an_operator_priced_asset_keeps_its_own_bound_everywhere(client, store, catalog, app):
     assert imported(client, {"asset_id": "ACME", "symbol": "acme", "name": "Acme", "current_price": "1.0002"}) == ["created"]
     age(store, "ACME", 3600)
-    app.extensions["inventory"]["objects"]["service"].forget()
 
     acme, btc = detail(client, "ACME"), detail(client, "BTC")
     assert (acme["price_max_age_seconds"], acme["is_active"], acme["price_stale"]) == (86400, True, False)
@@ -67,7 +66,6 @@ def test_a_short_own_bound_is_stricter_than_the_default(client, store, catalog, 
     imported(client, {"asset_id": "FAST", "symbol": "fast", "name": "Fast", "current_price": "2",
                       "price_max_age_seconds": 60})
     age(store, "FAST", 120)  # within the default 300 s, past its own 60 s
-    app.extensions["inventory"]["objects"]["service"].forget()
 
     fast = detail(client, "FAST")
     assert (fast["price_max_age_seconds"], fast["is_active"], fast["price_stale"]) == (60, False, True)
@@ -80,7 +78,6 @@ def test_reimporting_the_same_price_renews_its_age(client, store, catalog, app):
     item = {"asset_id": "ACME", "symbol": "acme", "name": "Acme", "current_price": "1.5", "price_max_age_seconds": 600}
     imported(client, item)
     age(store, "ACME", 3600)
-    app.extensions["inventory"]["objects"]["service"].forget()
     assert detail(client, "ACME")["is_active"] is False
 
     assert imported(client, item) == ["renewed"]

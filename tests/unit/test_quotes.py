@@ -91,7 +91,7 @@ def test_unknown_assets_are_422_naming_them(client, catalog):
 def test_quote_reads_the_store_not_the_worker_snapshot(client, catalog, store, app):
     # GIVEN a worker whose catalog snapshot holds BTC as ACTIVE
     assert client.get("/inventory/assets/search?q=btc").status_code == 200
-    # WHEN an operator suspends it in the store (no generation bump reaches the snapshot)
+    # WHEN an operator suspends it in the store, and the read model has not applied it yet
     btc = store.get("BTC")
     store.update_catalog("BTC", {"status": AssetStatus.SUSPENDED}, btc.version, "ops", datetime.now(UTC))
     # THEN a quote refuses it at once

@@ -171,9 +171,9 @@ def caps_walk(walks, snapshots, query, limit=10):
     return seen, {a.asset_id: a.market_cap for a in result.page}
 
 
-def catalog(caps):
+def catalog(caps, seq: int = 0):
     return SearchIndex([build_asset(f"A{n:02}", n + 1, price="1", now=NOW, market_cap=Decimal(cap), version=v)
-                        for n, (cap, v) in enumerate(caps)])
+                        for n, (cap, v) in enumerate(caps)], seq)
 
 
 QUERY = SearchQuery(sort=(("market_cap", True), ("name", False)))
@@ -181,8 +181,8 @@ QUERY = SearchQuery(sort=(("market_cap", True), ("name", False)))
 
 def test_walk_neither_repeats_nor_skips_while_prices_move_and_shows_current_prices():
     # GIVEN a walk by market cap; WHEN the caps reverse after its first page
-    before = catalog([(100 - n, 1) for n in range(30)])
-    moved = catalog([(n, 2) for n in range(30)])
+    before = catalog([(100 - n, 1) for n in range(30)], seq=1)
+    moved = catalog([(n, 2) for n in range(30)], seq=2)
     seen, last_prices = caps_walk(WalkOrders(keep_seconds=60), [before, moved], QUERY)
     # THEN every asset came exactly once, in the order the walk began in, with today's prices
     assert seen == [f"A{n:02}" for n in range(30)]
@@ -193,9 +193,8 @@ def test_walk_neither_repeats_nor_skips_while_prices_move_and_shows_current_pric
 
 
 def test_walk_leaves_out_assets_removed_meanwhile_and_ends_cleanly():
-    before = catalog([(100 - n, 1) for n in range(12)])
-    fewer = SearchIndex([a for a in before.assets if a.asset_id not in ("A05", "A11")] )
-    fewer = SearchIndex([a.replace(version=2) for a in fewer.assets])
+    before = catalog([(100 - n, 1) for n in range(12)], seq=1)
+    fewer = SearchIndex([a.replace(version=2) for a in before.assets if a.asset_id not in ("A05", "A11")], 2)
     seen, _ = caps_walk(WalkOrders(keep_seconds=60), [before, fewer], QUERY, limit=5)
     assert seen == [f"A{n:02}" for n in range(12) if n not in (5, 11)]
 
@@ -203,8 +202,8 @@ def test_walk_leaves_out_assets_removed_meanwhile_and_ends_cleanly():
 def test_walk_orders_expire_and_are_bounded():
     clock = Clock()
     walks = WalkOrders(keep_seconds=60, max_walks=1, timer=clock)
-    before = catalog([(100 - n, 1) for n in range(4)])
-    moved = catalog([(n, 2) for n in range(4)])
+    before = catalog([(100 - n, 1) for n in range(4)], seq=1)
+    moved = catalog([(n, 2) for n in range(4)], seq=2)
     first, pin = walks.page(before, QUERY, 2, None, None, NOW, MAX_AGE)
     clock.now = 61
     resumed, new_pin = walks.page(moved, QUERY, 2, first.next_key, pin, NOW, MAX_AGE)
@@ -215,26 +214,69 @@ def test_walk_orders_expire_and_are_bounded():
     assert len(walks._orders) == 1
 
 
-def test_same_content_has_the_same_fingerprint():
-    assert catalog([(1, 1), (2, 1)]).fingerprint == catalog([(1, 1), (2, 1)]).fingerprint
-    assert catalog([(1, 1), (2, 1)]).fingerprint != catalog([(1, 1), (2, 2)]).fingerprint
+def test_a_version_is_named_by_its_feed_seq_so_workers_at_one_seq_agree():
+    assert catalog([(1, 1), (2, 1)], seq=7).fingerprint == catalog([(1, 1), (2, 1)], seq=7).fingerprint
+    assert catalog([(1, 1), (2, 1)], seq=7).fingerprint != catalog([(1, 1), (2, 2)], seq=8).fingerprint
+
+
+QUERIES = [
+    SearchQuery(),
+    SearchQuery(sort=(("market_cap", True), ("name", False))),
+    SearchQuery(sort=(("price", False),), tradable=True),
+    SearchQuery(q="a0", sort=(("name", True),)),
+    SearchQuery(ranges=(("market_cap", Decimal("10"), Decimal("60")),), sort=(("volume_24h", True), ("rank", False))),
+]
+
+
+def test_an_updated_version_answers_like_one_built_from_scratch_and_shares_what_did_not_move():
+    # GIVEN a version whose orderings were built by queries
+    base = catalog([(100 - n, 1) for n in range(40)], seq=1)
+    for query in QUERIES:
+        base.search(query, 10, None, NOW, MAX_AGE)
+    name_order = base._order("name", False)
+    # WHEN a batch moves prices and caps, renames one asset and adds one
+    rows = {f"A{n:02}": base.row(f"A{n:02}").replace(market_cap=Decimal(n * 3), current_price=Decimal(n))
+            for n in range(0, 40, 3)}
+    rows["A07"] = base.row("A07").replace(name="Zeta renamed", symbol="zz")
+    rows["NEW"] = build_asset("NEW", 41, price="5", now=NOW, market_cap=Decimal(55))
+    updated = base.updated(rows, seq=2)
+    fresh = SearchIndex([rows.get(a.asset_id, a) for a in base.assets] + [rows["NEW"]], 2)
+    # THEN every query answers exactly as a version built from scratch
+    for query in QUERIES:
+        a, b = updated.search(query, 50, None, NOW, MAX_AGE), fresh.search(query, 50, None, NOW, MAX_AGE)
+        assert [x.asset_id for x in a.page] == [x.asset_id for x in b.page], query
+        assert (a.total, a.active) == (b.total, b.active), query
+    assert updated.row("NEW") is rows["NEW"] and updated.by_coingecko_id["new-cg"] is rows["NEW"]
+    # AND the name ordering was rebuilt (a name moved), while the old version keeps its own
+    assert updated._order("name", False) is not name_order and base._order("name", False) is name_order
+    # AND the old version is untouched
+    assert base.row("A03").market_cap == Decimal(97) and base.row("NEW") is None
+
+
+def test_a_price_batch_shares_the_orderings_its_rows_do_not_move():
+    base = catalog([(100 - n, 1) for n in range(10)], seq=1)
+    base.search(SearchQuery(sort=(("name", False),)), 5, None, NOW, MAX_AGE)
+    base.search(SearchQuery(sort=(("price", False),)), 5, None, NOW, MAX_AGE)
+    moved = base.updated({"A03": base.row("A03").replace(current_price=Decimal("9"))}, seq=2)
+    assert moved._order("name", False) is base._order("name", False)  # names did not move: shared
+    assert "price" not in moved._values  # rebuilt on its first use in the new version
+    assert [a.asset_id for a in moved.search(SearchQuery(sort=(("price", True),)), 1, None, NOW, MAX_AGE).page] == ["A03"]
 
 
 def test_a_reload_keeps_unchanged_rows_and_shares_the_unchanged_values_of_changed_ones():
-    from inventory.search import SnapshotLoader
+    from inventory.search import load_index
 
     def read(asset, **changes):
         # What a store read gives: equal values in new objects.
         return asset.replace(name=(asset.name + " ")[:-1], last_price_update=asset.last_price_update + timedelta(0),
                              **changes)
 
-    load = SnapshotLoader()
     stored = list(catalog([(100 - n, 1) for n in range(5)]).assets)
-    first = load([read(a) for a in stored])
+    first = load_index([read(a) for a in stored], 1)
     # A refresh moved A02's price; A03's price is re-read with other digits (same value).
     moved = [read(a, current_price=Decimal("2.5"), high_24h=Decimal("3")) if a.asset_id == "A02"
              else read(a, current_price=Decimal("1.000")) if a.asset_id == "A03" else read(a) for a in stored]
-    again = load(moved)
+    again = load_index(moved, 2, first)
     assert [a is b for a, b in zip(first.assets, again.assets)] == [True, True, False, False, True]
     changed, old = again.assets[2], first.assets[2]
     assert changed == moved[2] and (changed.current_price, changed.high_24h) == (Decimal("2.5"), Decimal("3"))
@@ -243,18 +285,19 @@ def test_a_reload_keeps_unchanged_rows_and_shares_the_unchanged_values_of_change
     assert str(again.assets[3].current_price) == "1.000" and str(first.assets[3].current_price) != "1.000"
     # Nor one instant written in another time zone.
     plus_one = timezone(timedelta(hours=1))
-    shifted = load([a.replace(last_price_update=a.last_price_update.astimezone(plus_one)) for a in moved])
+    shifted = load_index([a.replace(last_price_update=a.last_price_update.astimezone(plus_one)) for a in moved], 3,
+                         again)
     assert all(a.last_price_update.tzinfo is plus_one for a in shifted.assets)
 
 
 def test_snapshot_rows_pack_cold_fields_and_give_back_exactly_the_same_decimals():
-    from inventory.search import COLD_FIELDS, SnapshotAsset, SnapshotLoader
+    from inventory.search import COLD_FIELDS, SnapshotAsset, load_index
 
     values = [Decimal("1.2300E+5"), Decimal("-0"), None, Decimal("0.000000001"), Decimal("97000.10"), Decimal("7"),
               Decimal("-12.500"), Decimal("1E+3"), None, Decimal("0.0"), Decimal("123456789012345678.123456789"),
               Decimal("-0.00001")]
     asset = build_asset("BTC", 1, price="97000.10", now=NOW, **dict(zip(COLD_FIELDS, values)))
-    (row,) = SnapshotLoader()([asset]).assets
+    (row,) = load_index([asset], 1).assets
     assert type(row) is SnapshotAsset
     for name, value in zip(COLD_FIELDS, values):
         got = getattr(row, name)

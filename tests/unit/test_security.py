@@ -312,7 +312,8 @@ def test_cors_allows_exactly_the_configured_origins(make_app):
     assert allowed.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
     assert "Origin" in allowed.headers["Vary"]
     exposed = {h.strip() for h in allowed.headers["Access-Control-Expose-Headers"].split(",")}
-    assert {"ETag", "X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= exposed
+    assert {"ETag", "X-Request-ID", "X-Catalog-Seq", "X-Catalog-Lag", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
+            "RateLimit-Reset"} <= exposed
     assert "Access-Control-Allow-Credentials" not in allowed.headers
 
     for origin in ("https://evil.example.com", ALLOWED_ORIGIN + ".evil.com", "null"):

@@ -4,33 +4,33 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from decimal import Decimal
+
 from inventory.store.feed import FeedEntry
+from inventory.store.prices import PriceUpdate
 from tests.conftest import NOW, build_asset
+from tests.unit.test_read_model import FakeFeed as ModelFeed
+from tests.unit.test_read_model import make_model
 
 
-class FakeFeed:
-    def __init__(self):
-        self.entries: list[FeedEntry] = []
-
-    def read(self, after: int, limit: int):
-        return [e for e in self.entries if e.seq > after][:limit]
-
-    def head(self) -> int:
-        return max((e.seq for e in self.entries), default=0)
+class FakeFeed(ModelFeed):
+    def __init__(self, assets=None):
+        super().__init__(assets if assets is not None else [build_asset("BTC", 1, price="100", now=NOW)])
 
     def price(self, seq: int, asset_id: str, asset_seq: int, price: str, at=NOW):
-        self.entries.append(FeedEntry(seq, at, [{"type": "price", "asset_id": asset_id, "asset_seq": asset_seq,
-                                                 "price": price, "as_of": at.isoformat()}]))
+        update = PriceUpdate(asset_id, {"current_price": Decimal(price), "last_price_update": at}, at,
+                             {"price": Decimal(price)}, stream_seq=asset_seq - 1)
+        self.entries.append(FeedEntry(seq, at, [update.feed_event()]))
+        self.assets[asset_id] = self.assets[asset_id].replace(
+            current_price=Decimal(price), last_price_update=at, stream_seq=asset_seq)
 
 
-def make_hub(feed, clock, assets=None, **kwargs):
+def make_hub(feed, clock, **kwargs):
     from inventory.stream.hub import Hub
 
-    assets = assets if assets is not None else [build_asset("BTC", 1, price="100", now=NOW)]
-    hub = Hub(feed.read, feed.head, lambda: assets, max_age_seconds=300, retention_seconds=3600,
-              gap_grace_seconds=kwargs.pop("gap_grace_seconds", 30), clock=clock, **kwargs)
-    hub.load()
-    return hub
+    model = make_model(feed, gap_grace_seconds=kwargs.pop("gap_grace_seconds", 30))
+    hub = Hub(model, max_age_seconds=300, retention_seconds=3600, poll_seconds=0, clock=clock, **kwargs)
+    return hub.start()
 
 
 def drain(sub) -> list[dict]:
@@ -65,11 +65,12 @@ def test_a_missing_seq_holds_later_entries_until_the_grace_period_then_is_skippe
     drain(sub)
     feed.price(2, "BTC", 1, "101")  # seq 1 is in flight
 
-    assert hub.poll_once() == 0 and drain(sub) == []
+    hub.poll_once()
+    assert drain(sub) == []
     import time
 
     time.sleep(0.25)
-    assert hub.poll_once() == 1
+    hub.poll_once()
     assert [m["type"] for m in drain(sub)] == ["price", "_position"]
 
 
@@ -77,7 +78,7 @@ def test_resume_from_a_seq_no_longer_kept_is_a_snapshot_flagged_resync():
     feed, now = FakeFeed(), [NOW]
     for seq in range(1, 4):
         feed.price(seq, "BTC", seq, str(100 + seq))
-    hub = make_hub(feed, lambda: now[0], assets=[build_asset("BTC", 1, price="103", now=NOW, stream_seq=3)])
+    hub = make_hub(feed, lambda: now[0])
     # GIVEN entries 1..2 expired from the table (and the hub never held them)
     feed.entries = feed.entries[2:]
     hub._ring.clear()
@@ -111,27 +112,52 @@ def test_a_client_that_falls_behind_is_dropped_with_a_reason():
 
 def test_an_asset_created_after_the_load_reaches_every_asset_and_its_category_subscribers_snapshot_first():
     feed, now = FakeFeed(), [NOW]
-    # GIVEN SOL is created (no feed entry) after the hub loaded, and its first change then commits
-    created = build_asset("SOL", 2, price="150", now=NOW, categories=("layer-1",))
-    from inventory.stream.hub import Hub
-
-    hub = Hub(feed.read, feed.head, lambda: [build_asset("BTC", 1, price="100", now=NOW)],
-              get_asset={"SOL": created}.__getitem__, max_age_seconds=300, retention_seconds=3600,
-              clock=lambda: now[0])
-    hub.load()
+    hub = make_hub(feed, lambda: now[0])
     every, layer1, btc = hub.subscribe(None, "c"), hub.subscribe(None, "c", categories=({"layer-1"}, set())), \
         hub.subscribe({"BTC"}, "c")
     for sub in (every, layer1, btc):
         drain(sub)
-    feed.price(1, "SOL", 1, "151")
-
+    # GIVEN SOL is created after the hub loaded (a touch in the feed), then its first price commits
+    feed.touch(1, build_asset("SOL", 2, price="150", now=NOW, categories=("layer-1",)))
+    hub.poll_once()
+    feed.price(2, "SOL", 1, "151")
     hub.poll_once()
 
     for sub in (every, layer1):
-        snapshot, price, _ = drain(sub)
-        assert (snapshot["type"], snapshot["asset_id"], snapshot["price"], snapshot["asset_seq"]) == \
-            ("snapshot", "SOL", "150", 0)
+        snapshot, _, price, _ = drain(sub)
+        assert (snapshot["type"], snapshot["asset_id"], snapshot["price"]) == ("snapshot", "SOL", "150")
         assert (price["type"], price["price"], price["asset_seq"]) == ("price", "151", 1)
     assert drain(btc) == []
     resumed = hub.subscribe(None, "c", since=0)
-    assert [(m["type"], m.get("asset_id")) for m in drain(resumed)][:2] == [("snapshot", "SOL"), ("price", "SOL")]
+    assert [(m["type"], m.get("asset_id")) for m in drain(resumed)][:3] == [
+        ("snapshot", "SOL"), ("_position", None), ("price", "SOL")]
+
+
+def test_an_asset_that_joins_a_followed_category_reaches_the_stream_without_a_reconnect():
+    feed, now = FakeFeed([build_asset("BTC", 1, price="100", now=NOW),
+                          build_asset("SOL", 2, price="150", now=NOW, categories=("meme",))]), [NOW]
+    hub = make_hub(feed, lambda: now[0])
+    layer1 = hub.subscribe(None, "c", categories=({"layer-1"}, set()))
+    drain(layer1)
+    feed.touch(1, feed.assets["SOL"].replace(categories=("layer-1",), category="layer-1"))
+    feed.price(2, "SOL", 1, "151")
+    # Both entries in one poll: the snapshot already carries the price, which is not sent twice.
+    hub.poll_once()
+    [snapshot, marker] = drain(layer1)
+    assert (snapshot["type"], snapshot["asset_id"], snapshot["price"], marker["seq"]) == ("snapshot", "SOL", "151", 1)
+    # And one that leaves it is no longer followed.
+    feed.touch(3, feed.assets["SOL"].replace(categories=("meme",), category="meme"))
+    feed.price(4, "SOL", 2, "152")
+    hub.poll_once()
+    assert drain(layer1) == []
+
+
+def test_numbers_go_out_in_plain_notation():
+    feed, now = FakeFeed([build_asset("BONK", 1, price="0.00000042", now=NOW)]), [NOW]
+    hub = make_hub(feed, lambda: now[0])
+    sub = hub.subscribe(None, "c")
+    assert drain(sub)[0]["price"] == "0.00000042"
+    feed.price(1, "BONK", 1, "8.354E+4")
+    hub.poll_once()
+    assert drain(sub)[0]["price"] == "83540"
+    assert [m["price"] for m in drain(hub.subscribe(None, "c", since=0)) if "price" in m] == ["83540"]

@@ -7,7 +7,8 @@ import json
 import requests
 import websocket
 
-from tests.unit.test_stream_sse import categorized, config, move_price, served, suspend  # noqa: F401  (shared fixtures)
+from tests.conftest import build_asset
+from tests.unit.test_stream_sse import SSE, categorized, config, move_price, served, suspend  # noqa: F401  (shared fixtures)
 
 
 # The handshake headers: without them the route does not match (400) and validation never runs.
@@ -124,3 +125,26 @@ def test_category_subscribe_and_unsubscribe_messages(app, served, add_assets):
 def test_unknown_category_in_the_query_is_422_before_the_upgrade(served):
     bad = requests.get(f"{served}/inventory/stream?categories=nonsense", headers=UPGRADE, timeout=5)
     assert bad.status_code == 422 and bad.json()["error"] == "validation_failed"
+
+
+def test_one_number_format_on_every_path(app, served, add_assets):
+    # GIVEN prices DynamoDB and the source write in E-notation (Decimal("4.2E-7"), Decimal("8.354E+4"))
+    add_assets(build_asset("DUST", 3, price="0.00000042"), build_asset("BIG", 4, price="100"))
+    move_price(app, "BIG", "8.354E+4", 30)  # through the feed, as a refresh writes it
+    ws = connect(served, "?assets=DUST,BIG")
+    streamed = {}
+    while len(streamed) < 2 or streamed.get("BIG") != "83540":
+        message = receive(ws)
+        streamed[message["asset_id"]] = message["price"]
+    ws.close()
+    sse = SSE(f"{served}/inventory/assets/stream?assets=DUST,BIG")
+    sse_prices = {m["asset_id"]: m["price"] for m in sse.take(2)}
+    sse.response.close()
+    # THEN REST detail and list, the CSV export, SSE and WebSocket all write plain notation, every digit
+    detail = {i: requests.get(f"{served}/inventory/assets/{i}", timeout=5).text for i in ("DUST", "BIG")}
+    assert '"current_price":0.00000042' in detail["DUST"] and '"current_price":83540' in detail["BIG"]
+    listed = requests.get(f"{served}/inventory/assets?q=dust&active_only=false", timeout=5).text
+    assert '"current_price":0.00000042' in listed
+    csv = requests.get(f"{served}/inventory/assets/export?format=csv", timeout=5).text
+    assert ",0.00000042," in csv and ",83540," in csv and "E-" not in csv and "E+" not in csv
+    assert streamed == sse_prices == {"DUST": "0.00000042", "BIG": "83540"}

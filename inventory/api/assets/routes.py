@@ -6,12 +6,11 @@ from flask.views import MethodView
 
 from ...domain import InvalidCursor
 from ...extensions import get_history, get_service
-from ...search import RANGE_ATTRIBUTE, SearchQuery, key_from_cursor, key_to_cursor
-from ...store import PageKey
+from ...search import SearchQuery, key_from_cursor, key_to_cursor
 from ..bodies import Blueprint
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import ErrorSchema
-from ..responses import Rendered, cached_json, render
+from ..responses import Rendered, asset_state, cached_json, catalog_version, render
 from .schemas import (
     INTERVALS,
     AssetEnvelopeSchema,
@@ -45,12 +44,6 @@ def _render_page(listing, next_cursor) -> Rendered:
     return render(body, _PAGE, listing.stale)
 
 
-# Filters the catalog snapshot answers; without them a listing is one index Query. `category`
-# is among them: it matches any of an asset's categories, and the by_category index holds
-# only the primary one.
-_SNAPSHOT_ONLY = ("q", "sort", "category", *(f"{b}_{n}" for n in RANGE_ATTRIBUTE for b in ("min", "max")))
-
-
 @blp.route("")
 class AssetList(MethodView):
     @blp.arguments(ListArgsSchema, location="query")
@@ -62,38 +55,14 @@ class AssetList(MethodView):
         Unranked assets come last; ties are broken by asset_id. Page with
         `next_cursor`. With `active_only` (the default) only assets tradable
         now are listed; the counts always cover every asset matching the
-        filters. `status` alone is answered by a DynamoDB index Query; any
-        other filter or a `sort` by the catalog snapshot search uses (README
-        "Search and filters").
+        filters. Answered from the catalog this process holds in memory
+        (README "Read model"), like search.
         `coingecko_ids` looks assets up by their CoinGecko ids instead: one
         page, in the order asked.
         """
         if "coingecko_ids" in args:
             return _lookup(args)
-        if any(name in args for name in _SNAPSHOT_ONLY):
-            return _snapshot_page("list", search_query(args, tradable=args["active_only"]), args)
-        filters = {"status": args.get("status"), "category": None, "active_only": args["active_only"],
-                   "limit": args["limit"]}
-        after = None
-        if "cursor" in args:
-            asset_id, rank_key = decode_cursor("list", filters, args["cursor"], arity=2)
-            if not (isinstance(asset_id, str) and isinstance(rank_key, str)):
-                raise InvalidCursor()
-            after = PageKey(asset_id, rank_key)
-
-        def build() -> Rendered:
-            listing = get_service().list_assets(
-                status=args.get("status"),
-                category=None,
-                active_only=args["active_only"],
-                limit=args["limit"],
-                after=after,
-            )
-            key = listing.next_key
-            cursor = encode_cursor("list", filters, [key.asset_id, key.rank_key]) if key else None
-            return _render_page(listing, cursor)
-
-        return cached_json("list", (tuple(sorted(filters.items())), after), build)
+        return _snapshot_page("list", search_query(args, tradable=args["active_only"]), args)
 
 
 def _lookup(args):
@@ -107,7 +76,7 @@ def _lookup(args):
         )
         return _render_page(listing, None)
 
-    return cached_json("list", ("coingecko_ids", filters), build)
+    return cached_json("list", ("coingecko_ids", filters), build, version=catalog_version())
 
 
 def _snapshot_page(scope: str, query: SearchQuery, args):
@@ -131,7 +100,7 @@ def _snapshot_page(scope: str, query: SearchQuery, args):
         cursor = encode_cursor(scope, filters, [*key_to_cursor(key), listing.snapshot]) if key else None
         return _render_page(listing, cursor)
 
-    return cached_json(scope, (query, limit, after, pin), build)
+    return cached_json(scope, (query, limit, after, pin), build, version=catalog_version())
 
 
 @blp.route("/search")
@@ -189,13 +158,15 @@ class AssetDetail(MethodView):
         Inactive and suspended assets are returned with their status.
         """
 
+        service = get_service()
+        asset = service.get_asset(asset_id)
+
         def build() -> Rendered:
-            service = get_service()
-            asset = service.get_asset(asset_id)
             view = AssetView.of(asset, service.clock(), service.max_age)
             return render({"data": view}, _DETAIL, version=asset.version)
 
-        return cached_json("asset", asset_id, build)
+        # Keyed by what identifies this state of the asset: a body never outlives it.
+        return cached_json("asset", asset_id, build, version=asset_state(asset))
 
 
 # The export view registers on this blueprint (imported at the end: it imports `blp`).

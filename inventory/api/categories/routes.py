@@ -9,7 +9,7 @@ from ...extensions import get_service
 from ..assets.schemas import AssetView
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
-from ..responses import Rendered, cached_json, render
+from ..responses import Rendered, cached_json, catalog_version, render
 from .schemas import CategoryArgsSchema, CategoryEnvelopeSchema, CategoryListArgsSchema, CategoryListSchema
 
 blp = Blueprint(
@@ -46,7 +46,7 @@ class CategoryList(MethodView):
             board, stale = categories.board()
             return render({"data": board.summaries(categories.catalog.clock())}, _LIST, stale)
 
-        return cached_json("categories", "all", build)
+        return cached_json("categories", "all", build, version=catalog_version())
 
 
 @blp.route(f"/<{_SLUG_RULE}>", parameters=[{
@@ -69,4 +69,4 @@ class CategoryDetail(MethodView):
             body = {**vars(summary), "top_assets": [AssetView.of(a, now, catalog.max_age) for a in summary.top_assets]}
             return render({"data": body}, _DETAIL, stale)
 
-        return cached_json("categories", (slug, args["limit"]), build)
+        return cached_json("categories", (slug, args["limit"]), build, version=catalog_version())

@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 
 from ...domain import StoreError
 from ...extensions import get_service, per_process
+from ..errors import STORE_RETRY_AFTER_SECONDS
 from .checks import WatchedAssets, price_problems
 from .probe import build_probe, probe_on_scrape
 
@@ -163,7 +164,7 @@ class Detailed(MethodView):
             report.problem("store", "store_unreachable", "store unreachable")
             body.update(status="unhealthy", store={"reachable": False, "latency_ms": None, "table_status": None})
             body["price_source"] = _source(report)
-            return body, 503
+            return body, 503, {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)}
         latency_ms = round((time.perf_counter() - started) * 1000 / 4, 2)
         total, active = facts.counts.counts(now, service.max_age)
         refresh, lease = facts.refresh, facts.lease

@@ -10,7 +10,7 @@ from ...extensions import get_service
 from ...market import WINDOWS, movers, overview
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
-from ..responses import Rendered, cached_json, render
+from ..responses import Rendered, cached_json, catalog_version, render
 from .schemas import MoversArgsSchema, MoversSchema, OverviewArgsSchema, OverviewSchema
 
 blp = Blueprint(
@@ -47,7 +47,7 @@ class MarketOverview(MethodView):
             }
             return render(body, _OVERVIEW, stale)
 
-        return cached_json("market", ("overview",), build)
+        return cached_json("market", ("overview",), build, version=catalog_version())
 
 
 @blp.route("/movers")
@@ -85,4 +85,4 @@ class MarketMovers(MethodView):
             }
             return render(body, _MOVERS, stale)
 
-        return cached_json("market", ("movers", window, limit, min_cap, min_volume), build)
+        return cached_json("market", ("movers", window, limit, min_cap, min_volume), build, version=catalog_version())
