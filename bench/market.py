@@ -127,7 +127,7 @@ def _load_child(page_items: int) -> None:
     store_assets._CATALOG_PAGE = page_items or 1_000_000
     with create_app().app_context():
         service = get_service()
-        service.stores.assets.get_stats()  # the client, its model and connection: not part of a load
+        service.stores.feed.head()  # the client, its model and connection: not part of a load
         gc.collect()
         before = _rss_kb()
         cpu = []

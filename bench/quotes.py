@@ -45,7 +45,6 @@ def measure(endpoint: str, catalog: int, runs: int) -> list[list[str]]:
     migrate(dynamodb, config.DYNAMODB_TABLE_NAME, utcnow())
     stores = Stores.build(dynamodb, config)
     stores.assets.create_many([build_asset(f"A{i}", i + 1, price="1234.5678") for i in range(catalog)])
-    stores.assets.recount(utcnow(), config.PRICE_MAX_AGE_SECONDS)
     client = create_app(config, dynamodb_client=dynamodb).test_client()
     logging.getLogger("inventory.request").setLevel(logging.WARNING)
 

@@ -33,7 +33,7 @@ def _stores(endpoint: str, name: str):
 
 def _refresh(cg, store, prices, pages):
     client = CoinGeckoClient(cg.url, calls_per_minute=0)
-    return refresh_prices(client, store, prices, pages=pages, max_age_seconds=300)
+    return refresh_prices(client, store, prices, pages=pages)
 
 
 class OneByOnePriceStore(PriceStore):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
-from .domain import Asset, AssetStatus, CatalogStats, VersionConflict
+from .domain import Asset, AssetStatus, VersionConflict
 from .domain.models import UNCATEGORIZED
 
 # Taxonomy slug -> the CoinGecko category ids (`/coins/categories/list`) whose
@@ -218,7 +218,6 @@ class CategoryService:
         now = self.catalog.clock()
         change = f"categories {','.join(before)} -> {','.join(wanted)}" if pin else "categories handed to the source"
         note = change + (f": {reason}" if reason else "")
-        counts = CatalogStats.moved_by([asset], [asset.replace(category=wanted[0])], now, self.catalog.max_age)
-        stores.categories.set_by_operator(asset, wanted, actor, note[:500], request_id, now, counts, pin)
+        stores.categories.set_by_operator(asset, wanted, actor, note[:500], request_id, now, pin)
         self.catalog.after_write([asset_id])
         return self.catalog.get_asset(asset_id)

@@ -21,6 +21,7 @@ import struct
 import threading
 import time
 import weakref
+import zlib
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -58,17 +59,27 @@ class FeedReader(Protocol):
 
 
 class SharedSeq:
-    """The highest feed seq any worker of this instance has served: 8 bytes of an mmap'd file."""
+    """What the workers of one instance have served, in an mmap'd file they share: the highest
+    feed seq any of them applied or committed (slot 0), and per asset (by a hash of its id) the
+    seq of the last entry that changed it.
+
+    A worker about to answer for an asset catches up only when that asset's slot is ahead of
+    it, so a write makes the other workers poll once for the assets it wrote, not for every
+    read (a collision only costs an extra poll). Pages and market figures span every asset:
+    they compare slot 0.
+    """
 
     _SLOT = struct.Struct("<q")
+    ASSET_SLOTS = 65536  # 512 KB of file
 
     def __init__(self, path: str):
         self.path = path
+        size = self._SLOT.size * (1 + self.ASSET_SLOTS)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if os.fstat(fd).st_size < self._SLOT.size:
-                os.ftruncate(fd, self._SLOT.size)
-            self._map = mmap.mmap(fd, self._SLOT.size)
+            if os.fstat(fd).st_size < size:
+                os.ftruncate(fd, size)
+            self._map = mmap.mmap(fd, size)
         finally:
             os.close(fd)
         self._lock = threading.Lock()
@@ -77,13 +88,20 @@ class SharedSeq:
         # An aligned 8-byte load is never seen half-written.
         return self._SLOT.unpack_from(self._map)[0]
 
-    def advance(self, seq: int) -> None:
-        if seq <= self.current():
-            return
+    def of(self, asset_id: str) -> int:
+        return self._SLOT.unpack_from(self._map, self._offset(asset_id))[0]
+
+    def advance(self, seq: int, assets: dict[str, int] | None = None) -> None:
+        """Publish `seq`, and for each asset the seq of the entry that last changed it."""
         with self._lock, open(self.path, "rb") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if seq > self.current():
-                self._SLOT.pack_into(self._map, 0, seq)
+            for offset, value in [(0, seq), *((self._offset(a), s) for a, s in (assets or {}).items())]:
+                if value > self._SLOT.unpack_from(self._map, offset)[0]:
+                    self._SLOT.pack_into(self._map, offset, value)
+
+    def _offset(self, asset_id: str) -> int:
+        # crc32, not hash(): the same slot in every process, whatever its hash seed.
+        return self._SLOT.size * (1 + zlib.crc32(asset_id.encode()) % self.ASSET_SLOTS)
 
 
 _FIELDS = [f.name for f in dataclasses.fields(Asset)]
@@ -141,6 +159,8 @@ class ReadModel:
         self._start_lock = threading.Lock()
         self._gap_since: float | None = None
         self._local = 0  # changes this process applied on top of the feed since its last entry
+        # Per asset, the last feed seq this process committed itself (it applies those at once).
+        self._written: dict[str, int] = {}
         self._loaded_at: datetime | None = None  # when the last full load began
         self.last_poll_ok: float | None = None  # timer() of the last poll that reached the store
         self.last_poll_failed: float | None = None
@@ -179,8 +199,9 @@ class ReadModel:
 
     # -- reads ---------------------------------------------------------------
 
-    def view(self) -> SearchIndex:
-        """The current version, caught up first when this instance already served a newer one.
+    def view(self, assets: Iterable[str] = ()) -> SearchIndex:
+        """The current version, caught up first when this instance already served a newer one
+        (of these assets, or of any when none are named).
 
         Never waits for a store that is not answering: then it is what this process has.
         """
@@ -192,13 +213,19 @@ class ReadModel:
                 self.sync()
             except InventoryError as exc:
                 log.warning("read model: feed poll failed: %s", exc)
-        elif self.shared is not None and self.shared.current() > view.seq and self.store_answering():
+        elif self.shared is not None and self._behind(view, assets) and self.store_answering():
             self.sync(timeout=CATCH_UP_SECONDS)
         return self._view
 
+    def _behind(self, view: SearchIndex, assets: Iterable[str]) -> bool:
+        if not assets:
+            return self.shared.current() > view.seq
+        written = self._written
+        return any(self.shared.of(a) > max(view.seq, written.get(a, 0)) for a in assets)
+
     def get(self, asset_id: str) -> Asset:
         """:raises KeyError: no such asset in the model."""
-        row = self.view().row(asset_id)
+        row = self.view((asset_id,)).row(asset_id)
         if row is None:
             raise KeyError(asset_id)
         return row
@@ -261,10 +288,14 @@ class ReadModel:
         """
         self.written(self._reread(asset_ids).values())
 
-    def committed(self, seq: int) -> None:
-        """This process committed feed entry `seq`: no worker of the instance may serve older data."""
+    def committed(self, seq: int, asset_ids: Iterable[str]) -> None:
+        """This process committed feed entry `seq` for these assets (and applies it itself, at
+        once): no worker of the instance may serve them older."""
+        ids = set(asset_ids)
+        for asset_id in ids:
+            self._written[asset_id] = max(seq, self._written.get(asset_id, 0))
         if self.shared is not None:
-            self.shared.advance(seq)
+            self.shared.advance(seq, dict.fromkeys(ids, seq))
 
     # -- the feed --------------------------------------------------------------
 
@@ -273,6 +304,7 @@ class ReadModel:
 
         :raises StoreError: the feed could not be read (without `timeout`).
         """
+        self.start()
         if not self._sync_lock.acquire(timeout=-1 if timeout is None else timeout):
             return 0
         try:
@@ -372,10 +404,12 @@ class ReadModel:
         view = self._view
         rows: dict[str, Asset] = {}
         missing: set[str] = set()
+        published: dict[str, int] = {}
         loaded = self._loaded_at - timedelta(seconds=INDEX_LAG_SECONDS) if self._loaded_at else None
         for entry in entries:
             for event in entry.events:
                 asset_id = event["asset_id"]
+                published[asset_id] = entry.seq
                 current = rows.get(asset_id) or view.row(asset_id)
                 if current is not None and event.get("type") == mapping.TOUCH and loaded and entry.at < loaded:
                     continue  # the load read this asset well after this write
@@ -394,7 +428,7 @@ class ReadModel:
         self._local = 0
         self._view = view.updated(rows, seq) if rows else _moved_to(view, seq)
         if self.shared is not None:
-            self.shared.advance(seq)
+            self.shared.advance(seq, published)
         for listener in self._listeners:
             listener(entries, self._view)
 

@@ -14,7 +14,6 @@ from .domain import (
     Asset,
     AssetNotFound,
     AssetStatus,
-    CatalogStats,
     InvalidRequest,
     Lease,
     PricePoint,
@@ -56,7 +55,6 @@ class HealthFacts:
     """What /health/detailed reports, read straight from the store (never cached)."""
 
     table_status: str
-    counts: CatalogStats
     refresh: RefreshState
     lease: Lease | None
 
@@ -105,6 +103,11 @@ class CatalogService:
         view = self.model.view()
         return Cached(view, stale=not self.model.store_answering())
 
+    def counts(self, now: datetime) -> tuple[int, int]:
+        """(assets, tradable now) in the read model."""
+        result = self.catalog_snapshot().value.search(SearchQuery(), 1, None, now, self.max_age)
+        return result.total, result.active
+
     def search(self, query: SearchQuery, limit: int, after: SortKey | None, pin: str | None = None) -> Listing:
         index = self.catalog_snapshot()
         result, pin = self.walks.page(index.value, query, limit, after, pin, self.clock(), self.max_age)
@@ -145,7 +148,7 @@ class CatalogService:
         return self._stores.changes.audit(asset_id, limit, after)
 
     def health(self) -> HealthFacts:
-        """The table's status, the stored counts, the refresh state and the lease holder.
+        """The table's status, the refresh state and the lease holder.
 
         :raises StoreError: the store is unreachable.
         """
@@ -153,7 +156,6 @@ class CatalogService:
         stores = self._stores
         return HealthFacts(
             table_status=table_status(stores.client, stores.table_name),
-            counts=self._assets.get_stats(),
             refresh=stores.refresh_state.get(),
             lease=stores.leases.current(),
         )
@@ -167,10 +169,6 @@ class CatalogService:
         """
         if asset_ids:
             self.model.reread(list(dict.fromkeys(asset_ids)))
-
-    def _moved(self, before: list[Asset], after: list[Asset]) -> CatalogStats:
-        """The change an operator write makes to the catalog counts (written in its transaction)."""
-        return CatalogStats.moved_by(before, after, self.clock(), self.max_age)
 
     def change_status(
         self, asset_id: str, to_status: AssetStatus, reason: str, expected_version: int, actor: str, request_id: str
@@ -196,9 +194,8 @@ class CatalogService:
         """
         for attempt in range(PRICE_RACE_RETRIES + 1):
             now = self.clock()
-            counts = self._moved([p.asset for p in plans], [p.changed_asset for p in plans])
             try:
-                self._stores.changes.apply(plans, actor, request_id, now, counts)
+                self._stores.changes.apply(plans, actor, request_id, now)
                 break
             except VersionConflict:
                 if attempt == PRICE_RACE_RETRIES:
@@ -214,7 +211,7 @@ class CatalogService:
     def _replan(self, plans: list[PlannedChange]) -> list[PlannedChange]:
         """The same changes over the assets as stored now, when only a price write came between.
 
-        A price write moves an asset's stream_seq (and its counts bucket) but
+        A price write moves an asset's stream_seq but
         never its version: the operator's change still applies to what they saw.
         :raises VersionConflict: an asset's version or status moved (another operator).
         """
@@ -234,7 +231,7 @@ class CatalogService:
             self.model.check_store()
             found = self._assets.batch_get(asset_ids, True)
         else:
-            view = self.model.view()
+            view = self.model.view(asset_ids)
             found = {i: row for i in asset_ids if (row := view.row(i)) is not None}
         return [found[i] for i in asset_ids if i in found], [i for i in asset_ids if i not in found]
 
@@ -290,9 +287,8 @@ class CatalogService:
         An asset without a coingecko_id is operator-priced: it keeps its own
         staleness bound (OPERATOR_PRICE_MAX_AGE_SECONDS unless the import sets
         one), and an import with a price renews the price's age even when the
-        price is the same ("renewed"). The catalog counts move in the same
-        write. Cached views are the caller's to drop (after_write), once for
-        the whole import.
+        price is the same ("renewed"). The caller reads what it imported back
+        into the read model (after_write), once for the whole import.
 
         :raises VersionConflict: it changed while being imported.
         """
@@ -304,7 +300,7 @@ class CatalogService:
                 created_at=self.clock(), updated_at=self.clock(), updated_by=actor,
                 price_max_age_seconds=_operator_bound(asset, None, self.config.OPERATOR_PRICE_MAX_AGE_SECONDS),
             )
-            if not self._assets.create(created, counts=self._moved([], [created])):
+            if not self._assets.create(created):
                 raise VersionConflict() from None
             return "created"
         if current.coingecko_id and not overwrite_linked:
@@ -328,8 +324,7 @@ class CatalogService:
             changes["categories"] = (changes["category"],)  # an import names one category: its only one
         if not changes:
             return "unchanged"
-        counts = self._moved([current], [current.replace(**changes)])
-        self._assets.update_catalog(asset.asset_id, changes, current.version, actor, self.clock(), counts)
+        self._assets.update_catalog(asset.asset_id, changes, current.version, actor, self.clock())
         renewed_only = set(changes) <= {"last_price_update", "price_max_age_seconds"} and (
             changes["price_max_age_seconds"] == current.price_max_age_seconds
         )
@@ -342,11 +337,8 @@ class CatalogService:
         return migrate(self._stores.client, self._stores.table_name, self.clock())
 
     def seed(self, rows: list[dict], progress: Callable[[int], None] | None = None) -> SyncReport:
-        """Load catalog rows (create or refresh identities), then rebuild the counts; return the report."""
-        now = self.clock()
-        report = sync_catalog(rows, self._assets, now, progress=progress)
-        self._assets.recount(now, self.max_age)
-        return report
+        """Load catalog rows (create or refresh identities); return the report."""
+        return sync_catalog(rows, self._assets, self.clock(), progress=progress)
 
     def backfill_history(self, source, asset_id: str, days: int) -> tuple[Asset, int]:
         """Fill an asset's price history from `source` (a CoinGecko client); (asset, points written).

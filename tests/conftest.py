@@ -121,12 +121,11 @@ def build_asset(asset_id: str, rank: int | None = None, *, price=None, age_secon
 
 @pytest.fixture
 def add_assets(store, config):
-    """Store assets and rebuild the catalog counts, as a seed or refresh would."""
+    """Store assets, each with its feed entry, as an import would."""
 
     def add(*assets: Asset) -> list[Asset]:
         for asset in assets:
             assert store.create(asset)
-        store.recount(datetime.now(timezone.utc), config.PRICE_MAX_AGE_SECONDS)
         return list(assets)
 
     return add

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -136,111 +135,6 @@ class Asset:
         return dataclasses.replace(self, **changes)
 
 
-# Price timestamps are grouped into buckets this wide in the catalog counts, so
-# the counts stay a small item however large the catalog. active_count may
-# therefore lag a single asset's is_active by up to this many seconds at the
-# moment its price turns stale.
-FRESHNESS_BUCKET_SECONDS = 10
-
-
-@dataclass
-class CatalogStats:
-    """Counts per (status, category), with tradable assets grouped by price time.
-
-    Kept as one item so total_count/active_count never need a scan; rebuilt by
-    whoever rewrites the catalog (seed, refresh) and moved by operator writes in
-    the same transaction as the write (`moved_by`).
-    """
-
-    # "STATUS|category" -> {"total": int, "priced": {bucket_epoch: int}}
-    buckets: dict[str, dict] = field(default_factory=dict)
-    computed_at: datetime | None = None
-
-    @classmethod
-    def compute(cls, assets: Iterable[Asset], now: datetime, max_age_seconds: int) -> "CatalogStats":
-        """Count assets per bucket, keeping only price times that can still be fresh."""
-        oldest = now.timestamp() - max_age_seconds - FRESHNESS_BUCKET_SECONDS
-        buckets: dict[str, dict] = {}
-        for asset in assets:
-            key = f"{asset.status.value}|{asset.category or ''}"
-            bucket = buckets.setdefault(key, {"total": 0, "priced": {}})
-            bucket["total"] += 1
-            # An asset with its own bound counts in the slot of the moment a
-            # default-bound price would turn stale when it does: counts() then
-            # needs no per-asset bound (README "Operator-created assets").
-            priced_at = (
-                asset.price_fresh_until(max_age_seconds) - timedelta(seconds=max_age_seconds)
-                if asset.last_price_update is not None
-                else None
-            )
-            if (
-                asset.status is AssetStatus.ACTIVE
-                and asset.current_price is not None
-                and priced_at is not None
-                and priced_at.timestamp() >= oldest
-            ):
-                ts = int(priced_at.timestamp())
-                slot = str(ts - ts % FRESHNESS_BUCKET_SECONDS)
-                bucket["priced"][slot] = bucket["priced"].get(slot, 0) + 1
-        return cls(buckets=buckets, computed_at=now)
-
-    @classmethod
-    def moved_by(
-        cls, before: Iterable[Asset], after: Iterable[Asset], now: datetime, max_age_seconds: int
-    ) -> "CatalogStats":
-        """The change in counts when `before` becomes `after`: signed, zeros left out.
-
-        A price slot too old to count as fresh is left out of both sides, so a
-        change never touches a slot a reader would ignore anyway.
-        """
-        gone = cls.compute(before, now, max_age_seconds).buckets
-        delta = cls.compute(after, now, max_age_seconds).buckets
-        for key, bucket in gone.items():
-            target = delta.setdefault(key, {"total": 0, "priced": {}})
-            target["total"] -= bucket["total"]
-            for slot, n in bucket["priced"].items():
-                target["priced"][slot] = target["priced"].get(slot, 0) - n
-        return cls(buckets=_without_zeros(delta), computed_at=now)
-
-    def settled(self, now: datetime, max_age_seconds: int) -> "CatalogStats":
-        """These counts as `compute` would give them now: slots too old to matter and zeros dropped."""
-        oldest = now.timestamp() - max_age_seconds - FRESHNESS_BUCKET_SECONDS
-        buckets = {
-            key: {"total": b["total"], "priced": {s: n for s, n in b["priced"].items() if int(s) >= oldest}}
-            for key, b in self.buckets.items()
-        }
-        return CatalogStats(buckets=_without_zeros(buckets), computed_at=self.computed_at)
-
-    def counts(
-        self,
-        now: datetime,
-        max_age_seconds: int,
-        status: AssetStatus | None = None,
-        category: str | None = None,
-    ) -> tuple[int, int]:
-        """Return (total, tradable now) for assets matching the filters."""
-        cutoff = now.timestamp() - max_age_seconds
-        total = active = 0
-        for key, bucket in self.buckets.items():
-            bucket_status, _, bucket_category = key.partition("|")
-            if status is not None and bucket_status != status.value:
-                continue
-            if category is not None and bucket_category != category:
-                continue
-            total += bucket["total"]
-            active += sum(n for slot, n in bucket["priced"].items() if int(slot) >= cutoff)
-        return total, active
-
-
-def _without_zeros(buckets: dict[str, dict]) -> dict[str, dict]:
-    kept = {}
-    for key, bucket in buckets.items():
-        priced = {slot: n for slot, n in bucket["priced"].items() if n}
-        if bucket["total"] or priced:
-            kept[key] = {"total": bucket["total"], "priced": priced}
-    return kept
-
-
 @dataclass
 class RefreshState:
     """What the last price refreshes did, for health checks and metrics."""
@@ -295,7 +189,7 @@ ALLOWED_TRANSITIONS = {
 
 # How many status changes one all-or-none change may hold: DynamoDB runs at most
 # 100 actions in a transaction, and each change is two (the asset, its audit
-# record) besides the one update of the catalog counts.
+# record) besides the one feed entry of the whole change.
 MAX_ATOMIC_CHANGES = 49
 
 

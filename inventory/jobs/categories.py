@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ..categories import SOURCE_CATEGORIES, classify, primary
+from ..categories import SOURCE_CATEGORIES, classify
 from ..config import Config
 from ..domain import InventoryError, utcnow
 from ..source.client import CoinGeckoClient
-from ..store import AssetStore, CategoryStore
+from ..store import CategoryStore
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,9 @@ def fetch_memberships(
 def refresh_categories(
     client: CoinGeckoClient,
     categories: CategoryStore,
-    assets: AssetStore,
     now: datetime,
     *,
     max_pages: int,
-    max_age_seconds: int,
 ) -> CategoryReport:
     """Set every linked asset's categories from CoinGecko's membership; write only those that changed.
 
@@ -84,7 +82,6 @@ def refresh_categories(
         report.assets = len(stored)
         ranks = [m.rank for m in stored if m.coingecko_id and m.rank is not None]
         members = fetch_memberships(client, max(ranks) if ranks else None, max_pages, report)
-        primary_moved = False
         for member in stored:
             if member.set_by:
                 report.operator_set += 1
@@ -97,12 +94,8 @@ def refresh_categories(
                 report.unchanged += 1
             elif categories.set_from_source(member, wanted, now):
                 report.changed += 1
-                primary_moved = primary_moved or not member.categories or primary(member.categories) != wanted[0]
             else:
                 report.raced += 1
-        if primary_moved:
-            # The counts are kept per primary category.
-            assets.recount(now, max_age_seconds)
         categories.record_run(now, report.as_dict())
     except InventoryError as exc:
         report.error = str(exc)
@@ -119,7 +112,6 @@ def build_category_job(
     """The scheduled check: run when this instance holds the lease and the last run is CATEGORY_REFRESH_HOURS old."""
     table = config.DYNAMODB_TABLE_NAME
     categories = CategoryStore(dynamodb, table)
-    assets = AssetStore(dynamodb, table, config.DYNAMODB_WRITE_CONCURRENCY)
     interval = timedelta(hours=config.CATEGORY_REFRESH_HOURS)
 
     def check() -> CategoryReport | None:
@@ -133,9 +125,6 @@ def build_category_job(
             return None
         if last is not None and now - last < interval:
             return None
-        return refresh_categories(
-            source, categories, assets, now, max_pages=config.CATEGORY_MAX_PAGES,
-            max_age_seconds=config.PRICE_MAX_AGE_SECONDS,
-        )
+        return refresh_categories(source, categories, now, max_pages=config.CATEGORY_MAX_PAGES)
 
     return check

@@ -12,7 +12,6 @@ from datetime import datetime
 from ..domain import (
     Asset,
     AssetStatus,
-    CatalogStats,
     Fence,
     InventoryError,
     RefreshState,
@@ -72,7 +71,6 @@ def refresh_prices(
     prices: PriceStore,
     *,
     pages: int,
-    max_age_seconds: int,
     clock: Callable[[], datetime] = utcnow,
     fence: Fence | None = None,
     state: RefreshStateStore | None = None,
@@ -90,7 +88,7 @@ def refresh_prices(
     started, began = clock(), time.perf_counter()
     with count_calls(store.client) as calls:
         try:
-            _refresh(client, store, prices, pages, max_age_seconds, started, report, fence)
+            _refresh(client, store, prices, pages, started, report, fence)
         except InventoryError as exc:
             report.error = str(exc)
             log.warning("price refresh failed: %s", exc)
@@ -104,10 +102,7 @@ def refresh_prices(
     return report
 
 
-def _refresh(client, store, prices, pages, max_age_seconds, now, report: RefreshReport, fence) -> None:
-    # Before the catalog: the counts are rewritten below only if no operator
-    # write moved them after this read.
-    counts_writes = store.counts_writes()
+def _refresh(client, store, prices, pages, now, report: RefreshReport, fence) -> None:
     existing = list(store.iter_all())
     fetch = client.fetch_markets(pages)
     report.source_calls = fetch.calls
@@ -150,7 +145,7 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
     report.skipped["created_concurrently"] += len(existed)
     report.skipped += Counter()  # `+=` drops the reasons that stayed at zero
 
-    # The catalog as this refresh left it, without reading it again.
+    # The stalest tradable price as this refresh left the catalog, without reading it again.
     applied = set(result.applied)
     changed = {u.asset_id: u.changes for u in updates if u.asset_id in applied}
     catalog = [a.replace(**changed[a.asset_id]) if a.asset_id in changed else a for a in existing] + added
@@ -160,13 +155,6 @@ def _refresh(client, store, prices, pages, max_age_seconds, now, report: Refresh
         if a.status is AssetStatus.ACTIVE and a.current_price is not None and a.last_price_update
     ]
     report.oldest_price_at = min(priced_times, default=None)
-    if report.updated or report.created:
-        # Counts as of the catalog this refresh read, unless a status change moved
-        # them meanwhile (in its own transaction): then that change may be missing
-        # from what was read, so count the catalog again instead.
-        stats = CatalogStats.compute(catalog, now, max_age_seconds)
-        if not store.put_stats(stats, counts_writes) and store.recount(now, max_age_seconds) is None:
-            log.warning("catalog counts left to the next refresh: operator writes kept moving them")
 
 
 def _record_state(state: RefreshStateStore, client: CoinGeckoClient, now: datetime, report: RefreshReport) -> None:

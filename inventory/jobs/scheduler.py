@@ -50,7 +50,6 @@ def build_refresher(
             store,
             prices,
             pages=config.PRICE_REFRESH_PAGES,
-            max_age_seconds=config.PRICE_MAX_AGE_SECONDS,
             fence=fence,
         )
         if metrics:

@@ -1,4 +1,4 @@
-"""AssetStore: asset items (reads, listings, creates, field updates) and the catalog counts item."""
+"""AssetStore: asset items (reads, the whole catalog, creates, field updates)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import datetime
 from ..domain import (
     Asset,
     AssetNotFound,
-    CatalogStats,
     Fence,
     StoreError,
     VersionConflict,
@@ -32,7 +31,7 @@ _ASSET_EXISTS = "attribute_exists(PK)"
 
 _BATCH_GET_MAX = 100
 # Items per Query page when reading the whole catalog (a read model's cold load or
-# resync, the refresh, a recount). botocore parses a page into a tree of small objects before we convert it;
+# resync, the refresh). botocore parses a page into a tree of small objects before we convert it;
 # at DynamoDB's 1 MB default that tree is ~15 MB, and the rows kept from it pin the
 # allocator's arenas: a 10,000-asset load and three reloads leave +53 MB of RSS,
 # +25 MB at 200 items, +23 MB at 100 (same live data; bench/market.py, "snapshot
@@ -53,14 +52,8 @@ def catalog_query(table_name: str) -> dict:
     }
 
 
-def counts_action(table_name: str, counts: CatalogStats | None) -> list[dict]:
-    """The transaction action that moves the catalog counts by `counts`, if it moves any."""
-    action = mapping.stats_delta_update(table_name, counts) if counts is not None else None
-    return [action] if action else []
-
-
 class AssetStore:
-    """Asset items and the catalog counts item, over an injected DynamoDB client."""
+    """Asset items, over an injected DynamoDB client."""
 
     def __init__(self, client, table_name: str, write_concurrency: int = 4, feed: FeedStore | None = None):
         self.client = client
@@ -111,15 +104,11 @@ class AssetStore:
 
     # -- writes -------------------------------------------------------------
 
-    def create(self, asset: Asset, counts: CatalogStats | None = None) -> bool:
-        """Store a new asset; return False (and change nothing) when the id is taken.
-
-        `counts`, the change the new asset makes to the catalog counts, is
-        written in the same transaction.
-        """
+    def create(self, asset: Asset) -> bool:
+        """Store a new asset; return False (and change nothing) when the id is taken."""
         put = {"TableName": self.table_name, "Item": mapping.asset_to_item(asset), "ConditionExpression": _ASSET_IS_NEW}
         try:
-            self._write_one("Put", put, asset.asset_id, counts)
+            self._write_one("Put", put, asset.asset_id)
         except ConditionFailed:
             return False
         return True
@@ -127,7 +116,6 @@ class AssetStore:
     def create_many(self, assets: list[Asset], fence: Fence | None = None) -> tuple[list[str], list[str]]:
         """Store new assets, 100 per call; return (created ids, ids that already existed).
 
-        Whoever creates in bulk (seed, refresh) rewrites the counts afterwards.
         """
         groups = [
             [{"Put": {"TableName": self.table_name, "Item": mapping.asset_to_item(a),
@@ -166,12 +154,10 @@ class AssetStore:
         expected_version: int,
         actor: str,
         now: datetime,
-        counts: CatalogStats | None = None,
     ) -> None:
         """Set operator-owned catalog fields at the version read, bumping the version.
 
-        Only the named attributes are written, so a concurrent price refresh is
-        kept; `counts` moves the catalog counts in the same transaction.
+        Only the named attributes are written, so a concurrent price refresh is kept.
 
         :raises VersionConflict: the asset changed (or vanished) meanwhile.
         """
@@ -181,18 +167,18 @@ class AssetStore:
             **mapping.versioned_asset_update(asset_id, changes, expected_version, actor, now),
         }
         try:
-            self._write_one("Update", update, asset_id, counts)
+            self._write_one("Update", update, asset_id)
         except ConditionFailed:
             raise VersionConflict() from None
 
-    def _write_one(self, kind: str, params: dict, asset_id: str, counts: CatalogStats | None = None) -> None:
-        """One Put or Update in a transaction with its feed entry and the counts it moves.
+    def _write_one(self, kind: str, params: dict, asset_id: str) -> None:
+        """One Put or Update in a transaction with its feed entry.
 
         :raises ConditionFailed: its condition failed.
         """
         try:
             with self.feed.recording([mapping.touch_event(asset_id)]) as entry:
-                transact(self.client, [{kind: params}, *counts_action(self.table_name, counts), entry.action])
+                transact(self.client, [{kind: params}, entry.action])
         except TransactionCancelled as exc:
             if "ConditionalCheckFailed" in exc.reasons:
                 raise ConditionFailed(kind) from exc
@@ -204,52 +190,3 @@ class AssetStore:
         """Every asset in rank order, through the by_rank index (a Query, not a Scan)."""
         request = {**catalog_query(self.table_name), "Limit": _CATALOG_PAGE}
         return (mapping.item_to_asset(item) for item in query_items(self.client, request))
-
-    # -- catalog counts -----------------------------------------------------
-
-    def get_stats(self) -> CatalogStats:
-        """The stored catalog counts; empty counts before the first seed."""
-        with translate_errors("GetItem"):
-            response = self.client.get_item(TableName=self.table_name, Key=mapping.STATS_KEY)
-        if "Item" not in response:
-            return CatalogStats()
-        return mapping.item_to_stats(response["Item"])
-
-    def counts_writes(self) -> int:
-        """How many operator writes have moved the counts: read it before the catalog, pass it to put_stats."""
-        with translate_errors("GetItem"):
-            response = self.client.get_item(
-                TableName=self.table_name, Key=mapping.STATS_KEY, ProjectionExpression="#w",
-                ExpressionAttributeNames={"#w": mapping.COUNTS_WRITES}, ConsistentRead=True,
-            )
-        return mapping.item_to_counts_writes(response.get("Item"))
-
-    def recount(self, now: datetime, max_age_seconds: int, attempts: int = 3) -> CatalogStats | None:
-        """Rebuild the counts item from the by_rank index; None if operator writes kept moving it.
-
-        Each attempt reads the write counter, then the catalog, and replaces the
-        counts only if no write moved them in between (that write's catalog
-        change may be missing from what was read).
-        """
-        for _ in range(attempts):
-            writes = self.counts_writes()
-            stats = CatalogStats.compute(self.iter_all(), now, max_age_seconds)
-            if self.put_stats(stats, writes):
-                return stats
-        return None
-
-    def put_stats(self, stats: CatalogStats, writes: int) -> bool:
-        """Replace the whole counts item unless an operator write moved it since `writes` was read.
-
-        :returns: whether it was replaced.
-        """
-        try:
-            with translate_errors("PutItem"):
-                self.client.put_item(
-                    TableName=self.table_name,
-                    Item=mapping.stats_to_item(stats, writes),
-                    **mapping.stats_unchanged_since(writes),
-                )
-        except ConditionFailed:
-            return False
-        return True

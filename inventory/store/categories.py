@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..domain import Asset, CatalogStats, StatusChange, StoreError, VersionConflict
+from ..domain import Asset, StatusChange, StoreError, VersionConflict
 from . import mapping
-from .assets import catalog_query, counts_action
+from .assets import catalog_query
 from .dynamo import TransactionCancelled, query_items, transact, translate_errors
 from .feed import DEFAULT_FEED_RETENTION_SECONDS, FeedStore
 
@@ -77,10 +77,9 @@ class CategoryStore:
         reason: str,
         request_id: str,
         now: datetime,
-        counts: CatalogStats | None,
         pin: bool = True,
     ) -> None:
-        """The operator's categories at the version read, its audit record and the counts it moves: one transaction.
+        """The operator's categories at the version read, its audit record and its feed entry: one transaction.
 
         `pin=False` hands the asset back to the membership job (categories kept until its next run).
 
@@ -99,7 +98,7 @@ class CategoryStore:
             "ConditionExpression": _AUDIT_IS_NEW,
         }
         try:
-            self._transact(asset.asset_id, [{"Update": update}, {"Put": audit}, *counts_action(self.table_name, counts)])
+            self._transact(asset.asset_id, [{"Update": update}, {"Put": audit}])
         except TransactionCancelled as exc:
             if "ConditionalCheckFailed" in exc.reasons or "TransactionConflict" in exc.reasons:
                 raise VersionConflict() from exc

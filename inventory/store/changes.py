@@ -1,4 +1,4 @@
-"""StatusStore: operator status changes with optimistic locking, their audit log and their counts."""
+"""StatusStore: operator status changes with optimistic locking, and their audit log."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ from ..domain import (
     MAX_ATOMIC_CHANGES,
     Asset,
     AssetStatus,
-    CatalogStats,
     StatusChange,
     VersionConflict,
 )
 from . import mapping
-from .assets import counts_action
 from .dynamo import TransactionCancelled, query_items, transact
 from .feed import DEFAULT_FEED_RETENTION_SECONDS, FeedStore
 
@@ -28,10 +26,6 @@ class PlannedChange:
     asset: Asset  # as read, with the version the caller expects
     to_status: AssetStatus
     reason: str
-
-    @property
-    def changed_asset(self) -> Asset:
-        return self.asset.replace(status=self.to_status)
 
 
 class StatusStore:
@@ -77,9 +71,8 @@ class StatusStore:
         actor: str,
         request_id: str,
         now: datetime,
-        counts: CatalogStats | None = None,
     ) -> list[StatusChange]:
-        """Apply every change, its audit record and the counts it moves in one transaction: all or none.
+        """Apply every change, its audit record and its feed entry in one transaction: all or none.
 
         :raises VersionConflict: an asset changed since it was read (errors name which).
         :raises ValueError: more than MAX_ATOMIC_CHANGES changes.
@@ -93,7 +86,7 @@ class StatusStore:
             changes.append(change)
         try:
             with self.feed.recording([_feed_event(plan, actor, now) for plan in plans]) as entry:
-                transact(self.client, actions + counts_action(self.table_name, counts) + [entry.action])
+                transact(self.client, actions + [entry.action])
         except TransactionCancelled as exc:
             stale = [
                 plan.asset.asset_id
@@ -126,8 +119,8 @@ class StatusStore:
 def written(plan: PlannedChange, actor: str, now: datetime) -> Asset:
     """The asset exactly as the change's transaction leaves it (its conditions pin what it was read as)."""
     return plan.asset.replace(
-        status=plan.to_status, version=plan.asset.version + 1, updated_at=now, updated_by=actor,
-        stream_seq=plan.asset.stream_seq + 1,
+        status=plan.to_status, version=plan.asset.version + 1, updated_by=actor, stream_seq=plan.asset.stream_seq + 1,
+        updated_at=mapping.from_iso(mapping.to_iso(now)),  # stored to the millisecond
     )
 
 

@@ -178,9 +178,9 @@ def query_items(client, request: dict) -> Iterator[dict]:
 def transact(client, actions: list[dict]) -> None:
     """One TransactWriteItems, retried while it only collides with other transactions.
 
-    Operator writes share the catalog counts item, so two of them at once can
-    cancel each other (TransactionConflict) although neither's condition failed:
-    those are tried again after a short, jittered pause.
+    Two transactions on one item at once (an operator's change racing a refresh's
+    transaction) can cancel each other (TransactionConflict) although neither's
+    condition failed: those are tried again after a short, jittered pause.
 
     :raises TransactionCancelled: a condition failed, or the conflicts did not clear.
     """

@@ -32,6 +32,7 @@ class FeedJournal:
 
     def __init__(self, feed: "FeedStore", events: list[dict]):
         self.feed = feed
+        self.asset_ids = [event["asset_id"] for event in events]
         self.seq = feed.reserve()
         self.action = feed.entry_action(self.seq, events)
 
@@ -41,7 +42,7 @@ class FeedJournal:
     def committed(self) -> None:
         """The attempt's transaction committed: tell the process (its read model publishes the seq)."""
         if self.feed.on_commit is not None:
-            self.feed.on_commit(self.seq)
+            self.feed.on_commit(self.seq, self.asset_ids)
 
 
 class FeedStore:
@@ -50,8 +51,9 @@ class FeedStore:
         self.table_name = table_name
         self.retention_seconds = retention_seconds
         self.clock = clock
-        # Called with the seq of every entry this process commits (readmodel.ReadModel.committed).
-        self.on_commit: Callable[[int], None] | None = None
+        # Called with the seq and the asset ids of every entry this process commits
+        # (readmodel.ReadModel.committed).
+        self.on_commit: Callable[[int, list[str]], None] | None = None
 
     def reserve(self) -> int:
         """Hand out the next seq (one UpdateItem).

@@ -4,7 +4,6 @@ Single-table layout (see README "Key layout"):
 
     item            PK                    SK                 indexed by
     asset           ASSET#<asset_id>      ASSET              by_rank, by_status, by_category
-    catalog counts  CATALOG               STATS              -
     refresh state   REFRESH               STATE              -
     price point     HISTORY#<asset_id>    <ISO time>         - (expires_at: DynamoDB TTL)
     status change   AUDIT#<asset_id>      <ISO time>#<version:010d>  -
@@ -13,13 +12,8 @@ Single-table layout (see README "Key layout"):
     feed head       CATALOG               FEED_SEQ           -
     feed entry      FEED                  <seq:015d>         - (expires_at: DynamoDB TTL)
 
-The counts item holds one Number per counter, so an operator write can ADD to
-it inside its own transaction: `n#<STATUS>|<category>` (assets) and
-`p#<STATUS>|<category>#<slot>` (ACTIVE priced assets whose price time falls in
-that 10 s slot). DynamoDB cannot ADD into a map whose parent does not exist,
-and ADD on a missing top-level attribute starts from 0, so flat counters need
-no item to exist first. Items written before that shape kept a `buckets` map;
-it is read and added to the flat counters until the next full rewrite.
+A `CATALOG/STATS` item (catalog counts) written by earlier versions is no
+longer read or written: every worker counts its read model.
 
 Every asset carries `kind = "ASSET"` and `rank_key = <rank:010d>#<asset_id>`
 (unranked: 9999999999#<asset_id>). The three GSIs share `rank_key` as their sort
@@ -38,7 +32,6 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from ..domain import (
     Asset,
     AssetStatus,
-    CatalogStats,
     Fence,
     Lease,
     PricePoint,
@@ -52,12 +45,9 @@ ASSET_PREFIX = "ASSET#"
 ASSET_SK = "ASSET"
 HISTORY_PREFIX = "HISTORY#"
 AUDIT_PREFIX = "AUDIT#"
-STATS_KEY = {"PK": {"S": "CATALOG"}, "SK": {"S": "STATS"}}
 REFRESH_STATE_KEY = {"PK": {"S": "REFRESH"}, "SK": {"S": "STATE"}}
 MIGRATION_PK = "MIGRATION"
 LEASE_PK = "LEASE"
-_TOTAL_PREFIX = "n#"
-_PRICED_PREFIX = "p#"
 UNRANKED = 9_999_999_999
 
 # Index name -> the attribute that is its partition key.
@@ -197,93 +187,6 @@ def item_to_asset(item: dict) -> Asset:
         # Written before categories existed: its one label is its only category.
         values["categories"] = (values["category"],)
     return Asset(**values)
-
-
-def _flat_counts(stats: CatalogStats) -> dict[str, int]:
-    flat = {}
-    for key, bucket in stats.buckets.items():
-        if bucket["total"]:
-            flat[_TOTAL_PREFIX + key] = bucket["total"]
-        for slot, n in bucket["priced"].items():
-            if n:
-                flat[f"{_PRICED_PREFIX}{key}#{slot}"] = n
-    return flat
-
-
-# Every operator write ADDs one to this counter of the counts item, in the same
-# transaction that moves the counts. A full rewrite (refresh, recount) is
-# conditional on the value it saw before reading the catalog, so it never
-# replaces counts that a write moved meanwhile (README "Key layout").
-COUNTS_WRITES = "writes"
-
-
-def stats_to_item(stats: CatalogStats, writes: int = 0) -> dict:
-    """The whole counts item (a full rewrite: counters not named here are gone)."""
-    item = {**STATS_KEY, **{name: {"N": str(n)} for name, n in _flat_counts(stats).items()}}
-    item[COUNTS_WRITES] = {"N": str(writes)}
-    if stats.computed_at is not None:
-        item["computed_at"] = serialize(stats.computed_at)
-    return item
-
-
-def stats_unchanged_since(writes: int) -> dict:
-    """PutItem condition: no operator write moved the counts since `writes` was read."""
-    condition = "attribute_not_exists(PK) OR #writes = :writes"
-    if writes == 0:
-        condition += " OR attribute_not_exists(#writes)"
-    return {
-        "ConditionExpression": condition,
-        "ExpressionAttributeNames": {"#writes": COUNTS_WRITES},
-        "ExpressionAttributeValues": {":writes": {"N": str(writes)}},
-    }
-
-
-def item_to_counts_writes(item: dict | None) -> int:
-    return int(item[COUNTS_WRITES]["N"]) if item and COUNTS_WRITES in item else 0
-
-
-def stats_delta_update(table_name: str, delta: CatalogStats) -> dict | None:
-    """A transaction action that ADDs a signed change to the counters; None when nothing moves."""
-    flat = _flat_counts(delta)
-    if not flat:
-        return None
-    names, values, adds = {"#writes": COUNTS_WRITES}, {":one": {"N": "1"}}, ["#writes :one"]
-    for i, (name, n) in enumerate(sorted(flat.items())):
-        names[f"#c{i}"] = name
-        values[f":c{i}"] = {"N": str(n)}
-        adds.append(f"#c{i} :c{i}")
-    return {
-        "Update": {
-            "TableName": table_name,
-            "Key": STATS_KEY,
-            "UpdateExpression": "ADD " + ", ".join(adds),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-    }
-
-
-def item_to_stats(item: dict) -> CatalogStats:
-    """Counts from the flat counters, plus a pre-flat `buckets` map if the item still has one."""
-    raw = deserialize(item)
-    buckets: dict[str, dict] = {}
-
-    def bucket(key: str) -> dict:
-        return buckets.setdefault(key, {"total": 0, "priced": {}})
-
-    for key, old in raw.get("buckets", {}).items():
-        bucket(key)["total"] += int(old["total"])
-        for slot, n in old["priced"].items():
-            bucket(key)["priced"][slot] = bucket(key)["priced"].get(slot, 0) + int(n)
-    for name, value in raw.items():
-        if name.startswith(_TOTAL_PREFIX):
-            bucket(name[len(_TOTAL_PREFIX):])["total"] += int(value)
-        elif name.startswith(_PRICED_PREFIX):
-            key, slot = name[len(_PRICED_PREFIX):].rsplit("#", 1)
-            priced = bucket(key)["priced"]
-            priced[slot] = priced.get(slot, 0) + int(value)
-    computed = raw.get("computed_at")
-    return CatalogStats(buckets=buckets, computed_at=from_iso(computed) if computed else None)
 
 
 def refresh_state_to_item(state: RefreshState) -> dict:

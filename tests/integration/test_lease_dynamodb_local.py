@@ -45,13 +45,13 @@ def test_a_holder_that_lost_the_lease_writes_nothing(leases, local_store, local_
     with FakeCoinGecko(generate_catalog(30)) as cg:
         client = CoinGeckoClient(cg.url, calls_per_minute=0)
         a = leases.acquire("a", now_ms=1_000, ttl_ms=TTL)
-        assert refresh_prices(client, local_store, prices, pages=1, max_age_seconds=300, fence=a.fence_check()).ok
+        assert refresh_prices(client, local_store, prices, pages=1, fence=a.fence_check()).ok
         before = {x.asset_id: x.current_price for x in local_store.iter_all()}
         # GIVEN a paused holder whose lease expired and was taken over
         leases.acquire("b", now_ms=1_000 + TTL, ttl_ms=TTL)
         cg.tick()
         # WHEN it wakes up and refreshes with its old fence
-        report = refresh_prices(client, local_store, prices, pages=1, max_age_seconds=300, fence=a.fence_check())
+        report = refresh_prices(client, local_store, prices, pages=1, fence=a.fence_check())
     # THEN its writes are refused and nothing stored changed
     assert not report.ok and "lease" in report.error
     assert {x.asset_id: x.current_price for x in local_store.iter_all()} == before
@@ -65,7 +65,7 @@ def test_refreshers_on_several_instances_refresh_once_per_interval(local_store, 
         client = CoinGeckoClient(cg.url, calls_per_minute=0)
 
         def run(fence=None):
-            return refresh_prices(client, local_store, prices, pages=1, max_age_seconds=300, fence=fence)
+            return refresh_prices(client, local_store, prices, pages=1, fence=fence)
 
         instances = [
             LeasedRefresher(cfg, LeaseStore(local_store.client, cfg.DYNAMODB_TABLE_NAME),

@@ -76,7 +76,7 @@ def test_a_filtered_sorted_walk_neither_repeats_nor_skips_while_prices_move(web,
     def move():
         # Every price moves and is stored between two pages, and the app sees it.
         cg.tick()
-        assert refresh_prices(source, local_store, prices, pages=2, max_age_seconds=300).ok
+        assert refresh_prices(source, local_store, prices, pages=2).ok
         seen_prices.append(body(client.get("/inventory/assets/BTC"))["data"]["price_usd"])
 
     rows = walk(client, query, 25, move)

@@ -35,14 +35,12 @@ def quote(client, *asset_ids):
 def set_fields(store, asset_id: str, **changes) -> None:
     asset = store.get(asset_id)
     store.update_catalog(asset_id, changes, asset.version, "test", datetime.now(UTC))
-    store.recount(datetime.now(UTC), 300)
 
 
 def test_a_quote_uses_the_stored_price_and_status_at_quote_time(local_app, local_store):
     client = local_app.test_client()
     local_store.create(build_asset("BTC", 1, price="64000.10"))
     local_store.create(build_asset("OLD", 2, price="5", age_seconds=301))
-    local_store.recount(datetime.now(UTC), 300)
     # The worker's catalog snapshot is loaded now and would serve these values for its ttl.
     assert client.get("/inventory/assets/search?q=btc").status_code == 200
 
@@ -64,7 +62,6 @@ def test_a_quote_uses_the_stored_price_and_status_at_quote_time(local_app, local
 def test_operator_priced_and_linked_assets_on_dynamodb_local(local_app, local_store):
     client = local_app.test_client()
     local_store.create(build_asset("BTC", 1, price="64000", age_seconds=3600))  # linked, stale
-    local_store.recount(datetime.now(UTC), 300)
     items = [
         {"asset_id": "ACME", "symbol": "acme", "name": "Acme", "current_price": "1.0002"},
         {"asset_id": "FAST", "symbol": "fast", "name": "Fast", "current_price": "2", "price_max_age_seconds": 60},

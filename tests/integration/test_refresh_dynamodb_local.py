@@ -23,7 +23,7 @@ def prices(local_store, local_config):
 
 def refresh(cg, store, prices, pages):
     client = CoinGeckoClient(cg.url, calls_per_minute=0, retries=1, backoff=0.01)
-    return refresh_prices(client, store, prices, pages=pages, max_age_seconds=300)
+    return refresh_prices(client, store, prices, pages=pages)
 
 
 def test_refresh_of_many_assets_costs_about_n_over_20_requests(local_store, prices):

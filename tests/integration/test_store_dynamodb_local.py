@@ -83,29 +83,6 @@ def test_iter_all_reads_small_pages_and_follows_them_to_the_end(local_store, loc
     assert [a.asset_id for a in listed] == expected_ids(assets, None, None, False, None, None)
     assert {a.asset_id: a.name for a in listed} == {a.asset_id: a.name for a in assets}
 
-    now = utc_now()
-    stats = local_store.recount(now, local_config.PRICE_MAX_AGE_SECONDS)
-    assert stats.counts(now, local_config.PRICE_MAX_AGE_SECONDS) == (1600, 1600)
-
-
-def test_recount_counts_match_the_created_assets(local_store, local_config):
-    assets = store_all(local_store, catalog())
-    now = utc_now()
-    max_age = local_config.PRICE_MAX_AGE_SECONDS
-    returned = local_store.recount(now, max_age)
-    stored = local_store.get_stats()
-
-    for status in (None, *AssetStatus):
-        for category in (None, "layer-1", "meme", "no-such-category"):
-            chosen = [
-                a for a in assets
-                if (status is None or a.status is status) and (category is None or a.category == category)
-            ]
-            truth = (len(chosen), sum(a.is_tradable(now, max_age) for a in chosen))
-            assert returned.counts(now, max_age, status, category) == truth, (status, category)
-            assert stored.counts(now, max_age, status, category) == truth, (status, category)
-    assert stored.counts(now, max_age)[1] > 0
-
 
 def test_update_fields_leaves_other_fields_and_moves_rank_key(local_store):
     store_all(local_store, [

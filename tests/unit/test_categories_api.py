@@ -171,8 +171,8 @@ def test_the_membership_job_never_overwrites_what_an_operator_set(client, catalo
     with FakeCoinGecko(generate_catalog(14)) as cg:
         source = CoinGeckoClient(cg.url, retries=0, calls_per_minute=0, breaker=CircuitBreaker(100, 60))
         # WHEN the membership job runs
-        report = refresh_categories(source, CategoryStore(moto_client, config.DYNAMODB_TABLE_NAME), store,
-                                    datetime.now(timezone.utc), max_pages=2, max_age_seconds=300)
+        report = refresh_categories(source, CategoryStore(moto_client, config.DYNAMODB_TABLE_NAME),
+                                    datetime.now(timezone.utc), max_pages=2)
     # THEN BTC keeps the operator's choice
     assert report.error is None and report.operator_set == 1
     assert store.get("BTC").categories == ("other",)
@@ -203,8 +203,8 @@ def test_an_operator_hands_categories_back_and_the_job_sets_them_again(client, c
     assert entry["reason"] == "categories handed to the source: source knows"
     with FakeCoinGecko(generate_catalog(14)) as cg:
         source = CoinGeckoClient(cg.url, retries=0, calls_per_minute=0, breaker=CircuitBreaker(100, 60))
-        report = refresh_categories(source, CategoryStore(moto_client, config.DYNAMODB_TABLE_NAME), store,
-                                    datetime.now(timezone.utc), max_pages=2, max_age_seconds=300)
+        report = refresh_categories(source, CategoryStore(moto_client, config.DYNAMODB_TABLE_NAME),
+                                    datetime.now(timezone.utc), max_pages=2)
     assert report.operator_set == 0
     assert store.get("BTC").categories == ("layer-1",)
 

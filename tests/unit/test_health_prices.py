@@ -43,8 +43,7 @@ def refresh(cg, moto_client, config, refresh_state):
     source = CoinGeckoClient(cg.url, retries=0, calls_per_minute=0, breaker=CircuitBreaker(threshold=5, cooldown=1))
     prices = PriceStore(moto_client, config.DYNAMODB_TABLE_NAME, history_days=30, write_concurrency=1)
     store = AssetStore(moto_client, config.DYNAMODB_TABLE_NAME, write_concurrency=1)
-    return refresh_prices(source, store, prices, pages=1, max_age_seconds=config.PRICE_MAX_AGE_SECONDS,
-                          state=refresh_state)
+    return refresh_prices(source, store, prices, pages=1, state=refresh_state)
 
 
 def test_malformed_rows_for_btc_make_health_degraded_naming_btc(cg, moto_client, config, refresh_state):

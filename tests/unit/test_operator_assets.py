@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 
 from inventory.auth import hash_token
-from inventory.domain import Asset, CatalogStats
+from inventory.domain import Asset
+from inventory.search import SearchIndex, SearchQuery
 from tests.conftest import build_asset
 
 ADMIN = {"Authorization": "Bearer inv_admin"}
@@ -33,7 +34,6 @@ def age(store, asset_id: str, seconds: float) -> None:
     changes = {"last_price_update": datetime.now(UTC) - timedelta(seconds=seconds),
                "price_max_age_seconds": asset.price_max_age_seconds}
     store.update_catalog(asset_id, changes, asset.version, "test", datetime.now(UTC))
-    store.recount(datetime.now(UTC), 300)  # as the next refresh would
 
 
 def detail(client, asset_id):
@@ -106,7 +106,12 @@ def test_counts_place_an_own_bound_asset_by_its_deadline():
     short = Asset("FAST", "fast", "Fast", current_price=Decimal(1), last_price_update=now - timedelta(seconds=120),
                   price_max_age_seconds=60)
     linked = build_asset("BTC", 1, price="1", age_seconds=120, now=now)
-    stats = CatalogStats.compute([operator, short, linked], now, 300)
-    assert stats.counts(now, 300) == (3, 2)
-    assert stats.counts(now + timedelta(hours=22), 300) == (3, 1)
-    assert stats.counts(now + timedelta(hours=24), 300) == (3, 0)
+    catalog = SearchIndex([operator, short, linked])
+
+    def counts(at):
+        result = catalog.search(SearchQuery(), 1, None, at, 300)
+        return result.total, result.active
+
+    assert counts(now) == (3, 2)
+    assert counts(now + timedelta(hours=22)) == (3, 1)
+    assert counts(now + timedelta(hours=24)) == (3, 0)

@@ -256,13 +256,13 @@ def test_a_status_change_records_its_fields_in_the_feed(moto_client, config, sto
     add_assets(build_asset("BTC", 1, price="100"))
     feed = FeedStore(moto_client, config.DYNAMODB_TABLE_NAME, 3600)
     committed = []
-    feed.on_commit = committed.append
+    feed.on_commit = lambda seq, ids: committed.append((seq, ids))
     asset = store.get("BTC")
     StatusStore(moto_client, config.DYNAMODB_TABLE_NAME, feed).apply(
         [PlannedChange(asset, AssetStatus.SUSPENDED, "r")], "ops", "req", NOW)
     (entry,) = feed.read(feed.head() - 1, 10)
     (event,) = entry.events
-    assert committed == [entry.seq]
+    assert committed == [(entry.seq, ["BTC"])]
     assert fields_from_feed(event["fields"]) == {
         "status": AssetStatus.SUSPENDED, "version": 2, "updated_at": NOW, "updated_by": "ops"}
     stored = store.get("BTC")
@@ -277,3 +277,24 @@ def test_the_loads_lookback_reads_again_only_touches_the_index_may_have_missed()
     model = make_model(feed, clock=lambda: NOW).start()
     # An old touch: the load read BTC long after it. A recent one: the index may trail it.
     assert model.view().seq == 2 and feed.rereads == 1
+
+
+def test_a_write_makes_other_workers_catch_up_for_its_assets_only(tmp_path):
+    shared = SharedSeq(str(tmp_path / "seq"))
+    feed = FakeFeed(btc_eth())
+    writer = make_model(feed, poll_seconds=60, shared=shared).start()
+    other = make_model(feed, poll_seconds=60, shared=shared).start()
+    polls = []
+    read = feed.read
+    feed.read = lambda after, limit: polls.append(after) or read(after, limit)
+    other._feed = feed
+    # GIVEN a worker that committed a change to BTC (applied at once by itself)
+    feed.price(1, "BTC", 1, "101")
+    writer.committed(1, ["BTC"])
+    writer.written([feed.assets["BTC"]])
+    assert writer.get("BTC").current_price == Decimal("101") and polls == []
+    # THEN another worker answers for ETH without polling, and catches up before it answers for BTC
+    assert other.get("ETH").current_price == Decimal("50") and polls == []
+    assert other.get("BTC").current_price == Decimal("101") and len(polls) == 1
+    # AND a page, which spans every asset, is never older than a version already served
+    assert other.view().seq == 1

@@ -41,7 +41,7 @@ def make_client(cg, **kwargs):
 
 
 def run(client, store, prices, pages=2):
-    return refresh_prices(client, store, prices, pages=pages, max_age_seconds=300)
+    return refresh_prices(client, store, prices, pages=pages)
 
 
 def stored_prices(store):

@@ -47,7 +47,7 @@ def test_another_operators_change_between_read_and_write_still_conflicts(app, ad
         service = get_service()
         before = service.get_asset("BTC")
         _write_after_first_read(service, lambda: service._stores.assets.update_catalog(
-            "BTC", {"name": "Bitcoin (renamed)"}, before.version, "other", service.clock(), None))
+            "BTC", {"name": "Bitcoin (renamed)"}, before.version, "other", service.clock()))
         with pytest.raises(VersionConflict):
             service.change_status("BTC", AssetStatus.SUSPENDED, "t", before.version, "ops", "r1")
         assert service.get_asset("BTC").status is AssetStatus.ACTIVE

@@ -186,7 +186,7 @@ def test_bulk_status_atomic_holds_at_most_49_items_one_transaction_with_the_coun
     assert response.status_code == 200
 
 
-def test_operator_writes_move_the_counts_without_a_recount(client, catalog):
+def test_operator_writes_move_the_counts_at_once(client, catalog):
     def counts():
         data = body(client.get("/inventory/assets?active_only=false&limit=1"))
         return data["total_count"], data["active_count"]

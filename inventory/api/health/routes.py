@@ -166,7 +166,7 @@ class Detailed(MethodView):
             body["price_source"] = _source(report)
             return body, 503, {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)}
         latency_ms = round((time.perf_counter() - started) * 1000 / 4, 2)
-        total, active = facts.counts.counts(now, service.max_age)
+        total, active = service.counts(now)
         refresh, lease = facts.refresh, facts.lease
         body["store"] = {"reachable": True, "latency_ms": latency_ms, "table_status": facts.table_status}
         body["assets"] = {"total": total, "tradable": active}

@@ -1,4 +1,4 @@
-"""Catalog counts moved by operator writes in their own transactions, on DynamoDB Local."""
+"""Operator writes and refreshes on DynamoDB Local: each lands once, and every read model applies it exactly."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from inventory.domain import (
     MAX_ATOMIC_CHANGES,
     Asset,
     AssetStatus,
-    CatalogStats,
     utcnow,
 )
 from inventory.service import CatalogService
-from inventory.store import Stores, mapping
+from inventory.store import Stores
 from inventory.store.dynamo import count_calls
 from tests.conftest import build_asset
 
@@ -40,20 +39,25 @@ def seeded(local_store, local_config):
     ]
     created, _ = local_store.create_many(assets)
     assert len(created) == len(assets)
-    local_store.recount(utcnow(), local_config.PRICE_MAX_AGE_SECONDS)
     return assets
 
 
-def assert_counts_equal_a_recount(store, max_age):
-    now = utcnow()
-    stored = store.get_stats().settled(now, max_age)
-    assert stored.buckets == CatalogStats.compute(store.iter_all(), now, max_age).buckets
+def assert_models_equal_the_store(service, store):
+    """The writer's model (read-your-writes, then the feed) and a model that only read the
+    feed both hold exactly what a fresh load of the store holds."""
+    from inventory.readmodel import build_read_model
+
+    stored = {a.asset_id: a for a in store.iter_all()}
+    other = build_read_model(service.stores, service.config).start()
+    for model in (service.model, other):
+        model.sync()
+        assert {a.asset_id: a for a in model.view().assets} == stored
     return stored
 
 
-def test_status_changes_bulk_changes_and_imports_keep_the_counts_equal_to_a_recount(service, seeded, local_store):
-    # GIVEN a seeded catalog whose counts item was rebuilt from it
-    max_age = service.max_age
+def test_status_changes_bulk_changes_and_imports_reach_every_read_model_exactly(service, seeded, local_store):
+    # GIVEN a seeded catalog, loaded by the writer's model
+    service.model.start()
     assets = {a.asset_id: local_store.get(a.asset_id) for a in seeded}
     # WHEN operators change single statuses (priced, unpriced, stale, every transition)...
     for asset_id, to in [("A00", SUSPENDED), ("A01", INACTIVE), ("A02", ACTIVE), ("A03", ACTIVE), ("A00", ACTIVE)]:
@@ -77,21 +81,20 @@ def test_status_changes_bulk_changes_and_imports_keep_the_counts_equal_to_a_reco
     ]
     outcomes = [service.import_asset(a, True, "admin") for a in imports]
     assert outcomes == ["created", "created", "updated", "updated"]
-    # THEN the stored counts equal a full recount of the catalog, bucket by bucket
-    stored = assert_counts_equal_a_recount(local_store, max_age)
-    assert stored.counts(utcnow(), max_age) == (len(assets) + 2, stored.counts(utcnow(), max_age)[1])
+    # THEN the writer's model and another one hold exactly what the store holds
+    assert len(assert_models_equal_the_store(service, local_store)) == len(assets) + 2
 
 
 def test_a_status_change_costs_the_same_calls_whatever_the_catalog_size(service, seeded, local_store):
     current = local_store.get("A00")
     with count_calls(local_store.client) as calls:
         service.change_status("A00", SUSPENDED, "", current.version, "ops", "req")
-    # read, the live feed's seq reservation, one transaction (asset, audit, counts,
-    # feed entry); no read back (the answer is what the transaction wrote), no index read
+    # read, the live feed's seq reservation, one transaction (asset, audit, feed
+    # entry); no read back (the answer is what the transaction wrote), no index read
     assert calls["calls"] == 3
 
 
-def test_concurrent_changes_all_land_in_the_counts(service, seeded, local_store):
+def test_concurrent_changes_all_land_and_reach_every_model(service, seeded, local_store):
     # GIVEN eight operators, each changing a different asset at the same moment
     targets = [a.asset_id for a in seeded if a.status is ACTIVE][:8]
     barrier = threading.Barrier(len(targets))
@@ -110,41 +113,23 @@ def test_concurrent_changes_all_land_in_the_counts(service, seeded, local_store)
         t.start()
     for t in threads:
         t.join()
-    # THEN every change applied and every one of them moved the shared counts item
+    # THEN every change applied, and every model holds each of them
     assert errors == []
     assert all(local_store.get(t).status is SUSPENDED for t in targets)
-    assert_counts_equal_a_recount(local_store, service.max_age)
+    assert_models_equal_the_store(service, local_store)
 
 
 def test_an_atomic_change_of_the_most_items_fits_one_transaction(service, local_store, local_config):
     assets = [build_asset(f"M{i:02d}", i + 1, price="1", category="defi") for i in range(MAX_ATOMIC_CHANGES)]
     local_store.create_many(assets)
-    local_store.recount(utcnow(), local_config.PRICE_MAX_AGE_SECONDS)
     items = [{"asset_id": a.asset_id, "status": SUSPENDED} for a in assets]
     results = service.bulk_status(items, True, "all", "ops", "req")
     assert {r["result"] for r in results} == {"applied"}
-    stored = assert_counts_equal_a_recount(local_store, service.max_age)
-    assert stored.counts(utcnow(), service.max_age, SUSPENDED) == (MAX_ATOMIC_CHANGES, 0)
+    stored = assert_models_equal_the_store(service, local_store)
+    assert sum(a.status is SUSPENDED for a in stored.values()) == MAX_ATOMIC_CHANGES
 
 
-def test_counts_written_before_the_flat_shape_are_read_and_moved(service, seeded, local_store, local_config):
-    # GIVEN a counts item in the old shape: one `buckets` map
-    now = utcnow()
-    old = CatalogStats.compute(local_store.iter_all(), now, service.max_age)
-    local_store.client.put_item(TableName=local_config.DYNAMODB_TABLE_NAME, Item={
-        **mapping.STATS_KEY,
-        "buckets": mapping.serialize(old.buckets),
-        "computed_at": mapping.serialize(now),
-    })
-    assert local_store.get_stats().settled(now, service.max_age).buckets == old.buckets
-    # WHEN an operator changes a status (ADD on flat counters beside the map)
-    current = local_store.get("A00")
-    service.change_status("A00", SUSPENDED, "", current.version, "ops", "req")
-    # THEN the reader adds both shapes up to the truth
-    assert_counts_equal_a_recount(local_store, service.max_age)
-
-
-def test_a_status_change_during_a_refresh_survives_the_refresh_rewriting_the_counts(service, local_store, local_config):
+def test_a_status_change_during_a_refresh_survives_the_refresh(service, local_store, local_config):
     from inventory.jobs.refresh import refresh_prices
     from inventory.source.client import CoinGeckoClient
     from inventory.store.prices import PriceStore
@@ -152,7 +137,7 @@ def test_a_status_change_during_a_refresh_survives_the_refresh_rewriting_the_cou
 
     class SourceAnsweringAfterAnOperator(CoinGeckoClient):
         """The price source, answering only after an operator changed a status: the refresh has
-        read the catalog (and the counts' write counter) by then, and rewrites the counts after."""
+        read the catalog by then, and writes its prices after."""
 
         def __init__(self, url, operator_acts):
             super().__init__(url, calls_per_minute=0, retries=1, backoff=0.01)
@@ -164,9 +149,9 @@ def test_a_status_change_during_a_refresh_survives_the_refresh_rewriting_the_cou
 
     prices = PriceStore(local_store.client, local_config.DYNAMODB_TABLE_NAME, history_days=30)
     with FakeCoinGecko(generate_catalog(40)) as cg:
-        # GIVEN a priced catalog whose counts the first refresh wrote
+        # GIVEN a priced catalog
         first = refresh_prices(CoinGeckoClient(cg.url, calls_per_minute=0, retries=1, backoff=0.01),
-                               local_store, prices, pages=1, max_age_seconds=300)
+                               local_store, prices, pages=1)
         assert first.ok and first.created > 30
         victim = next(a for a in local_store.iter_all() if a.market_cap_rank == 1)
 
@@ -177,9 +162,9 @@ def test_a_status_change_during_a_refresh_survives_the_refresh_rewriting_the_cou
         # WHEN an operator suspends an asset while the next refresh is between its read and its write
         cg.tick()
         second = refresh_prices(SourceAnsweringAfterAnOperator(cg.url, suspend),
-                                local_store, prices, pages=1, max_age_seconds=300)
-    # THEN the refresh applied its prices, and the counts still equal a recount (the suspension counted)
+                                local_store, prices, pages=1)
+    # THEN the refresh applied its prices and the suspension stands, in the store and in every model
     assert second.ok and second.updated > 30
     assert local_store.get(victim.asset_id).status is SUSPENDED
-    stored = assert_counts_equal_a_recount(local_store, 300)
-    assert sum(b["total"] for k, b in stored.buckets.items() if k.startswith("SUSPENDED|")) == 1
+    stored = assert_models_equal_the_store(service, local_store)
+    assert [a.asset_id for a in stored.values() if a.status is SUSPENDED] == [victim.asset_id]
