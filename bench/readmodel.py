@@ -57,6 +57,21 @@ def _ids(url: str) -> list[str]:
     return all_ids(url)
 
 
+def _cpu_seconds(pids) -> float:
+    """User + system CPU seconds these processes have used so far (/proc/<pid>/stat)."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _server_pids(server: Server) -> list[int]:
+    """The gunicorn master and its children: the workers and the refresher process."""
+    return [server.process.pid, *server.worker_pids()]
+
+
 def _loads(url: str) -> dict[str, float]:
     """inventory_catalog_loads_total by reason, summed over the workers."""
     text = requests.get(url + "/metrics", timeout=10).text
@@ -68,8 +83,8 @@ def _loads(url: str) -> dict[str, float]:
     return loads
 
 
-def mixed_vs_reads(endpoint: str, size: int, workdir: Path, seconds: int, connections: int, rounds: int,
-                   check_audit: bool) -> list[list[str]]:
+def mixed_vs_reads(endpoint: str, ddb_pid: int, size: int, workdir: Path, seconds: int, connections: int,
+                   rounds: int, check_audit: bool) -> list[list[str]]:
     table = f"bench-rm-{size}"
     load_table(endpoint, table, size)
     with FakeCoinGecko(generate_catalog(size)) as cg, contextlib.ExitStack() as stack:
@@ -91,13 +106,15 @@ def mixed_vs_reads(endpoint: str, size: int, workdir: Path, seconds: int, connec
         wrk(server.url, reads, 16, 3)  # every worker loaded and warm
         cg.reset_log()
         mixed_runs, read_runs, server_errors = [], [], 0
+        cpu = {"reads": [0.0, 0.0, 0.0], "mixed": [0.0, 0.0, 0.0]}  # gunicorn, DynamoDB Local, wall
         for _ in range(rounds):
-            r, e = wrk_with_5xx(server.url, reads, connections, seconds)
-            read_runs.append(r)
-            server_errors += e
-            r, e = wrk_with_5xx(server.url, mixed, connections, seconds)
-            mixed_runs.append(r)
-            server_errors += e
+            for kind, script, runs in (("reads", reads, read_runs), ("mixed", mixed, mixed_runs)):
+                before = (_cpu_seconds(_server_pids(server)), _cpu_seconds([ddb_pid]), time.monotonic())
+                r, e = wrk_with_5xx(server.url, script, connections, seconds)
+                after = (_cpu_seconds(_server_pids(server)), _cpu_seconds([ddb_pid]), time.monotonic())
+                cpu[kind] = [t + (b - a) for t, a, b in zip(cpu[kind], before, after)]
+                runs.append(r)
+                server_errors += e
             print(f"  {size}: reads {read_runs[-1].rps:.0f} req/s p50 {read_runs[-1].p50_ms:.1f} ms; mixed "
                   f"{mixed_runs[-1].rps:.0f} req/s p50 {mixed_runs[-1].p50_ms:.1f} p99 {mixed_runs[-1].p99_ms:.1f} ms",
                   flush=True)
@@ -113,6 +130,10 @@ def mixed_vs_reads(endpoint: str, size: int, workdir: Path, seconds: int, connec
              f"p99 {fmt_ms(r.p99_ms)})", ">= 0.6", yes(m.rps / r.rps >= 0.6)],
             [f"1. 5xx answers and refreshes during the runs, {size} assets", f"{server_errors} 5xx; {refreshes} refreshes",
              "0 5xx", yes(server_errors == 0)],
+            [f"1. where the 2 cores went, {size} assets: CPU s per wall s (read-only / mixed)",
+             " / ".join(f"gunicorn {c[0] / c[2]:.2f}, DynamoDB Local {c[1] / c[2]:.2f}, rest (wrk, ...) "
+                        f"{max(0.0, os.cpu_count() - (c[0] + c[1]) / c[2]):.2f} at most"
+                        for c in (cpu["reads"], cpu["mixed"])), "report", "n/a"],
             [f"3. whole-catalog loads during the runs, {size} assets",
              f"{loads.get('cold', 0):.0f} cold starts (2 workers), {loads.get('resync', 0):.0f} resyncs",
              "cold starts only", yes(loads.get("resync", 0) == 0)],
@@ -126,8 +147,10 @@ def mixed_vs_reads(endpoint: str, size: int, workdir: Path, seconds: int, connec
     return rows
 
 
-def hot_vs_random(endpoint: str, workdir: Path, seconds: int, connections: int, rounds: int) -> list[list[str]]:
-    server = _server("hot-random", endpoint, "bench-rm-10000", None, workdir)
+def hot_vs_random(endpoint: str, workdir: Path, seconds: int, connections: int, rounds: int,
+                  cache_bytes: int | None = None) -> list[list[str]]:
+    extra = {"CACHE_MAX_ASSET_BYTES": str(cache_bytes)} if cache_bytes else {}
+    server = _server("hot-random", endpoint, "bench-rm-10000", None, workdir, **extra)
     try:
         server.wait_healthy()
         ids = _ids(server.url)
@@ -136,16 +159,19 @@ def hot_vs_random(endpoint: str, workdir: Path, seconds: int, connections: int, 
         shuffled = list(ids)
         __import__("random").Random(7).shuffle(shuffled)
         spread = lua_script(workdir, "random", [f"/inventory/assets/{i}" for i in shuffled])
-        wrk(server.url, spread, 16, 3)
+        wrk(server.url, spread, 16, max(3, seconds))  # every body rendered once per worker, where it fits
         hot_runs, random_runs = [], []
         for _ in range(rounds):
             hot_runs.append(wrk(server.url, hot, connections, seconds))
             random_runs.append(wrk(server.url, spread, connections, seconds))
         h, r = median_result(hot_runs), median_result(random_runs)
         ratio = r.rps / h.rps
-        return [[f"2. detail of random assets / one hot asset, {len(ids)} assets, nothing changing, c{connections}",
-                 f"{ratio:.2f} ({r.rps:.0f} vs {h.rps:.0f} req/s; p99 {fmt_ms(r.p99_ms)} vs {fmt_ms(h.p99_ms)})",
-                 ">= 0.8", yes(ratio >= 0.8)]]
+        rss = ", ".join(f"{v:.0f}" for v in sorted(server.worker_rss_mb().values()))
+        cache = f"detail cache {cache_bytes // 2**20} MB" if cache_bytes else "default detail cache (8 MB)"
+        return [[f"2. detail of random assets / one hot asset, {len(ids)} assets, nothing changing, c{connections}, "
+                 f"{cache}",
+                 f"{ratio:.2f} ({r.rps:.0f} vs {h.rps:.0f} req/s; p99 {fmt_ms(r.p99_ms)} vs {fmt_ms(h.p99_ms)}); "
+                 f"worker RSS after: {rss} MB", ">= 0.8", yes(ratio >= 0.8)]]
     finally:
         server.stop()
 
@@ -237,8 +263,9 @@ def run(seconds: int, connections: int, rounds: int, minutes: float) -> tuple[li
     with tempfile.TemporaryDirectory(prefix="bench-rm-") as tmp, DynamoDBLocal() as ddb:
         workdir = Path(tmp)
         for size, audit in ((500, True), (10_000, False)):
-            rows += mixed_vs_reads(ddb.endpoint, size, workdir, seconds, connections, rounds, audit)
+            rows += mixed_vs_reads(ddb.endpoint, ddb.process.pid, size, workdir, seconds, connections, rounds, audit)
         rows += hot_vs_random(ddb.endpoint, workdir, seconds, connections, rounds)
+        rows += hot_vs_random(ddb.endpoint, workdir, seconds, connections, rounds, cache_bytes=32 * 2**20)
         rows += list_search_loads(ddb.endpoint, workdir, minutes)
     notes = (
         f"gunicorn with gunicorn.conf.py defaults (gthread, 4 threads, WEB_CONCURRENCY=2), DynamoDB Local in "
