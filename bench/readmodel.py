@@ -201,6 +201,43 @@ def list_search_loads(endpoint: str, workdir: Path, minutes: float) -> list[list
              "0 (only on resync)", yes(loads.get("resync", 0) == 0)]]
 
 
+def store_write_rate(endpoint: str, ddb_pid: int, table: str, seconds: float = 10, threads: int = 4) -> list[list[str]]:
+    """One-item status changes through the service in this process alone (no HTTP, no reads):
+    how many DynamoDB Local commits a second, and its CPU per change: the bound under the mixed load."""
+    from inventory.config import Config
+    from inventory.domain import AssetStatus
+    from inventory.service import CatalogService
+    from inventory.store import Stores, make_client
+
+    config = Config(DYNAMODB_ENDPOINT_URL=endpoint, DYNAMODB_TABLE_NAME=table, STREAM_POLL_SECONDS=60)
+    stores = Stores.build(make_client(config), config)
+    service = CatalogService(stores, config)
+    ids = [a.asset_id for a in stores.assets.iter_all()][:400]
+    done, stop = [0] * threads, time.monotonic() + seconds
+
+    def operator(n: int) -> None:
+        mine = ids[n::threads]
+        while time.monotonic() < stop:
+            # What the mixed load's writes are: a one-item bulk-status (a BatchGetItem and a transaction).
+            status = (AssetStatus.SUSPENDED, AssetStatus.ACTIVE)[done[n] // len(mine) % 2]
+            service.bulk_status([{"asset_id": mine[done[n] % len(mine)], "status": status}], False, "bench",
+                                "bench", "bench")
+            done[n] += 1
+
+    cpu, started = _cpu_seconds([ddb_pid]), time.monotonic()
+    workers = [threading.Thread(target=operator, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall, used = time.monotonic() - started, _cpu_seconds([ddb_pid]) - cpu
+    service.model.stop()
+    changes = sum(done)
+    return [[f"1. the bound: status changes through the service alone, {threads} threads, DynamoDB Local",
+             f"{changes / wall:.0f} changes/s; DynamoDB Local {used / changes * 1000:.1f} ms of CPU per change "
+             f"({used / wall:.2f} cores)", "report", "n/a"]]
+
+
 def apply_cpu(size: int = 10_000, moved: int = 250, repeats: int = 7) -> list[list[str]]:
     """CPU of one worker to apply a refresh that moves `moved` prices: the model's sync, then the
     first sorted query (which builds the price ordering the batch moved)."""
@@ -264,6 +301,7 @@ def run(seconds: int, connections: int, rounds: int, minutes: float) -> tuple[li
         workdir = Path(tmp)
         for size, audit in ((500, True), (10_000, False)):
             rows += mixed_vs_reads(ddb.endpoint, ddb.process.pid, size, workdir, seconds, connections, rounds, audit)
+        rows += store_write_rate(ddb.endpoint, ddb.process.pid, "bench-rm-500")
         rows += hot_vs_random(ddb.endpoint, workdir, seconds, connections, rounds)
         rows += hot_vs_random(ddb.endpoint, workdir, seconds, connections, rounds, cache_bytes=32 * 2**20)
         rows += list_search_loads(ddb.endpoint, workdir, minutes)

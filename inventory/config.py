@@ -76,7 +76,7 @@ class Config:
     # bounded by the bytes of its rendered bodies (the detail cache as a whole,
     # each page cache on its own), so a full walk of a 10,000-asset catalog
     # cannot pin tens of MB of bodies per worker.
-    CACHE_MAX_ASSET_BYTES: int = 8 * 1024 * 1024
+    CACHE_MAX_ASSET_BYTES: int = 16 * 1024 * 1024
     CACHE_MAX_PAGE_BYTES: int = 4 * 1024 * 1024
 
     # Access control: JSON list of {"name", "scopes": [...], "hash"} from

@@ -46,7 +46,7 @@ class Listing:
     next_key: SortKey | None  # None on the last page
     total_count: int
     active_count: int
-    stale: bool = False  # served from cache while the store was failing
+    stale: bool = False  # the read model could not confirm it is current (the store did not answer)
     snapshot: str | None = None  # the fingerprint a snapshot-path cursor pins: its walk's first snapshot
 
 

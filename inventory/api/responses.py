@@ -13,6 +13,8 @@ from ..cache import Cached, LoadingCache
 from ..config import Config
 from ..extensions import per_process
 
+# How long an unchanged detail body is kept at most (its key changes with the asset).
+ASSET_BODY_SECONDS = 3600
 # RFC 7234's warning for a response served past its freshness, sent when the
 # store is failing and a recently expired value stands in.
 STALE_WARNING = '110 - "Response is Stale"'
@@ -76,13 +78,16 @@ class ResponseCache:
     def __init__(self, config: Config, on_lookup: Callable[[str, bool], None] | None = None):
         ttl, grace = config.CACHE_TTL_SECONDS, config.CACHE_STALE_GRACE_SECONDS
         bounds = {"asset": (config.CACHE_MAX_ASSETS, config.CACHE_MAX_ASSET_BYTES)}
+        # A detail body's key holds everything it renders, what depends on the clock included
+        # (asset_state): it may stay until the size bounds evict it.
+        ttls = {"asset": ASSET_BODY_SECONDS}
         self.caches = {}
         for name in self.NAMES:
             entries, size = bounds.get(name, (config.CACHE_MAX_PAGES, config.CACHE_MAX_PAGE_BYTES))
             self.caches[name] = LoadingCache(
                 name,
                 size,
-                ttl,
+                ttls.get(name, ttl),
                 grace,
                 on_lookup=on_lookup,
                 sizeof=_sizeof(size // entries),
@@ -120,9 +125,11 @@ def catalog_version() -> tuple[str, bool]:
     return model.view().fingerprint, model.store_answering()
 
 
-def asset_state(asset) -> tuple:
-    """What identifies one state of an asset: every write moves one of these."""
-    return (asset.stream_seq, asset.version, asset.updated_at, asset.last_price_update)
+def asset_state(asset, now, max_age_seconds: int) -> tuple:
+    """What one detail body of an asset renders from: the state every write moves, and what
+    the clock moves (tradable, stale)."""
+    return (asset.stream_seq, asset.version, asset.updated_at, asset.last_price_update,
+            asset.is_tradable(now, max_age_seconds), asset.price_stale(now, max_age_seconds))
 
 
 def get_responses() -> ResponseCache:

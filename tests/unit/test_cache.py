@@ -339,3 +339,14 @@ def test_outage_before_the_first_load_is_a_plain_503(app, client, moto_client, a
     text = response.get_data(as_text=True)
     for leak in ("botocore", "Endpoint", "Traceback"):
         assert leak not in text
+
+
+def test_a_cached_detail_turns_stale_the_moment_its_price_does(app, client, add_assets, config):
+    # GIVEN a cached detail whose price turns stale in a second (bodies are kept far longer than that)
+    add_assets(build_asset("BTC", 1, price="100", age_seconds=config.PRICE_MAX_AGE_SECONDS - 1))
+    first = body(client.get("/inventory/assets/BTC"))["data"]
+    assert (first["is_active"], first["price_stale"]) == (True, False)
+    time.sleep(1.5)
+    # THEN the next read says so: the clock-dependent fields are part of the body's key
+    later = body(client.get("/inventory/assets/BTC"))["data"]
+    assert (later["is_active"], later["price_stale"]) == (False, True)

@@ -75,7 +75,7 @@ def _wants_csv(args) -> bool:
 
 @blp.route("/export")
 class AssetExport(MethodView):
-    @blp.arguments(ExportArgsSchema, location="query")
+    @blp.arguments(ExportArgsSchema(), location="query")
     @blp.response(200, content_type="text/csv", description=_DESCRIBED)
     @blp.alt_response(406, schema=ErrorSchema, description="Neither `Accept: text/csv` nor `format=csv`")
     @blp.doc(responses={"200": {"description": _DESCRIBED, "content": {"text/csv": {"schema": {"type": "string"}, "example": (

@@ -46,7 +46,7 @@ def _render_page(listing, next_cursor) -> Rendered:
 
 @blp.route("")
 class AssetList(MethodView):
-    @blp.arguments(ListArgsSchema, location="query")
+    @blp.arguments(ListArgsSchema(), location="query")
     @blp.response(200, AssetPageSchema)
     @blp.alt_response(400, schema=ErrorSchema, description="Tampered or foreign cursor")
     def get(self, args):
@@ -105,7 +105,7 @@ def _snapshot_page(scope: str, query: SearchQuery, args):
 
 @blp.route("/search")
 class AssetSearch(MethodView):
-    @blp.arguments(SearchArgsSchema, location="query")
+    @blp.arguments(SearchArgsSchema(), location="query")
     @blp.response(200, AssetPageSchema)
     @blp.alt_response(400, schema=ErrorSchema, description="Tampered or foreign cursor")
     def get(self, args):
@@ -122,7 +122,7 @@ class AssetSearch(MethodView):
 
 @blp.route("/<asset_id:asset_id>/history")
 class AssetHistory(MethodView):
-    @blp.arguments(HistoryArgsSchema, location="query")
+    @blp.arguments(HistoryArgsSchema(), location="query")
     @blp.response(200, HistorySchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No asset with this id")
     def get(self, args, asset_id):
@@ -160,13 +160,13 @@ class AssetDetail(MethodView):
 
         service = get_service()
         asset = service.get_asset(asset_id)
+        now = service.clock()
 
         def build() -> Rendered:
-            view = AssetView.of(asset, service.clock(), service.max_age)
-            return render({"data": view}, _DETAIL, version=asset.version)
+            return render({"data": AssetView.of(asset, now, service.max_age)}, _DETAIL, version=asset.version)
 
-        # Keyed by what identifies this state of the asset: a body never outlives it.
-        return cached_json("asset", asset_id, build, version=asset_state(asset))
+        # Keyed by everything the body renders: it never outlives the state it shows.
+        return cached_json("asset", asset_id, build, version=asset_state(asset, now, service.max_age))
 
 
 # The export view registers on this blueprint (imported at the end: it imports `blp`).

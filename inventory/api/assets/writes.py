@@ -200,7 +200,7 @@ class AssetAudit(MethodView):
 
 @blp.route("/batch-get")
 class AssetBatchGet(MethodView):
-    @blp.arguments(BatchGetSchema)
+    @blp.arguments(BatchGetSchema())
     @blp.response(200, BatchGetResultSchema)
     @read_operation
     def post(self, body):

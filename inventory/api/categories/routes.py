@@ -31,7 +31,7 @@ def get_categories() -> CategoryService:
 
 @blp.route("")
 class CategoryList(MethodView):
-    @blp.arguments(CategoryListArgsSchema, location="query")
+    @blp.arguments(CategoryListArgsSchema(), location="query")
     @blp.response(200, CategoryListSchema)
     def get(self, args):
         """Every category with its counts and market totals
@@ -54,7 +54,7 @@ class CategoryList(MethodView):
     "example": "stablecoin",
 }])
 class CategoryDetail(MethodView):
-    @blp.arguments(CategoryArgsSchema, location="query")
+    @blp.arguments(CategoryArgsSchema(), location="query")
     @blp.response(200, CategoryEnvelopeSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="Not a category slug")
     def get(self, args, slug):

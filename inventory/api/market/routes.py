@@ -23,7 +23,7 @@ _MOVERS = MoversSchema()
 
 @blp.route("/overview")
 class MarketOverview(MethodView):
-    @blp.arguments(OverviewArgsSchema, location="query")
+    @blp.arguments(OverviewArgsSchema(), location="query")
     @blp.response(200, OverviewSchema)
     @blp.alt_response(503, schema=ErrorSchema, description="The store is unavailable")
     def get(self, args):
@@ -52,7 +52,7 @@ class MarketOverview(MethodView):
 
 @blp.route("/movers")
 class MarketMovers(MethodView):
-    @blp.arguments(MoversArgsSchema, location="query")
+    @blp.arguments(MoversArgsSchema(), location="query")
     @blp.response(200, MoversSchema)
     @blp.alt_response(503, schema=ErrorSchema, description="The store is unavailable")
     def get(self, args):
