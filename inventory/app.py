@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 
 from flask import Flask
@@ -139,13 +138,9 @@ def _build_service(config: Config, client, metrics, patient: bool = False):
 
 
 def _build_model(config: Config, stores, metrics):
-    from .readmodel import SHARED_SEQ_FILE, SharedSeq, build_read_model
+    from .readmodel import build_read_model, instance_seq
 
-    shared = None
-    if config.PROMETHEUS_MULTIPROC_DIR and os.path.isdir(config.PROMETHEUS_MULTIPROC_DIR):
-        # Under gunicorn the workers of an instance share this directory.
-        shared = SharedSeq(os.path.join(config.PROMETHEUS_MULTIPROC_DIR, SHARED_SEQ_FILE))
-    return build_read_model(stores, config, shared, metrics)
+    return build_read_model(stores, config, instance_seq(config), metrics)
 
 
 def _build_history(service):

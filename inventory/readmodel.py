@@ -110,6 +110,22 @@ _FIELDS = [f.name for f in dataclasses.fields(Asset)]
 _STARTED: "weakref.WeakSet[ReadModel]" = weakref.WeakSet()
 
 
+def instance_seq(config) -> SharedSeq | None:
+    """The instance's shared seq file, under gunicorn (its workers and refresher share
+    PROMETHEUS_MULTIPROC_DIR); None in a single process."""
+    directory = config.PROMETHEUS_MULTIPROC_DIR
+    if directory and os.path.isdir(directory):
+        return SharedSeq(os.path.join(directory, SHARED_SEQ_FILE))
+    return None
+
+
+def publish_commits(feed, shared: SharedSeq | None) -> None:
+    """Have every entry `feed` commits advance the instance's shared seq (the refresher's writes:
+    a worker asked right after a refresh catches up before it answers)."""
+    if shared is not None:
+        feed.on_commit = lambda seq, asset_ids: shared.advance(seq, dict.fromkeys(asset_ids, seq))
+
+
 def build_read_model(stores, config, shared: SharedSeq | None = None, metrics=None) -> "ReadModel":
     """A model over these stores (store.Stores) with Config's poll, retention and grace."""
     return ReadModel(

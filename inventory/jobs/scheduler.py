@@ -37,10 +37,14 @@ def build_refresher(
     """Wire the client and stores for refreshes in this process; return the job (fence optional)."""
     client = source or client_from_config(config, on_response=metrics.source_response if metrics else None)
     dynamodb = dynamodb or make_client(config, patient=True)
-    store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY)
+    feed = FeedStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.STREAM_FEED_RETENTION_SECONDS)
+    # Imported here: the read model's module loads the search index, which jobs otherwise need not.
+    from ..readmodel import instance_seq, publish_commits
+
+    publish_commits(feed, instance_seq(config))
+    store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY, feed)
     prices = PriceStore(
-        dynamodb, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY,
-        FeedStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.STREAM_FEED_RETENTION_SECONDS),
+        dynamodb, config.DYNAMODB_TABLE_NAME, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY, feed,
     )
 
     def run(fence: Fence | None = None) -> RefreshReport:
