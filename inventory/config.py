@@ -139,11 +139,18 @@ class Config:
     STREAM_POLL_SECONDS: float = 0.5
     # A seq handed out but neither written nor voided this long is skipped (its writer died).
     STREAM_GAP_GRACE_SECONDS: float = 30.0
-    STREAM_HEARTBEAT_SECONDS: float = 15.0
+    # A visible heartbeat (SSE `event: heartbeat`, WebSocket {"type": "heartbeat"}) carrying
+    # the client's position: it knows how current it is, and a stall after two missed beats.
+    STREAM_HEARTBEAT_SECONDS: float = 5.0
     # Open streams per process; beyond it SSE answers 503 + Retry-After, WebSocket closes 1013.
     STREAM_MAX_CONNECTIONS: int = 500
-    # Open streams per token name (or client address without a token).
+    # Open streams per token name, or per client address when TRUSTED_PROXY_HOPS > 0 says
+    # which address is the client's. Anonymous streams behind a gateway all come from its
+    # one address, so without trusted hops they share only the process's capacity.
     STREAM_MAX_PER_CLIENT: int = 50
+    # Where the stream role answers, for the API role's 307 on a stream or board request
+    # (unset: 421 naming STREAM_BIND). Without a host (http://:8012) the request's host is kept.
+    STREAM_PUBLIC_URL: str | None = None
     # Messages queued for one client; a client that falls this far behind is dropped.
     STREAM_CLIENT_QUEUE: int = 1000
 

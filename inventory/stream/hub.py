@@ -103,10 +103,10 @@ class Subscription:
     """One client's stream: its filter, its queue, and where it is in the feed."""
 
     assets: set[str] | None  # None: every asset; else the assets named (by query or subscribe message)
-    client_key: str
+    client_key: str | None  # what the per-client limit counts (None: not counted)
     queue: queue.Queue
-    # Category slugs followed, and their members when subscribed (or first seen by the hub):
-    # category writes are not in the feed, so membership is not re-read while the stream lasts.
+    # Category slugs followed, and their members: read when subscribed, then kept current by
+    # the snapshots of touched assets (a category write is a touch in the feed).
     categories: set[str] = field(default_factory=set)
     members: set[str] = field(default_factory=set)
     position: int = 0  # the last seq whose messages are all queued
@@ -294,7 +294,7 @@ class Hub:
     def subscribe(
         self,
         assets: set[str] | None,
-        client_key: str,
+        client_key: str | None,
         since: int | None = None,
         categories: tuple[set[str], set[str]] | None = None,
     ) -> Subscription:
@@ -309,7 +309,8 @@ class Hub:
         with self._lock:
             if len(self._subs) >= self.max_connections:
                 raise Full("process")
-            if sum(1 for s in self._subs if s.client_key == client_key) >= self.max_per_client:
+            if client_key is not None and \
+                    sum(1 for s in self._subs if s.client_key == client_key) >= self.max_per_client:
                 raise Full("client")
             sub = Subscription(assets, client_key, queue.Queue(self.queue_size + 10))
             if categories:

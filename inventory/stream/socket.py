@@ -15,7 +15,7 @@ from ..categories import SLUGS
 from ..domain import ASSET_ID_RE
 from .hub import Closed, Full, Subscription
 from .schemas import StreamArgsSchema
-from .views import category_members, get_hub, subscribe
+from .views import Beats, category_members, elsewhere, get_hub, subscribe
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,11 @@ _ARGS = StreamArgsSchema()
 @ws_blp.before_request
 def validate_query():
     # Before the upgrade, so a bad query is the one JSON error shape (422), not a closed socket.
+    moved = elsewhere()
+    if moved is not None:
+        return moved  # the API role: the board and the socket are the stream role's
+    if request.endpoint != "stream_ws.stream_socket":
+        return None
     try:
         g.stream_args = _ARGS.load(request.args)
     except ma.ValidationError as exc:
@@ -53,20 +58,28 @@ def stream_socket(ws):
     metrics = hub.metrics
     if metrics:
         metrics.opened("websocket")
+    beats = Beats(current_app.config["STREAM_HEARTBEAT_SECONDS"], sub.position)
     try:
         while True:
+            position = sub.position  # as in the SSE loop: all sent once the wait finds nothing
             try:
                 message = sub.next(timeout=_TICK_SECONDS)
             except Closed as exc:
                 ws.send(json.dumps({"type": "close", "reason": exc.reason, "reconnect": True, "seq": sub.position}))
                 ws.close(reason=CLOSE_CODES.get(exc.reason, 1011), message=exc.reason)
                 return
-            if message is not None:
+            if message is None:
+                beats.position = position
+            else:
                 if message["type"] == "_position":
                     message = {"type": "checkpoint", "seq": message["seq"]}
+                    beats.position = message["seq"]
                 ws.send(json.dumps(message, separators=(",", ":")))
                 if metrics:
                     metrics.sent("websocket")
+            beat = beats.take()
+            if beat is not None:
+                ws.send(json.dumps(beat, separators=(",", ":")))
             incoming = ws.receive(timeout=0)
             while incoming is not None:
                 _handle(ws, sub, incoming)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import select
+import socket
+import ssl
+import time
+from urllib.parse import urlsplit
 
-from flask import Response, current_app, g, request, stream_with_context
+from flask import Response, current_app, g, redirect, request, stream_with_context
 from flask.views import MethodView
 
 from ..api.bodies import Blueprint
 from ..api.errors import ErrorSchema, error_response
+from ..domain import utcnow
 from ..extensions import get_service, per_process
 from .hub import Closed, Full, Hub, Subscription
 from .schemas import StreamArgsSchema
@@ -21,6 +27,8 @@ blp = Blueprint("stream", __name__, description="Live prices and status changes 
 # What an SSE client waits before it reconnects (the `retry:` field), in ms.
 SSE_RETRY_MS = 2000
 RETRY_AFTER_SECONDS = 5
+# How often an idle stream looks at its socket: a client that left frees its slot within this.
+LIVENESS_TICK_SECONDS = 0.5
 
 
 def get_hub() -> Hub:
@@ -28,25 +36,46 @@ def get_hub() -> Hub:
     return per_process("stream_hub").start()
 
 
-def client_key() -> str:
+def client_key() -> str | None:
+    """Who a per-client stream limit counts: the token, else the client's address when a
+    trusted proxy says which it is; None (no per-client limit) for anonymous clients that
+    all arrive from the gateway's one address."""
     name = getattr(g, "token_name", None)
-    return "token:" + name if name else "addr:" + (request.remote_addr or "")
+    if name:
+        return "token:" + name
+    return "addr:" + (request.remote_addr or "") if current_app.config["TRUSTED_PROXY_HOPS"] else None
+
+
+def elsewhere():
+    """On the API role (no streams here): a 307 to the stream role, or a 421 naming STREAM_BIND."""
+    if current_app.config["STREAM_MAX_CONNECTIONS"]:
+        return None
+    public = current_app.config["STREAM_PUBLIC_URL"]
+    if not public:
+        return error_response(
+            421, "Streams are not served on this port: they are the stream role's (STREAM_ROLE=1, "
+                 "listening on STREAM_BIND). Set STREAM_PUBLIC_URL here to be redirected there.",
+            error="stream_elsewhere")
+    target = urlsplit(public)
+    if not target.hostname:  # http://:8012: the host this request came to, on the stream role's port
+        host = request.host.rpartition("]")[0] + "]" if request.host.startswith("[") else request.host.split(":")[0]
+        target = target._replace(netloc=f"{host}:{target.port}" if target.port else host)
+    query = request.query_string.decode()
+    url = target.geturl().rstrip("/") + request.path + ("?" + query if query else "")
+    return redirect(url, code=307)
 
 
 def subscribe(args: dict, since: int | None) -> Subscription:
     """:raises Full:"""
-    if current_app.config["STREAM_MAX_CONNECTIONS"] == 0:
-        raise Full("process")  # the API role (gunicorn.conf.py): streams are the stream role's
     assets = set(args["assets"]) if args.get("assets") else None
     slugs = set(args.get("categories") or ())
     return get_hub().subscribe(assets, client_key(), since, (slugs, category_members(slugs)) if slugs else None)
 
 
 def category_members(slugs: set[str]) -> set[str]:
-    """The assets carrying any of these slugs (primary or not), from the cached catalog snapshot.
+    """The assets carrying any of these slugs (primary or not) now, from the read model.
 
-    Read once per subscribe: category writes are not in the feed, so an asset that joins a
-    followed category later arrives after the client reconnects (or re-subscribes).
+    Later joins and leaves reach the stream as feed entries (the hub's snapshots of touched assets).
     """
     if not slugs:
         return set()
@@ -64,28 +93,68 @@ def full_response(exc: Full) -> Response:
 
 
 
-def _sse(sub: Subscription, hub: Hub, heartbeat: float):
+def peer_gone(sock) -> bool:
+    """The client closed its end: the socket reads as end-of-file (data it sent is not an end)."""
+    if sock is None or isinstance(sock, ssl.SSLSocket):  # no peek through TLS: a failed write tells
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+def heartbeat_message(seq: int, interval: float) -> dict:
+    return {"type": "heartbeat", "seq": seq, "time": utcnow().isoformat(), "interval": interval}
+
+
+class Beats:
+    """When the next visible heartbeat is due, and the position it may claim: the last seq
+    whose messages have all gone out (a position marker sent, or the queue found empty)."""
+
+    def __init__(self, interval: float, position: int):
+        self.interval, self.position = interval, position
+        self.due = time.monotonic() + interval
+
+    def take(self) -> dict | None:
+        if time.monotonic() < self.due:
+            return None
+        self.due = time.monotonic() + self.interval
+        return heartbeat_message(self.position, self.interval)
+
+
+def _sse(sub: Subscription, hub: Hub, heartbeat: float, sock):
     metrics = hub.metrics
     if metrics:
         metrics.opened("sse")
     yield f"retry: {SSE_RETRY_MS}\n\n"
+    beats = Beats(heartbeat, sub.position)
     try:
         while True:
+            # Read before waiting: if the wait then finds the queue empty, everything up to
+            # here has been sent, so a heartbeat may carry it as the resume point.
+            position = sub.position
             try:
-                message = sub.next(timeout=heartbeat)
+                message = sub.next(timeout=min(heartbeat, LIVENESS_TICK_SECONDS))
             except Closed as exc:
                 notice = {"type": "close", "reason": exc.reason, "reconnect": True, "seq": sub.position}
                 yield f"event: close\ndata: {json.dumps(notice)}\n\n"
                 return
             if message is None:
-                yield ": heartbeat\n\n"
+                if peer_gone(sock):
+                    return  # the slot is freed now, not at the next failed write
+                beats.position = position
             elif message["type"] == "_position":
                 # Carries the resume point once an entry's messages are all out (Last-Event-ID).
+                beats.position = message["seq"]
                 yield f"id: {message['seq']}\n\n"
             else:
                 yield f"event: {message['type']}\ndata: {json.dumps(message, separators=(',', ':'))}\n\n"
                 if metrics:
                     metrics.sent("sse")
+            beat = beats.take()
+            if beat is not None:
+                yield f"event: heartbeat\nid: {beat['seq']}\ndata: {json.dumps(beat, separators=(',', ':'))}\n\n"
     finally:
         hub.unsubscribe(sub)
         if metrics:
@@ -99,14 +168,22 @@ class AssetStream(MethodView):
                   description="An event stream: a snapshot of each asset, then every change; each `data:` "
                               "is one StreamMessage (components/schemas)")
     @blp.alt_response(503, schema=ErrorSchema, description="No room for another stream (Retry-After)")
+    @blp.alt_response(307, description="The API role: streams are served at STREAM_PUBLIC_URL")
+    @blp.alt_response(421, schema=ErrorSchema, description="The API role, with no STREAM_PUBLIC_URL to send you to")
     def get(self, args):
         """Follow prices and status changes (Server-Sent Events)
 
         `text/event-stream`: `event:` is the message type, `data:` one JSON
         message; an `id:` line (the feed seq) follows the last message of each
         feed entry, so `Last-Event-ID` resumes exactly there. Comment lines are
-        heartbeats. On shutdown a `close` event asks the client to reconnect.
+        a `heartbeat` event every `STREAM_HEARTBEAT_SECONDS` carries the position
+        (seq) the client is current as of, and the server time. On shutdown a
+        `close` event asks the client to reconnect. On the API role this answers
+        307 to the stream role (`STREAM_PUBLIC_URL`).
         """
+        moved = elsewhere()
+        if moved is not None:
+            return moved
         since = args.get("since")
         if since is None and request.headers.get("Last-Event-ID", "").isdigit():
             since = int(request.headers["Last-Event-ID"])
@@ -116,7 +193,8 @@ class AssetStream(MethodView):
             return full_response(exc)
         hub = get_hub()
         heartbeat = current_app.config["STREAM_HEARTBEAT_SECONDS"]
-        response = Response(stream_with_context(_sse(sub, hub, heartbeat)), mimetype="text/event-stream")
+        sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+        response = Response(stream_with_context(_sse(sub, hub, heartbeat, sock)), mimetype="text/event-stream")
         response.headers["Cache-Control"] = "no-store"
         # nginx and other proxies would otherwise hold events back in a buffer.
         response.headers["X-Accel-Buffering"] = "no"

@@ -63,9 +63,9 @@ class Roles(list):
 
 def test_a_suspension_on_the_api_role_reaches_the_stream_role_and_sigterm_closes_with_a_hint(roles):
     (api, api_url), (streams, stream_url) = roles
-    # The API role keeps its request threads for requests: no streams there.
+    # The API role keeps its request threads for requests: no streams there, and it says where they are.
     refused = requests.get(f"{api_url}/inventory/assets/stream", timeout=5)
-    assert refused.status_code == 503 and "Retry-After" in refused.headers
+    assert refused.status_code == 421 and "STREAM_BIND" in refused.json()["message"]
 
     stream = SSE(f"{stream_url}/inventory/assets/stream?assets=BTC")
     event, snapshot = stream.next()
@@ -96,7 +96,7 @@ def test_ctrl_c_stops_the_stream_role_at_once_after_a_client_left(roles):
     _, (streams, stream_url) = roles
     stream = SSE(f"{stream_url}/inventory/assets/stream?assets=BTC")
     assert stream.next()[0] == "snapshot"
-    stream.close()  # the client leaves; the server learns of it at its next write
+    stream.close()  # the client leaves
     workers = subprocess.run(["ps", "--ppid", str(streams.pid), "-o", "pid="],
                              capture_output=True, text=True, check=True).stdout.split()
     assert workers
@@ -145,3 +145,27 @@ def test_a_resume_after_the_stream_role_restarts_replays_every_change_made_while
         assert [(event, m["asset_id"], m["status"]) for event, m in got] == [
             ("status", "BTC", "SUSPENDED"), ("status", "ETH", "SUSPENDED"), ("status", "BTC", "ACTIVE")]
         assert [m["seq"] for _, m in got] == sorted(m["seq"] for _, m in got) and got[0][1]["seq"] > int(last)
+
+
+def test_two_hundred_streams_from_one_address_with_default_limits_and_a_leaver_frees_its_slot(roles):
+    """All browsers behind a gateway arrive from its one address: the default settings serve them all."""
+    _, (_, stream_url) = roles
+    streams = [SSE(f"{stream_url}/inventory/assets/stream?assets=BTC") for _ in range(200)]
+    for stream in streams:
+        assert stream.response.status_code == 200
+        assert stream.next()[0] == "snapshot"
+
+    def connections() -> float:
+        text = requests.get(f"{stream_url}/metrics", timeout=5).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("inventory_stream_connections{"))
+
+    assert connections() == 200
+    for stream in streams[:50]:
+        stream.close()
+    started = time.monotonic()
+    while connections() > 150:
+        assert time.monotonic() - started < 2.5, connections()
+        time.sleep(0.1)
+    for stream in streams[50:]:
+        stream.close()

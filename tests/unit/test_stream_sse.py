@@ -51,8 +51,9 @@ class SSE:
         event, data = "message", None
         for line in self.lines:
             if line == "":
-                if data is not None:
+                if data is not None and not (skip_heartbeats and event == "heartbeat"):
                     return event, json.loads(data)
+                data = None
                 event = "message"
                 continue
             if line.startswith(":"):
