@@ -51,26 +51,57 @@ function show(message) {
 const connection = document.getElementById("connection");
 // Seconds before a refused stream is tried again (the server's Retry-After is not visible to EventSource).
 const REOPEN_SECONDS = 5;
+// The stream's visible heartbeat: the position this board is current as of, and when it came.
+// `heardAt`: the connection's last sign of life (its opening, or a heartbeat).
+const live = { source: null, seq: null, beatAt: null, heardAt: null, interval: null };
+
+function showLive() {
+  if (live.beatAt === null) return;
+  const ago = Math.max(0, Math.round((Date.now() - live.beatAt) / 1000));
+  connection.textContent = "live, current as of seq " + live.seq + ", " + ago + " s ago";
+}
 
 function connect() {
-  const source = new EventSource("/inventory/assets/stream");
+  // Resuming from the last position replays what was missed (a fresh snapshot if it is too old).
+  const query = live.seq === null ? "" : "?since=" + live.seq;
+  const source = new EventSource("/inventory/assets/stream" + query);
+  live.source = source;
+  live.beatAt = live.heardAt = null;
   for (const kind of ["snapshot", "price", "status", "stale"]) {
     source.addEventListener(kind, (event) => show(JSON.parse(event.data)));
   }
+  source.addEventListener("heartbeat", (event) => {
+    const beat = JSON.parse(event.data);
+    Object.assign(live, { seq: beat.seq, beatAt: Date.now(), heardAt: Date.now(), interval: beat.interval });
+    showLive();
+  });
   source.addEventListener("close", () => { connection.textContent = "server restarting, reconnecting…"; });
-  source.onopen = () => { connection.textContent = "live"; };
+  source.onopen = () => { connection.textContent = "live"; live.heardAt = Date.now(); };
   source.onerror = () => {
+    live.beatAt = live.heardAt = null;
     if (source.readyState !== EventSource.CLOSED) {
       connection.textContent = "reconnecting…";  // EventSource retries by itself, with Last-Event-ID
       return;
     }
-    // A refusal (503 when full, or a server without the stream role) ends an EventSource for good:
-    // say so and open a new one later (a fresh snapshot), so the board never goes silent unnoticed.
+    // A refusal (503 when full, a gateway's 502) ends an EventSource for good: say so and open
+    // a new one later, so the board never goes silent unnoticed.
     connection.textContent = "unavailable, retrying in " + REOPEN_SECONDS + " s";
     setTimeout(connect, REOPEN_SECONDS * 1000);
   };
 }
 connect();
+
+// Two heartbeats missed: the connection is stalled (a proxy holding it, a frozen server) even
+// though the socket looks open. Drop it and resume from the last position.
+setInterval(() => {
+  if (live.heardAt === null) return;
+  showLive();
+  if (Date.now() - live.heardAt > (2 * (live.interval || 15) + 1) * 1000) {
+    live.source.close();
+    connection.textContent = "stalled, reconnecting…";
+    connect();
+  }
+}, 1000);
 
 // /health/detailed, not the bare liveness /health: a degraded service (prices not refreshed, source down)
 // says so here with the problem codes. A 503 (unhealthy) carries the same JSON report.
