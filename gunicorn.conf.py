@@ -123,8 +123,13 @@ def post_worker_init(worker):
 
     from inventory.stream.hub import close_process_streams
 
+    # Only the first of them acts. Ctrl-C brings two (the terminal's SIGINT, then the
+    # master's SIGQUIT), and gunicorn's quit handler is not re-entrant: a second one,
+    # arriving inside the first's thread-pool shutdown, waited forever on the pool's lock
+    # until the master SIGKILLed the worker (1 stop in 10, bench/stop.py).
+    stopping = []
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-        _close_streams_first(signum, close_process_streams)
+        _close_streams_first(signum, close_process_streams, stopping)
     # Load the read model now, not on the first request (seconds at 10,000 assets). A
     # store that does not answer yet is tried again by that request.
     import threading
@@ -145,12 +150,15 @@ def _load_read_model(worker):
         worker.log.warning("read model not loaded at start: %s", exc)
 
 
-def _close_streams_first(signum, close_process_streams):
+def _close_streams_first(signum, close_process_streams, stopping: list):
     import signal
 
     previous = signal.getsignal(signum)
 
     def close_streams_then_stop(signum, frame):
+        if stopping:
+            return  # already on its way out
+        stopping.append(signum)
         close_process_streams("shutdown")
         if callable(previous):
             previous(signum, frame)

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in bench/, each appending its table to BENCHMARKS.md."""
 
-from . import http, load, profile, readmodel, refresh, stream
+from . import http, load, profile, readmodel, refresh, stop, stream
 
 if __name__ == "__main__":
     refresh.main([])
@@ -9,3 +9,4 @@ if __name__ == "__main__":
     load.main([])
     readmodel.main([])
     stream.main([])
+    stop.main([])

@@ -1,6 +1,8 @@
-"""`make run` / `make demo`: DynamoDB Local (unless told otherwise), migrate, seed, then gunicorn on :8002.
+"""`make run` / `make demo`: DynamoDB Local (unless told otherwise), migrate, seed, then the API
+role's gunicorn on BIND (:8002) and the stream role's on STREAM_BIND (:8012).
 
-Ctrl-C stops gunicorn and the DynamoDB Local (and demo price source) this started.
+Any of them failing to start, or stopping, stops them all with one line naming its variable;
+Ctrl-C stops the gunicorns and the DynamoDB Local (and demo price source) this started.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 from ..config import DEFAULT_DYNAMODB_LOCAL_PORT
@@ -23,10 +26,10 @@ class RunError(Exception):
     """Why `make run` cannot start, in one line."""
 
 
-def port_in_use(port: int) -> bool:
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def start_dynamodb_local(env: dict) -> DynamoDBLocal:
@@ -73,10 +76,13 @@ def main() -> int:
 def run(env: dict) -> int:
     local = demo = None
     env.setdefault("API_TOKENS_FILE", str(REPO / ".local" / "tokens.json"))
-    bind = env.get("BIND", "0.0.0.0:8002")
-    service_port = bind.rpartition(":")[2]
-    if service_port.isdigit() and port_in_use(int(service_port)):
-        raise RunError(f"port {service_port} for the service is taken: choose another with BIND=0.0.0.0:8003 make run")
+    api = Role("the API", "BIND", env.get("BIND", "0.0.0.0:8002"), {})
+    streams = Role("the live stream", "STREAM_BIND", env.get("STREAM_BIND", "0.0.0.0:8012"), {"STREAM_ROLE": "1"})
+    for role in (api, streams):
+        role.check_free()
+    # The API role answers a stream or board request with a 307 to the stream role.
+    env.setdefault("STREAM_PUBLIC_URL", streams.public_url())
+    started: list[subprocess.Popen] = []
     try:
         if not env.get("DYNAMODB_ENDPOINT_URL") and env.get("USE_REAL_AWS") != "1":
             local = start_dynamodb_local(env)
@@ -96,30 +102,86 @@ def run(env: dict) -> int:
         for command in ("migrate", "seed"):
             if subprocess.run([*flask, command], env=env, cwd=REPO).returncode:
                 return 1  # the command printed its one-line reason
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env=env, cwd=REPO
-        )
-        # The live stream's role: its own gunicorn, so streams never hold request threads.
-        streams = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            env={**env, "STREAM_ROLE": "1", "BIND": env.get("STREAM_BIND", "0.0.0.0:8012")}, cwd=REPO,
-        )
-        print(f"live stream on {env.get('STREAM_BIND', '0.0.0.0:8012')} (/inventory/stream, /inventory/assets/stream)", flush=True)
-        # Ctrl-C reaches gunicorn too (same process group); SIGTERM is passed on.
-        signal.signal(signal.SIGTERM, lambda *_: (server.terminate(), streams.terminate()))
-        while True:
-            try:
-                code = server.wait()
-                streams.terminate()
-                streams.wait()
-                return code
-            except KeyboardInterrupt:
-                continue
+        # Two gunicorns: the API, and the live stream's role, so streams never hold request threads.
+        for role in (api, streams):
+            started.append(role.start(env))
+        for role, process in zip((api, streams), started):
+            role.wait_serving(process)
+        print(f"service on {api.bind}; live stream on {streams.bind} (/inventory/assets/stream, /board; "
+              f"the service redirects them there)", flush=True)
+        return supervise(dict(zip(started, (api, streams))))
     finally:
+        for process in started:
+            if process.poll() is None:
+                process.terminate()
+        for process in started:
+            process.wait()
         if demo:
             demo.stop()
         if local:
             local.stop()
+
+
+class Role:
+    """One of `make run`'s gunicorns: what it is called, the variable naming its address, its settings."""
+
+    def __init__(self, what: str, variable: str, bind: str, settings: dict):
+        self.what, self.variable, self.bind, self.settings = what, variable, bind, settings
+        self.host, _, port = bind.rpartition(":")
+        if not port.isdigit():
+            raise RunError(f"{variable}={bind!r} is not host:port")
+        self.port = int(port)
+        # Where to look for it: loopback when it listens on every interface.
+        self.local = "127.0.0.1" if self.host in ("", "0.0.0.0", "::", "[::]") else self.host.strip("[]")
+
+    def check_free(self) -> None:
+        if port_in_use(self.port, self.local):
+            raise RunError(f"port {self.port} for {self.what} is taken: choose another with "
+                           f"{self.variable}=0.0.0.0:{self.port + 1} make run")
+
+    def public_url(self) -> str:
+        # Bound to every interface: the redirect keeps the host the client used (http://:port).
+        host = "" if self.local == "127.0.0.1" and self.host != "127.0.0.1" else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, env: dict) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                                env={**env, **self.settings, "BIND": self.bind}, cwd=REPO)
+
+    def wait_serving(self, process: subprocess.Popen, seconds: float = 60) -> None:
+        """Return once it accepts connections; a gunicorn that exits first (cannot bind, bad settings) stops the run."""
+        deadline = time.monotonic() + seconds
+        while not port_in_use(self.port, self.local):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RunError(f"{self.what} did not start on {self.variable}={self.bind} "
+                               f"(exit {process.poll()}; its log is above)")
+            time.sleep(0.2)
+
+    def stopped(self, code: int) -> str:
+        return f"{self.what} on {self.variable}={self.bind} stopped (exit {code}); stopping the rest"
+
+
+def supervise(roles: dict[subprocess.Popen, Role]) -> int:
+    """Wait for the gunicorns; when one stops, the run stops (each of them is needed)."""
+    stopping = []
+
+    def stop(*_):
+        stopping.append(True)
+        for process in roles:
+            process.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    while True:
+        try:
+            for process, role in roles.items():
+                code = process.poll()
+                if code is not None:
+                    if not stopping:
+                        print(f"make run: {role.stopped(code)}", file=sys.stderr, flush=True)
+                    return code
+            time.sleep(0.2)
+        except KeyboardInterrupt:
+            stopping.append(True)  # the gunicorns got the same SIGINT (one process group): wait for them
 
 
 if __name__ == "__main__":

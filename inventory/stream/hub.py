@@ -26,9 +26,16 @@ _STARTED: "weakref.WeakSet[Hub]" = weakref.WeakSet()
 
 
 def close_process_streams(reason: str = "shutdown") -> None:
-    """Close every stream of this process with a reconnect hint (gunicorn's SIGTERM hook)."""
+    """End every stream of this process with a reconnect hint (gunicorn's stop signal hook).
+
+    Safe in a signal handler: it only marks the hubs (no lock to wait for), and each stream
+    sees the mark at its next tick (half a second at most) and sends its close notice itself.
+    Closing the queues from here instead left streams open when a second signal (the master's
+    SIGQUIT after the terminal's SIGINT) interrupted the first handler mid-loop.
+    """
     for hub in list(_STARTED):
-        hub.close_all(reason)
+        if not hub.stopping:
+            hub.stopping.append(reason)
 
 
 class Closed(Exception):
@@ -111,6 +118,7 @@ class Subscription:
     members: set[str] = field(default_factory=set)
     position: int = 0  # the last seq whose messages are all queued
     closed: str | None = None
+    stopping: list = field(default_factory=list)  # the hub's: [reason] once the process is stopping
     sent_seq: dict[str, int] = field(default_factory=dict)  # asset -> last asset_seq queued
 
     def wants(self, asset_id: str) -> bool:
@@ -129,11 +137,13 @@ class Subscription:
 
         :raises Closed: the hub closed this stream.
         """
+        if self.stopping:
+            raise Closed(self.stopping[0])
         try:
             message = self.queue.get(timeout=timeout)
         except queue.Empty:
-            if self.closed:
-                raise Closed(self.closed) from None
+            if self.closed or self.stopping:
+                raise Closed(self.closed or self.stopping[0]) from None
             return None
         if message.get("type") == "_closed":
             raise Closed(message["reason"])
@@ -179,6 +189,7 @@ class Hub:
         self._stale: set[str] = set()
         self.position = 0
         self._started = False
+        self.stopping: list[str] = []  # close_process_streams
         self._stop = threading.Event()
         self.dropped = 0
 
@@ -312,7 +323,9 @@ class Hub:
             if client_key is not None and \
                     sum(1 for s in self._subs if s.client_key == client_key) >= self.max_per_client:
                 raise Full("client")
-            sub = Subscription(assets, client_key, queue.Queue(self.queue_size + 10))
+            if self.stopping:
+                raise Full("process")  # a stopping process takes no new stream
+            sub = Subscription(assets, client_key, queue.Queue(self.queue_size + 10), stopping=self.stopping)
             if categories:
                 sub.assets = sub.assets or set()
                 sub.categories, sub.members = set(categories[0]), set(categories[1])

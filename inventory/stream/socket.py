@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 
 import marshmallow as ma
 from flask import Blueprint, current_app, g, request
@@ -25,6 +26,8 @@ sock = Sock()
 # RFC 6455 close codes: 1012 service restart (reconnect), 1013 try again later (full), 1008 policy (too slow).
 CLOSE_CODES = {"shutdown": 1012, "slow": 1008}
 CLOSE_FULL = 1013
+# How long a closing stream waits for the client to answer its close frame.
+CLOSE_ANSWER_SECONDS = 1.0
 # How long the loop waits for a message before it looks at what the client sent.
 _TICK_SECONDS = 0.2
 _ARGS = StreamArgsSchema()
@@ -65,8 +68,9 @@ def stream_socket(ws):
             try:
                 message = sub.next(timeout=_TICK_SECONDS)
             except Closed as exc:
-                ws.send(json.dumps({"type": "close", "reason": exc.reason, "reconnect": True, "seq": sub.position}))
+                ws.send(json.dumps({"type": "close", "reason": exc.reason, "reconnect": True, "seq": beats.position}))
                 ws.close(reason=CLOSE_CODES.get(exc.reason, 1011), message=exc.reason)
+                _let_go(ws)
                 return
             if message is None:
                 beats.position = position
@@ -90,6 +94,18 @@ def stream_socket(ws):
         hub.unsubscribe(sub)
         if metrics:
             metrics.closed("websocket")
+
+
+def _let_go(ws) -> None:
+    """Wait briefly for the client's answer to our close, then end the socket: otherwise the
+    socket's reader thread lingers until its next ping (STREAM_HEARTBEAT_SECONDS), and a
+    stopping worker waits for it."""
+    ws.thread.join(timeout=CLOSE_ANSWER_SECONDS)
+    if ws.thread.is_alive():
+        try:
+            ws.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _handle(ws, sub: Subscription, raw) -> None:

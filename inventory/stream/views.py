@@ -137,7 +137,8 @@ def _sse(sub: Subscription, hub: Hub, heartbeat: float, sock):
             try:
                 message = sub.next(timeout=min(heartbeat, LIVENESS_TICK_SECONDS))
             except Closed as exc:
-                notice = {"type": "close", "reason": exc.reason, "reconnect": True, "seq": sub.position}
+                notice = {"type": "close", "reason": exc.reason, "reconnect": True,
+                          "seq": beats.position}
                 yield f"event: close\ndata: {json.dumps(notice)}\n\n"
                 return
             if message is None:

@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 
+import pytest
 import requests
 
 from inventory.devtools.dynamodb_local import free_port
@@ -26,6 +27,7 @@ def test_demo_serves_priced_assets_without_internet(dynamodb_local, tmp_path):
         "DYNAMODB_ENDPOINT_URL": dynamodb_local,
         "DYNAMODB_TABLE_NAME": f"demo-{uuid.uuid4().hex[:12]}",
         "BIND": bind,
+        "STREAM_BIND": f"127.0.0.1:{free_port()}",
         "WEB_CONCURRENCY": "1",
         "API_TOKENS_FILE": str(tmp_path / "tokens.json"),
     }
@@ -50,6 +52,28 @@ def test_demo_serves_priced_assets_without_internet(dynamodb_local, tmp_path):
         assert listing and listing.get("data"), "\n".join(l for l in log.splitlines() if "request" not in l)[-6000:]
         assert all(item["current_price"] is not None for item in listing["data"])
         assert "demo: prices from the local CoinGecko emulator" in log
+        # A stream asked of the service's port reaches the stream role (a 307, which EventSource follows).
+        with requests.get(f"http://{bind}/inventory/assets/stream?assets=BTC", stream=True, timeout=10) as stream:
+            assert stream.history[0].status_code == 307
+            assert stream.url.startswith(f"http://{env['STREAM_BIND']}/")
+            assert next(stream.iter_lines(decode_unicode=True)).startswith("retry:")
     finally:
         _stop(process)
     assert process.returncode is not None
+
+
+def test_make_run_stops_everything_when_the_stream_role_cannot_start(dynamodb_local, tmp_path):
+    # GIVEN a STREAM_BIND that cannot be bound (192.0.2.1, TEST-NET-1, is no address of this machine)
+    bind = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "DYNAMODB_ENDPOINT_URL": dynamodb_local, "DYNAMODB_TABLE_NAME": f"run-{uuid.uuid4().hex[:12]}",
+           "BIND": bind, "STREAM_BIND": f"192.0.2.1:{free_port()}", "WEB_CONCURRENCY": "1",
+           "API_TOKENS_FILE": str(tmp_path / "tokens.json"), "COINGECKO_API_URL": "http://127.0.0.1:9/api/v3"}
+    result = subprocess.run([sys.executable, "-m", "inventory.devtools.run"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=DEMO_TIMEOUT)
+    # THEN make run ends with one line naming the variable, and the API role it had started is gone
+    assert result.returncode == 1
+    reason = [line for line in result.stderr.splitlines() if line.startswith("make run:")]
+    assert reason == [f"make run: the live stream did not start on STREAM_BIND={env['STREAM_BIND']} "
+                      f"(exit 1; its log is above)"], result.stderr[-3000:]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{bind}/health", timeout=2)

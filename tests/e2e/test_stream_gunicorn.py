@@ -169,3 +169,16 @@ def test_two_hundred_streams_from_one_address_with_default_limits_and_a_leaver_f
         time.sleep(0.1)
     for stream in streams[50:]:
         stream.close()
+
+
+def test_ctrl_c_of_make_run_with_streams_open_closes_them_all_and_kills_no_worker(dynamodb_local, tmp_path):
+    """A terminal's Ctrl-C signals the whole group: `make run`, both masters, every worker.
+    Each worker gets two stop signals then (the terminal's, the master's); three stops in a row."""
+    from bench.stop import one_stop
+
+    table = f"e2e-stop-{uuid.uuid4().hex[:10]}"
+    for _ in range(3):
+        stop = one_stop(dynamodb_local, table, 20, tmp_path)
+        assert (stop["exit"], stop["sigkilled"]) == (0, 0), stop["log"]
+        assert (stop["sse_closed"], stop["ws_closed"]) == (20, 20)
+        assert stop["seconds"] < 10

@@ -164,7 +164,8 @@ def test_make_run_with_the_dynamodb_local_port_taken_names_port_and_variable():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = no_aws_env(DYNAMODB_LOCAL_PORT=str(port), BIND=f"127.0.0.1:{closed_port()}")
+        env = no_aws_env(DYNAMODB_LOCAL_PORT=str(port), BIND=f"127.0.0.1:{closed_port()}",
+                         STREAM_BIND=f"127.0.0.1:{closed_port()}")
 
         result = subprocess.run([sys.executable, "-m", "inventory.devtools.run"], env=env, cwd=REPO,
                                 capture_output=True, text=True, timeout=60)
@@ -173,3 +174,21 @@ def test_make_run_with_the_dynamodb_local_port_taken_names_port_and_variable():
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert f"port {port} for DynamoDB Local is taken" in result.stderr
     assert f"DYNAMODB_LOCAL_PORT={port + 1} make run" in result.stderr
+
+
+@pytest.mark.parametrize("variable", ["BIND", "STREAM_BIND"])
+def test_make_run_with_a_service_port_taken_names_port_and_variable_before_starting_anything(variable):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        binds = {"BIND": f"127.0.0.1:{closed_port()}", "STREAM_BIND": f"127.0.0.1:{closed_port()}"}
+        env = no_aws_env(**{**binds, variable: f"127.0.0.1:{port}"}, DYNAMODB_LOCAL_PORT=str(closed_port()))
+
+        result = subprocess.run([sys.executable, "-m", "inventory.devtools.run"], env=env, cwd=REPO,
+                                capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert f"port {port} for" in result.stderr and f"{variable}=0.0.0.0:{port + 1} make run" in result.stderr
+    assert "DynamoDB Local on" not in result.stdout  # nothing was started
