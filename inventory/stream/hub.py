@@ -235,7 +235,7 @@ class Hub:
                 for message_ in messages:
                     asset = view.row(message_["asset_id"])
                     if message_["type"] == "snapshot":
-                        self._follow_categories(asset)
+                        self._follow_categories(asset, entry.seq)
                     elif message_["type"] == "price" and asset.asset_id in self._stale \
                             and not asset.price_stale(now, self.max_age_seconds):
                         self._stale.discard(asset.asset_id)
@@ -248,15 +248,20 @@ class Hub:
                     self.metrics.delivered((now - entry.at).total_seconds())
             self.position = max(self.position, view.seq)
 
-    def _follow_categories(self, asset: Asset) -> None:
+    def _follow_categories(self, asset: Asset, seq: int) -> None:
         # Membership is the asset's own categories now: a stream that follows a category
-        # gains an asset that joined it and loses one that left.
+        # gains an asset that joined it (its snapshot follows) and is told of one that left.
         for sub in self._subs:
-            if sub.categories:
-                if sub.categories.intersection(asset.categories):
-                    sub.members.add(asset.asset_id)
-                else:
-                    sub.members.discard(asset.asset_id)
+            if not sub.categories or seq <= sub.position:
+                continue
+            if sub.categories.intersection(asset.categories):
+                sub.members.add(asset.asset_id)
+            elif asset.asset_id in sub.members:
+                sub.members.discard(asset.asset_id)
+                if not sub.wants(asset.asset_id):
+                    sub.sent_seq.pop(asset.asset_id, None)
+                    self._offer(sub, {"type": "left", "seq": seq, "asset_id": asset.asset_id,
+                                      "asset_seq": asset.stream_seq, "categories": list(asset.categories)})
 
     def notice_stale(self) -> None:
         # Derived from as_of and the bound alone, so every instance says the same, at the same moment.

@@ -25,8 +25,8 @@ class StreamArgsSchema(ma.Schema):
         fields.String(validate=validate.OneOf(SLUGS)),
         validate=validate.Length(min=1, max=len(SLUGS)),
         metadata={"description": "Category slugs to follow, comma-separated: every asset carrying one of them "
-                                 "(primary or not), as the catalog stands when the stream opens; with `assets`, "
-                                 "both are followed",
+                                 "(primary or not): an asset that joins one later arrives with a snapshot, one that "
+                                 "leaves them all with a `left` message; with `assets`, both are followed",
                   "example": "layer-1,defi"},
     )
     since = fields.Integer(
@@ -40,7 +40,9 @@ class StreamArgsSchema(ma.Schema):
 class StreamMessageSchema(ma.Schema):
     """One stream message (an SSE `data:` line or one WebSocket text frame)."""
 
-    type = fields.String(metadata={"description": "snapshot | price | status | stale | close",
+    type = fields.String(metadata={"description": "snapshot | price | status | stale | left (the asset left "
+                                                  "every followed category; `categories` says where it is now) | "
+                                                  "heartbeat (`seq`: all sent up to here; `time`, `interval`) | close",
                                    "example": "price"})
     seq = fields.Integer(metadata={"description": "Feed position; increases across the whole feed (resume point)",
                                    "example": 1042})
@@ -55,3 +57,6 @@ class StreamMessageSchema(ma.Schema):
     status = fields.String(metadata={"example": "ACTIVE"})
     tradable = fields.Boolean(metadata={"description": "ACTIVE, priced and the price is fresh"})
     resync = fields.Boolean(metadata={"description": "A snapshot sent because the asked-for gap is no longer kept"})
+    categories = fields.List(fields.String(), metadata={"description": "On `left`: the asset's categories now"})
+    time = fields.String(metadata={"description": "On `heartbeat`: the server's time (ISO 8601)"})
+    interval = fields.Float(metadata={"description": "On `heartbeat`: seconds until the next one"})

@@ -234,3 +234,35 @@ def test_an_asset_created_after_subscribing_reaches_the_all_stream_and_its_categ
         event, price = stream.next()
         assert (event, price["asset_id"], price["price"], price["asset_seq"]) == ("price", "SOL", "152", 2)
         stream.close()
+
+
+def set_categories(base: str, asset_id: str, slugs: list[str]) -> None:
+    etag = requests.get(f"{base}/inventory/assets/{asset_id}", timeout=5).headers["ETag"]
+    response = requests.patch(f"{base}/inventory/assets/{asset_id}/categories",
+                              json={"categories": slugs, "reason": "reclassified"},
+                              headers={**ADMIN, "If-Match": etag}, timeout=5)
+    assert response.status_code == 200, response.text
+
+
+def test_an_open_category_stream_sees_an_asset_join_and_leave(app, served, add_assets):
+    categorized(add_assets)
+    stream = SSE(f"{served}/inventory/assets/stream?categories=defi")
+    assert [m["asset_id"] for m in stream.take(1)] == ["UNI"]
+
+    # WHEN an operator puts SOL into defi: it joins with its snapshot, then its moves follow
+    set_categories(served, "SOL", ["defi", "layer-1"])
+    event, joined = stream.next()
+    assert (event, joined["asset_id"]) == ("snapshot", "SOL")
+    move_price(app, "SOL", "155", 30)
+    event, price = stream.next()
+    assert (event, price["asset_id"], price["price"]) == ("price", "SOL", "155")
+
+    # WHEN it is taken out again: the stream is told, and hears no more of it
+    set_categories(served, "SOL", ["layer-1"])
+    event, left = stream.next()
+    assert (event, left["asset_id"], left["categories"]) == ("left", "SOL", ["layer-1"])
+    move_price(app, "SOL", "156", 30)
+    move_price(app, "UNI", "7.7", 30)
+    event, price = stream.next()
+    assert (event, price["asset_id"]) == ("price", "UNI")
+    stream.close()
