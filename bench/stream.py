@@ -1,12 +1,13 @@
-"""Live stream benchmark: N SSE clients on the stream role while wrk reads cached details from the API role.
+"""Live stream benchmark: N SSE or WebSocket clients on the stream role while wrk reads cached
+details from the API role.
 
     .venv/bin/python -m bench.stream --clients 500 --seconds 15 --rounds 2     (also in `make bench`)
 
 One run, the same two gunicorn masters throughout (API role: the default 2 gthread
-workers; stream role: STREAM_ROLE=1), DynamoDB Local, price moves committed to the
-table once a second by a PriceStore write (as the refresher writes them) in every
-phase. Phases alternate: reads alone (A), reads with N freshly opened streams (B), A, B, A,
-so drift on a shared machine cancels. Reports the read throughput ratio median(B) / median(A),
+workers; stream role: STREAM_ROLE=1, default limits), DynamoDB Local, price moves committed
+to the table once a second by a PriceStore write (as the refresher writes them) in every
+phase. Phases alternate: reads alone (A), reads with N freshly opened SSE streams, A, reads
+with N WebSocket streams, A, ..., so drift on a shared machine cancels. Reports the read throughput ratio median(B) / median(A),
 that every client got every update of its B with consecutive asset_seq (no gap), the
 commit-to-client delay (from the write's acknowledgement to the client's read of the
 message; p50/p99) and the stream worker's RSS growth per open connection.
@@ -30,6 +31,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Ping, RejectConnection, Request, TextMessage
+
 from inventory.config import Config
 from inventory.devtools.dynamodb_local import DynamoDBLocal
 from inventory.store import AssetStore, make_client
@@ -41,19 +45,23 @@ from .http import DETAIL, MAX_AGE, Server, base_env, lua_script, wrk
 from .report import write_section
 
 ASSETS = ["BTC", "ETH", "SOL", "XRP", "ADA"]
+KINDS = ("sse", "websocket")
 READ_CONNECTIONS = 16
 REQUIRED_RATIO = 0.7
 TARGET_P99_MS = 2000
 
 
 class Clients:
-    """N SSE clients in one thread (selectors), so the load generator's own cost stays small.
+    """N stream clients (SSE or WebSocket) in one thread (selectors), so the load generator's own
+    cost stays small.
 
-    HTTP/1.0 requests: gunicorn then streams the body unchunked until it closes, so events are
-    split on blank lines alone.
+    SSE: HTTP/1.0 requests: gunicorn then streams the body unchunked until it closes, so events
+    are split on blank lines alone. WebSocket: wsproto's client state machine per socket (it
+    answers the server's pings, which would otherwise drop the client).
     """
 
-    def __init__(self, host: str, port: int, path: str, count: int):
+    def __init__(self, host: str, port: int, path: str, count: int, kind: str = "sse"):
+        self.kind = kind
         self.selector = selectors.DefaultSelector()
         self.inboxes: list[list[tuple[float, dict]]] = [[] for _ in range(count)]
         self.snapshots = [0] * count
@@ -61,10 +69,16 @@ class Clients:
         self.answered = [False] * count
         self.refused = 0
         self.stopping = threading.Event()
+        self.sessions = []
         request = f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n\r\n".encode()
         for n in range(count):
             sock = socket.create_connection((host, port), timeout=30)
-            sock.sendall(request)
+            if kind == "websocket":
+                session = WSConnection(ConnectionType.CLIENT)
+                self.sessions.append(session)
+                sock.sendall(session.send(Request(host=f"{host}:{port}", target=path.replace("/assets/stream", "/stream"))))
+            else:
+                sock.sendall(request)
             sock.setblocking(False)
             self.selector.register(sock, selectors.EVENT_READ, n)
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -85,6 +99,9 @@ class Clients:
                     key.fileobj.close()
                     continue
                 now = time.time()
+                if self.kind == "websocket":
+                    self._frames(n, key.fileobj, data, now)
+                    continue
                 buffer = self.buffers[n] + data
                 if not self.answered[n]:
                     self.answered[n] = True
@@ -93,11 +110,30 @@ class Clients:
                 for event in events:
                     for line in event.split(b"\n"):
                         if line.startswith(b"data:"):
-                            message = json.loads(line[5:])
-                            if message["type"] == "snapshot":
-                                self.snapshots[n] += 1
-                            else:
-                                self.inboxes[n].append((now, message))
+                            self._message(n, json.loads(line[5:]), now)
+
+    def _frames(self, n: int, sock, data: bytes, now: float) -> None:
+        session = self.sessions[n]
+        session.receive_data(data)
+        for event in session.events():
+            if isinstance(event, AcceptConnection):
+                self.answered[n] = True
+            elif isinstance(event, RejectConnection):
+                self.answered[n] = True
+                self.refused += 1
+            elif isinstance(event, Ping):
+                sock.sendall(session.send(event.response()))
+            elif isinstance(event, TextMessage):
+                self.buffers[n] += event.data.encode()
+                if event.message_finished:
+                    self._message(n, json.loads(self.buffers[n]), now)
+                    self.buffers[n] = b""
+
+    def _message(self, n: int, message: dict, now: float) -> None:
+        if message["type"] == "snapshot":
+            self.snapshots[n] += 1
+        elif message["type"] in ("price", "status"):
+            self.inboxes[n].append((now, message))
 
     def ready(self, per_client: int, timeout: float) -> int:
         """How many clients have their whole snapshot, waiting up to `timeout`."""
@@ -155,7 +191,7 @@ def _rss_kb(server: Server) -> int:
     return int(sum(server.worker_rss_mb().values()) * 1024)
 
 
-def run(clients: int, seconds: int, rounds: int = 2) -> dict:
+def run(clients: int, seconds: int, rounds: int = 2, kinds: tuple[str, ...] = KINDS) -> dict:
     load_before = os.getloadavg()[0]
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-stream-")))
@@ -169,11 +205,11 @@ def run(clients: int, seconds: int, rounds: int = 2) -> dict:
             store.create(build_asset(asset_id, rank, price="100", now=start))
         env = {**base_env(), "DYNAMODB_ENDPOINT_URL": local.endpoint, "DYNAMODB_TABLE_NAME": table,
                "PRICE_MAX_AGE_SECONDS": str(MAX_AGE), "GUNICORN_CMD_ARGS": "--no-control-socket"}
-        # Room for two phases' clients: a closed client's stream ends at its next heartbeat (15 s).
-        capacity = 2 * clients + 10
+        # Every client from one address, with the default per-client limits (none for anonymous
+        # clients); room for one phase's clients, as a closed client's slot is freed at once.
         api = Server("api", "wsgi:app", {**env, "WEB_CONCURRENCY": "2"}, workdir)
-        streams = Server("stream", "wsgi:app", {**env, "STREAM_ROLE": "1", "STREAM_MAX_CONNECTIONS": str(capacity),
-                                                "STREAM_MAX_PER_CLIENT": str(capacity)}, workdir)
+        streams = Server("stream", "wsgi:app", {**env, "STREAM_ROLE": "1",
+                                                "STREAM_MAX_CONNECTIONS": str(max(500, clients + 10))}, workdir)
         for server in (api, streams):
             stack.callback(server.stop)
             server.start().wait_healthy()
@@ -186,7 +222,7 @@ def run(clients: int, seconds: int, rounds: int = 2) -> dict:
 
         def reads(label: str):
             result = wrk(api.url + DETAIL, script, READ_CONNECTIONS, seconds)
-            print(f"  {label:<28} {result.rps:8.0f} req/s  p99 {result.p99_ms:7.2f} ms  errors {result.errors}",
+            print(f"  {label:<34} {result.rps:8.0f} req/s  p99 {result.p99_ms:7.2f} ms  errors {result.errors}",
                   flush=True)
             return result
 
@@ -194,41 +230,48 @@ def run(clients: int, seconds: int, rounds: int = 2) -> dict:
         Clients("127.0.0.1", streams.port, "/inventory/assets/stream?assets=BTC", 1).close()
         time.sleep(1)
         idle_kb = _rss_kb(streams)
-        alone, phases = [], []
+        alone, phases = [], {kind: [] for kind in kinds}
         for _ in range(rounds):
-            alone.append(reads("reads alone"))
-            phases.append(streams_phase(streams, clients, mover, lambda: reads(f"reads with {clients} streams")))
+            for kind in kinds:  # A, SSE, A, WebSocket, A, ...: drift on a shared box cancels
+                alone.append(reads("reads alone"))
+                phases[kind].append(streams_phase(
+                    streams, clients, mover, lambda k=kind: reads(f"reads with {clients} {k} streams"), kind))
         alone.append(reads("reads alone"))
         mover.stop()
 
+    rps_alone = statistics.median(r.rps for r in alone)
+    return {"clients": clients, "phases": rounds, "load_before": round(load_before, 2),
+            "reads_alone_rps": [round(r.rps) for r in alone],
+            "read_p99_ms_alone": round(statistics.median(r.p99_ms for r in alone), 1),
+            "kinds": {kind: summary(runs, rps_alone, idle_kb) for kind, runs in phases.items()}}
+
+
+def summary(phases: list[dict], rps_alone: float, idle_kb: int) -> dict:
+    """One kind's phases: sessions, completeness, delay percentiles, the read ratio against the reads alone."""
     first = phases[0]
     delays = sorted(d for p in phases for d in p["delays"])
 
     def pick(q: float):
         return round(delays[min(len(delays) - 1, int(q * len(delays)))] * 1000) if delays else None
 
-    rps_alone = statistics.median(r.rps for r in alone)
     rps_streams = statistics.median(p["reads"].rps for p in phases)
-    return {"clients": clients, "phases": rounds, "load_before": round(load_before, 2),
-            "connected": sum(p["connected"] for p in phases), "refused": sum(p["refused"] for p in phases),
+    return {"connected": sum(p["connected"] for p in phases), "refused": sum(p["refused"] for p in phases),
             "updates_per_client": [p["updates"] for p in phases],
             "clients_with_every_update": sum(p["complete"] for p in phases),
             "clients_without_gap": sum(p["no_gap"] for p in phases),
             "delay_ms_p50": pick(0.5), "delay_ms_p99": pick(0.99), "delay_ms_max": pick(1.0),
-            "reads_alone_rps": [round(r.rps) for r in alone],
             "reads_with_streams_rps": [round(p["reads"].rps) for p in phases],
             "reads_ratio": round(rps_streams / rps_alone, 3) if rps_alone else None,
-            "read_p99_ms_alone": round(statistics.median(r.p99_ms for r in alone), 1),
             "read_p99_ms_with_streams": round(statistics.median(p["reads"].p99_ms for p in phases), 1),
-            "read_errors": sum(r.bad for r in [*alone, *(p["reads"] for p in phases)]),
+            "read_errors": sum(p["reads"].bad for p in phases),
             "stream_worker_cpu": first["stream_cpu"], "bench_clients_cpu": first["bench_cpu"],
             "rss_kb_per_connection": round((first["open_kb"] - idle_kb) / max(first["connected"], 1), 1),
             "stream_worker_rss_mb": round(first["open_kb"] / 1024, 1)}
 
 
-def streams_phase(streams: Server, clients: int, mover: Mover, reads) -> dict:
+def streams_phase(streams: Server, clients: int, mover: Mover, reads, kind: str) -> dict:
     """Open `clients` streams, run the reads while price moves go out, close them; what each client got."""
-    opened = Clients("127.0.0.1", streams.port, "/inventory/assets/stream", clients)
+    opened = Clients("127.0.0.1", streams.port, "/inventory/assets/stream", clients, kind)
     try:
         connected = opened.ready(len(ASSETS), 120)
         time.sleep(1)
@@ -266,51 +309,60 @@ def streams_phase(streams: Server, clients: int, mover: Mover, reads) -> dict:
 def report(result: dict, command: str) -> None:
     c, phases = result["clients"], result["phases"]
     sessions = c * phases
+    kinds = result["kinds"]
+    names = {"sse": "SSE", "websocket": "WebSocket"}
+
+    def row(measure: str, value, target: str = "") -> list[str]:
+        return [measure, *(value(k) for k in kinds.values()), target]
+
     rows = [
-        [f"client sessions connected (snapshot received) / refused ({phases} phases x {c})",
-         f"{result['connected']} / {result['refused']}", f"{sessions} / 0"],
-        [(f"sessions with every update of their read phase ({' and '.join(map(str, result['updates_per_client']))} "
-         "updates each)"), str(result["clients_with_every_update"]), str(sessions)],
-        ["sessions with consecutive asset_seq (no gap)", str(result["clients_without_gap"]), str(sessions)],
-        ["commit-to-client delay p50 / p99 / max", (f"{result['delay_ms_p50']} / {result['delay_ms_p99']} / "
-                                                   f"{result['delay_ms_max']} ms"), f"p99 <= {TARGET_P99_MS} ms"],
-        ["cached detail reads alone (each phase)", " / ".join(map(str, result["reads_alone_rps"])) + " req/s", ""],
-        [f"cached detail reads with {c} streams (each phase)",
-         " / ".join(map(str, result["reads_with_streams_rps"])) + " req/s", ""],
-        ["median with streams / median alone", str(result["reads_ratio"]), f">= {REQUIRED_RATIO}"],
-        ["read p99 alone / with streams (medians)",
-         f"{result['read_p99_ms_alone']} / {result['read_p99_ms_with_streams']} ms", ""],
-        ["read errors (non-2xx, timeouts)", str(result["read_errors"]), "0"],
-        ["CPU cores busy in the first streams phase: stream worker / this bench's clients",
-         f"{result['stream_worker_cpu']} / {result['bench_clients_cpu']}", "of 2"],
-        ["stream worker RSS growth per open connection", f"{result['rss_kb_per_connection']} KB", ""],
-        ["stream worker RSS with every stream open", f"{result['stream_worker_rss_mb']} MB", ""],
+        row(f"client sessions connected (snapshot received) / refused ({phases} phases x {c})",
+            lambda k: f"{k['connected']} / {k['refused']}", f"{sessions} / 0"),
+        row("sessions with every update of their read phase", lambda k: str(k["clients_with_every_update"]),
+            str(sessions)),
+        row("sessions with consecutive asset_seq (no gap)", lambda k: str(k["clients_without_gap"]), str(sessions)),
+        row("commit-to-client delay p50 / p99 / max",
+            lambda k: f"{k['delay_ms_p50']} / {k['delay_ms_p99']} / {k['delay_ms_max']} ms",
+            f"p99 <= {TARGET_P99_MS} ms"),
+        row("cached detail reads with the streams (each phase)",
+            lambda k: " / ".join(map(str, k["reads_with_streams_rps"])) + " req/s"),
+        row("median with streams / median alone", lambda k: str(k["reads_ratio"]), f">= {REQUIRED_RATIO}"),
+        row("read p99 with streams (median)", lambda k: f"{k['read_p99_ms_with_streams']} ms"),
+        row("read errors (non-2xx, timeouts)", lambda k: str(k["read_errors"]), "0"),
+        row("CPU cores busy in the first phase: stream worker / this bench's clients",
+            lambda k: f"{k['stream_worker_cpu']} / {k['bench_clients_cpu']}", "of 2"),
+        row("stream worker RSS growth per open connection", lambda k: f"{k['rss_kb_per_connection']} KB"),
+        row("stream worker RSS with every stream open", lambda k: f"{k['stream_worker_rss_mb']} MB"),
     ]
-    notes = ("Phases alternate on the same two masters: reads alone, reads with streams, ..., reads alone. "
-             "API role: 2 gthread workers (defaults), wrk -c16 on `GET /inventory/assets/BTC`; stream role: "
-             f"STREAM_ROLE=1, STREAM_MAX_CONNECTIONS={2 * c + 10} (a closed client's thread is freed at its next "
-             "heartbeat, so two phases' worth); one price move of 5 assets committed per second in every phase "
+    notes = (f"Cached detail reads alone (each phase): {' / '.join(map(str, result['reads_alone_rps']))} req/s, "
+             f"p99 {result['read_p99_ms_alone']} ms (median). "
+             "Phases alternate on the same two masters: reads alone, reads with SSE streams, reads alone, reads "
+             "with WebSocket streams, ..., reads alone. API role: 2 gthread workers (defaults), wrk -c16 on "
+             "`GET /inventory/assets/BTC`; stream role: STREAM_ROLE=1 with the default per-client limits (every "
+             "client comes from one address); one price move of 5 assets committed per second in every phase "
              "(so the only difference between the phases is the open streams); the clients share one "
-             "selectors thread; all on one 2-core machine with DynamoDB Local, shared with other work "
-             f"(load average {result['load_before']} at the start). Delay is measured from the write's "
-             "acknowledgement to the client's read, so it includes the poll interval (STREAM_POLL_SECONDS=0.5) "
-             "and the fan-out.")
-    write_section(f"Live stream: {c} SSE clients beside cached detail reads", command,
-                  ["measure", "value", "target"], rows, notes)
+             "selectors thread (WebSocket: wsproto, answering the server's pings); all on one 2-core machine "
+             f"with DynamoDB Local, shared with other work (load average {result['load_before']} at the start). "
+             "Delay is measured from the write's acknowledgement to the client's read, so it includes the "
+             "poll interval (STREAM_POLL_SECONDS=0.5) and the fan-out.")
+    write_section(f"Live stream: {c} clients (SSE, WebSocket) beside cached detail reads", command,
+                  ["measure", *(names[k] for k in kinds), "target"], rows, notes)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--rounds", type=int, default=2, help="read phases with streams, between phases without")
+    parser.add_argument("--rounds", type=int, default=2, help="read phases with each kind of stream")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="sse,websocket (either, or both)")
     parser.add_argument("--no-write", action="store_true", help="print the JSON only, leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
-    result = run(args.clients, args.seconds, args.rounds)
+    kinds = tuple(args.kinds.split(","))
+    result = run(args.clients, args.seconds, args.rounds, kinds)
     print(json.dumps(result))
     if not args.no_write:
         report(result, f".venv/bin/python -m bench.stream --clients {args.clients} --seconds {args.seconds} "
-                       f"--rounds {args.rounds}")
+                       f"--rounds {args.rounds} --kinds {args.kinds}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -35,12 +36,13 @@ HEADER_TIMEOUT = 10.0  # client_header_timeout in the site file
 READ_PATHS = ("/inventory/assets/BTC", "/inventory/assets?limit=5", "/inventory/assets/ETH")
 
 
-def render_nginx_config(directory: Path, port: int, upstream: str) -> Path:
-    """The site file with only the listen port, upstream and log path changed, inside a runnable nginx.conf."""
+def render_nginx_config(directory: Path, port: int, upstream: str, streams: str = "127.0.0.1:9") -> Path:
+    """The site file with only the listen port, upstreams and log path changed, inside a runnable nginx.conf."""
     site = SITE_CONF.read_text()
     for pattern, replacement in [
         (r"listen 80;", f"listen 127.0.0.1:{port};"),
         (r"server 127\.0\.0\.1:8002;", f"server {upstream};"),
+        (r"server 127\.0\.0\.1:8012;", f"server {streams};"),
         (r"access_log /var/log/nginx/inventory\.access\.log", f"access_log {directory}/access.log"),
     ]:
         site, count = re.subn(pattern, replacement, site)
@@ -74,9 +76,15 @@ def nginx_proxy(gunicorn_server, tmp_path_factory):
     """nginx (no root needed, nothing outside a temp directory) in front of the module's gunicorn."""
     if NGINX is None:
         pytest.skip("nginx is not installed")
-    directory = tmp_path_factory.mktemp("nginx")
+    with running_nginx(tmp_path_factory.mktemp("nginx"), gunicorn_server.url.removeprefix("http://")) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_nginx(directory: Path, upstream: str, streams: str = "127.0.0.1:9"):
+    """nginx with the site file (rendered into `directory`) on a free port: its URL."""
     port = free_port()
-    conf = render_nginx_config(directory, port, gunicorn_server.url.removeprefix("http://"))
+    conf = render_nginx_config(directory, port, upstream, streams)
     error_log = directory / "error.log"
     check = subprocess.run([NGINX, "-t", "-p", str(directory), "-c", str(conf), "-e", str(error_log)],
                            capture_output=True, text=True, timeout=30)

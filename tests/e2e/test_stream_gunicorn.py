@@ -182,3 +182,26 @@ def test_ctrl_c_of_make_run_with_streams_open_closes_them_all_and_kills_no_worke
         assert (stop["exit"], stop["sigkilled"]) == (0, 0), stop["log"]
         assert (stop["sse_closed"], stop["ws_closed"]) == (20, 20)
         assert stop["seconds"] < 10
+
+
+def test_behind_the_nginx_config_one_origin_serves_reads_streams_and_the_board(roles, tmp_path):
+    """docs/nginx/inventory.conf in front of both roles: every browser arrives from nginx's address."""
+    from tests.e2e.test_nginx_slow_clients import NGINX, running_nginx
+
+    if NGINX is None:
+        pytest.skip("nginx is not installed")
+    (api, api_url), (streams, stream_url) = roles
+    with running_nginx(tmp_path, api_url.removeprefix("http://"), stream_url.removeprefix("http://")) as url:
+        assert requests.get(f"{url}/inventory/assets/BTC", timeout=5).json()["data"]["asset_id"] == "BTC"
+        board = requests.get(f"{url}/board", timeout=5)
+        assert board.status_code == 200 and "text/html" in board.headers["Content-Type"]
+        opened = [SSE(f"{url}/inventory/assets/stream?assets=BTC") for _ in range(60)]  # past the per-client 50
+        for stream in opened:
+            assert stream.next()[0] == "snapshot"
+        _change(api_url, "BTC", "SUSPENDED")
+        event, status = opened[-1].next()
+        assert (event, status["status"]) == ("status", "SUSPENDED")
+        # The heartbeat passes nginx unbuffered (STREAM_HEARTBEAT_SECONDS: 5 by default).
+        assert opened[0].next(skip_heartbeats=False)[0] in ("status", "heartbeat")
+        for stream in opened:
+            stream.close()
