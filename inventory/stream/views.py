@@ -10,7 +10,7 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, g, redirect, request, stream_with_context
+from flask import Response, current_app, g, jsonify, request, stream_with_context
 from flask.views import MethodView
 
 from ..api.bodies import Blueprint
@@ -62,7 +62,12 @@ def elsewhere():
         target = target._replace(netloc=f"{host}:{target.port}" if target.port else host)
     query = request.query_string.decode()
     url = target.geturl().rstrip("/") + request.path + ("?" + query if query else "")
-    return redirect(url, code=307)
+    # The body is for a client that does not follow redirects (curl without -L).
+    response = jsonify({"message": f"Streams and the board are served by the stream role: {url} "
+                                   "(EventSource follows this redirect; curl needs -L).", "location": url})
+    response.status_code = 307
+    response.headers["Location"] = url
+    return response
 
 
 def subscribe(args: dict, since: int | None) -> Subscription:

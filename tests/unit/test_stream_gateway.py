@@ -148,6 +148,7 @@ def test_the_api_role_redirects_streams_and_the_board_to_the_stream_role_keeping
         moved = requests.get(f"{served}{path}", headers=headers, allow_redirects=False, timeout=5)
         assert moved.status_code == 307, path
         assert moved.headers["Location"] == f"http://{host}:8012{path}"
+        assert moved.json()["location"] == moved.headers["Location"]  # said in the body too (curl without -L)
 
 
 @pytest.mark.parametrize("config", [{"STREAM_MAX_CONNECTIONS": 0, "STREAM_PUBLIC_URL": "https://live.example.com/"}],
