@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 import marshmallow as ma
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException, InternalServerError
+from flask import Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..domain import errors as domain
 from ..domain import history
 from ..domain.errors import InventoryError, StoreError
+from .converters import INVALID_ASSET_ID, malformed_asset_id
 from .request_id import current_request_id
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,10 @@ def handle_http_exception(error: HTTPException):
     """Render werkzeug/flask-smorest HTTP errors (404, 405, 413, 422 ...) in our shape."""
     if isinstance(error, InternalServerError):
         return handle_unexpected(error.original_exception or error)
+    if isinstance(error, NotFound) and request.url_rule is None:
+        if malformed_asset_id(current_app.url_map, request.path, request.method) is not None:
+            return error_response(422, "Not an asset id. " + INVALID_ASSET_ID,
+                                  {"path": {"asset_id": [INVALID_ASSET_ID]}}, error="validation_failed")
     data = getattr(error, "data", None) or {}
     errors = data.get("errors") or data.get("messages")
     # webargs nests validation errors by location ({"query": {...}}); keep that, it

@@ -34,7 +34,7 @@ def test_get_asset_by_ticker_any_case_returns_200(gunicorn_server, raw):
 @pytest.mark.parametrize(
     "path, status",
     [
-        ("/inventory/assets/BTC!", 404),
+        ("/inventory/assets/BTC!", 422),
         ("/inventory/assets/ZZZZ", 404),
         ("/inventory/assets?limit=0", 422),
         ("/inventory/assets?cursor=garbage", 400),

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 import simplejson
 
+from inventory.api.converters import INVALID_ASSET_ID
 from inventory.domain import AssetStatus
 from tests.conftest import build_asset
 
@@ -34,16 +35,30 @@ def test_get_asset_is_trimmed_and_case_insensitive(client, catalog, raw):
     assert body(response)["data"]["asset_id"] == "BTC"
 
 
-@pytest.mark.parametrize(
-    "raw", ["%20%20%20", "BTC!", "BTC@123", "A" * 100, "%3Cscript%3Ealert(1)%3C%2Fscript%3E", "B%2FC"]
-)
-def test_get_asset_invalid_id_is_no_route_404_in_error_shape(client, catalog, raw):
-    # Only asset-id-shaped segments match the detail route; the rest is an unknown path.
-    response = client.get(f"/inventory/assets/{raw}")
-    assert response.status_code == 404
+@pytest.mark.parametrize("raw", ["%20%20%20", "BTC!", "BTC@123", "BTC-USD", "ABCDEFGHIJK", "A" * 100])
+@pytest.mark.parametrize("route", ["/inventory/assets/{}", "/inventory/assets/{}/history",
+                                   "/inventory/assets/{}/similar", "/inventory/assets/{}/audit"])
+def test_a_malformed_asset_id_is_422_saying_what_an_id_is(client, catalog, raw, route):
+    # The original's contract (and its integration suite): a malformed id is a 422, not a 404.
+    response = client.get(route.format(raw))
+    assert response.status_code == 422
     payload = body(response)
-    assert payload["code"] == 404 and payload["status"] == "Not Found"
+    assert payload["error"] == "validation_failed" and "1 to 10 letters or digits" in payload["message"]
+    assert payload["errors"] == {"path": {"asset_id": [INVALID_ASSET_ID]}}
     assert payload["request_id"] == response.headers["X-Request-ID"]
+    assert raw.replace("%20", " ") not in payload["message"]  # the input is not echoed back
+
+
+@pytest.mark.parametrize("path", ["/inventory/assets/B%2FC", "/inventory/assets/BTC/nothing-here", "/inventory/nope"])
+def test_a_path_that_is_no_asset_route_is_404(client, catalog, path):
+    response = client.get(path)
+    assert response.status_code == 404 and body(response)["error"] == "not_found"
+
+
+def test_a_wrong_method_on_a_fixed_path_stays_405_with_allow(client):
+    response = client.get("/inventory/assets/batch-get")
+    assert response.status_code == 405 and "POST" in response.headers["Allow"]
+    assert body(response)["error"] == "method_not_allowed"
 
 
 def test_get_asset_unknown_id_returns_404(client, catalog):
