@@ -56,7 +56,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
         # Writes take a bearer token (writes.BEARER names this scheme per operation).
         API_SPEC_OPTIONS={"components": {"securitySchemes": {"bearerAuth": {
             "type": "http", "scheme": "bearer",
-            "description": "A token from `flask --app wsgi create-token` (README: Operators).",
+            "description": "A token from `flask --app wsgi create-token` (docs/api.md: Operators).",
         }}}},
     )
     app.json = JSONProvider(app)

@@ -1,6 +1,6 @@
 """TTL caches for hot reads: locked, single-flight on a miss, stale-if-error for a grace period.
 
-Contract (README "Caching"): a value is served for at most `ttl` seconds after it
+Contract (docs/design.md "Read model and caching"): a value is served for at most `ttl` seconds after it
 was loaded. Callers key what the read model serves by the version it was built
 from (an asset's own change count, the model's seq), so a value never outlives
 its data; the ttl and the size bound only bound memory and time-dependent

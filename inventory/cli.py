@@ -34,7 +34,7 @@ def _credentials_found() -> bool:
 
 
 def service():
-    """The CatalogService, pointed at DynamoDB Local first when nothing else is configured (README "Two commands")."""
+    """The CatalogService, pointed at DynamoDB Local first when nothing else is configured (docs/development.md "Which DynamoDB the commands use")."""
     state = current_app.extensions["inventory"]
     config = state["config"]
     state["patient"] = True  # a command is a batch job: nobody waits on one request (store/dynamo.py)

@@ -67,7 +67,7 @@ class Config:
     SECRET_KEY: str = "dev-only-cursor-signing-key"
     MAX_CONTENT_LENGTH: int = 1024 * 1024
 
-    # Caches (per worker process); see README "Caching" for the contract.
+    # Caches (per worker process); see docs/design.md "Read model and caching" for the contract.
     CACHE_TTL_SECONDS: float = 5.0
     CACHE_STALE_GRACE_SECONDS: float = 30.0
     CACHE_MAX_ASSETS: int = 20_000
@@ -116,7 +116,7 @@ class Config:
     # One ping per worker per this many seconds at most, however often health is asked.
     HEALTH_SOURCE_PING_CACHE_SECONDS: float = 10.0
     HEALTH_SOURCE_PING_TIMEOUT_SECONDS: float = 2.0
-    # Quotes, valuations and operator-priced assets (README "Quotes and valuations",
+    # Quotes, valuations and operator-priced assets (docs/api.md "Quotes and valuations",
     # "Operator-created assets").
     # Comma-separated HMAC-SHA256 keys: the first signs quotes, every one verifies
     # (rotation). Unset: a fixed dev key against a local DynamoDB, no quotes on AWS.

@@ -18,7 +18,7 @@ from .domain.errors import QuoteNotFound, QuoteRefused, QuotesUnavailable, Unkno
 
 log = logging.getLogger(__name__)
 
-# Part of the contract with the order service (README "Quotes and valuations"):
+# Part of the contract with the order service (docs/api.md "Quotes and valuations"):
 # changing any of these voids every quote it can verify.
 QUOTE_SALT = "inventory.quote.v1"
 QUOTE_DIGEST = hashlib.sha256
@@ -181,7 +181,7 @@ class QuoteDesk:
 
     def _signer_or_refuse(self) -> QuoteSigner:
         if self._signer is None:
-            raise QuotesUnavailable("Quotes are off: set QUOTE_SIGNING_KEY (README: Quotes and valuations).")
+            raise QuotesUnavailable("Quotes are off: set QUOTE_SIGNING_KEY (docs/api.md: Quotes and valuations).")
         return self._signer
 
     def quote(self, items: list[tuple[str, Decimal | None]]) -> Quote:

@@ -71,7 +71,7 @@ def install_hooks(app: Flask, config: Config, http_metrics: HttpMetrics, on_rate
             return "addr:" + (request.remote_addr or "")
         # Without a trusted proxy every anonymous read comes from the gateway's
         # one address: a budget for that address would be one budget for all
-        # end users together, so anonymous reads are not limited (README, Hardening).
+        # end users together, so anonymous reads are not limited (docs/design.md, Hardening).
         return None
 
     @app.before_request

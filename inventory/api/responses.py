@@ -70,7 +70,7 @@ class ResponseCache:
 
     What the read model serves is keyed by the version it is rendered from (an
     asset's own change count, the model's version for pages and market data),
-    so a body never outlives its data (README "Caching").
+    so a body never outlives its data (docs/design.md "Read model and caching").
     """
 
     NAMES = ("asset", "list", "search", "history", "reports", "recommendations", "categories", "market")

@@ -96,7 +96,7 @@ class Asset:
     atl_date: datetime | None = None
     last_price_update: datetime | None = None
     # Operator-priced assets (imported, no coingecko_id) carry their own staleness
-    # bound; None: the service's PRICE_MAX_AGE_SECONDS (README "Operator-created assets").
+    # bound; None: the service's PRICE_MAX_AGE_SECONDS (docs/api.md "Operator-created assets").
     price_max_age_seconds: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)

@@ -1,6 +1,6 @@
 """CoinGecko rows -> validated rows and new assets: the one conversion and the identity rules.
 
-Identity rules (README "Identity"): an asset is matched to CoinGecko by
+Identity rules (docs/design.md "Identity"): an asset is matched to CoinGecko by
 `coingecko_id`, never by ticker. A new coin's asset_id is its upper-cased ticker
 when that matches ^[A-Z0-9]{1,10}$ and no other coin owns it; rows are taken in
 rank order, so a lower-ranked coin never takes (or overwrites) a higher-ranked

@@ -11,7 +11,7 @@ from .dynamo import query_items, translate_errors, write_groups
 
 
 class CandleStore:
-    """Cost (README "History and candles"): a roll-up writes 2 items per asset-day plus one totals
+    """Cost (docs/api.md "History and candles"): a roll-up writes 2 items per asset-day plus one totals
     item; the 1d history is one Query of <= 366 small items; a day report one Query of the day."""
 
     def __init__(self, client, table_name: str, write_concurrency: int = 4):

@@ -1,6 +1,6 @@
 """Key layout and item <-> domain mapping: the only module that knows item shapes.
 
-Single-table layout (see README "Key layout"):
+Single-table layout (see docs/design.md "Key layout"):
 
     item            PK                    SK                 indexed by
     asset           ASSET#<asset_id>      ASSET              by_rank, by_status, by_category
@@ -402,7 +402,7 @@ def is_retired_profile(item: dict) -> bool:
     return item.get("retired", {}).get("BOOL", False)
 
 
-# -- operator-priced assets (README "Operator-created assets") ------------------
+# -- operator-priced assets (docs/api.md "Operator-created assets") -------------
 #
 # An asset with its own staleness bound (price_max_age_seconds) also carries
 # price_fresh_until = last_price_update + that bound (ISO), so a listing's filter

@@ -19,7 +19,7 @@ from inventory.quotes import DEV_QUOTE_KEY, QUOTE_SALT, QuoteSigner
 from tests.conftest import build_asset
 
 KEY = "test-quote-key-0123456789abcdef0123456789"
-README = Path(__file__).resolve().parents[2] / "README.md"
+API_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
 
 @pytest.fixture
@@ -222,18 +222,18 @@ def test_quote_metrics_count_issued_and_refused_by_reason(client, catalog):
         assert re.search(rf'^inventory_quotes_refused_total\{{reason="{reason}"\}} 1\.0$', text, re.MULTILINE), reason
 
 
-def _readme_example() -> str:
-    section = README.read_text().split("### Verifying a quote in the order service", 1)[1]
+def _guide_example() -> str:
+    section = API_GUIDE.read_text().split("### Verifying a quote in the order service", 1)[1]
     return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
 
 
-def test_the_readme_verification_example_runs_against_a_real_quote(client, catalog):
+def test_the_api_guide_verification_example_runs_against_a_real_quote(client, catalog):
     issued = body(quote(client, {"asset_id": "BTC", "quantity": "0.5"}))
-    code = _readme_example()
+    code = _guide_example()
     assert len([line for line in code.splitlines() if line.strip()]) <= 10
 
     namespace = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(code, "docs/api.md", "exec"), namespace)  # noqa: S102 - our own API guide
     verify = namespace["verify_quote"]
 
     prices = verify(issued["quote_id"], KEY)

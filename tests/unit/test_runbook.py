@@ -70,6 +70,9 @@ def test_section_says_meaning_three_first_looks_and_recovery_with_commands(alert
     assert _part(section, "Recover").strip(), alert
 
 
-def test_readme_operations_links_the_runbook():
-    operations = README.read_text().split("## Operations", 1)[1].split("\n## ", 1)[0]
-    assert "docs/runbook.md" in operations
+def test_readme_links_the_runbook_and_the_runbook_holds_the_operations_notes():
+    assert "](docs/runbook.md)" in README.read_text()
+    operations = SECTIONS["Operations"]
+    for heading in ("### Health: what `/health/detailed` says", "### Settings are checked before anything starts",
+                    "### Worker recycling", "### Asset operation metrics"):
+        assert heading in operations, heading

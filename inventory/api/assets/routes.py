@@ -56,7 +56,7 @@ class AssetList(MethodView):
         `next_cursor`. With `active_only` (the default) only assets tradable
         now are listed; the counts always cover every asset matching the
         filters. Answered from the catalog this process holds in memory
-        (README "Read model"), like search.
+        (docs/read-model.md), like search.
         `coingecko_ids` looks assets up by their CoinGecko ids instead: one
         page, in the order asked.
         """

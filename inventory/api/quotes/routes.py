@@ -70,7 +70,7 @@ class QuoteIssue(MethodView):
         Prices come from one strongly consistent read of the store, never from
         a price older than the asset's staleness bound. The `quote_id` is
         signed (HMAC-SHA256): the order service can verify it without calling
-        back (README "Quotes and valuations"). A read: public unless
+        back (docs/api.md "Quotes and valuations"). A read: public unless
         REQUIRE_AUTH_FOR_READS.
         """
         quote = get_desk().quote([(item["asset_id"], item.get("quantity")) for item in body["items"]])

@@ -105,7 +105,7 @@ class QuoteLineSchema(ma.Schema):
 class QuoteSchema(ma.Schema):
     quote_id = fields.String(metadata={
         "description": "The signed quote (itsdangerous URLSafeSerializer, HMAC-SHA256): verify it offline "
-        "(README) or at GET /inventory/quotes/{quote_id}",
+        "(docs/api.md) or at GET /inventory/quotes/{quote_id}",
     })
     as_of = fields.DateTime(metadata={"description": "When the prices were read from the store"})
     expires_at = fields.DateTime(metadata={"description": "as_of + QUOTE_TTL_SECONDS"})
