@@ -38,19 +38,43 @@ def service():
     state = current_app.extensions["inventory"]
     config = state["config"]
     state["patient"] = True  # a command is a batch job: nobody waits on one request (store/dynamo.py)
-    if "service" not in state.get("objects", {}) and not config.DYNAMODB_ENDPOINT_URL:
-        endpoint = development_store(os.environ, _credentials_found())
-        if endpoint:
-            state["config"] = config.replace(DYNAMODB_ENDPOINT_URL=endpoint)
-            state["development_store"] = endpoint
+    if "service" not in state.get("objects", {}):
+        _use_this_checkouts_run(state)
     if "LOG_LEVEL" not in os.environ:
         # The one-line error below says what the store's warnings would; keep stderr to that line.
         logging.getLogger().setLevel(logging.ERROR)
     return get_service()
 
 
+def _use_this_checkouts_run(state: dict) -> None:
+    """Point the command at what this checkout's running `make run` uses (.local/run.json):
+    its DynamoDB Local and, under `make demo`, its price source, when nothing else is set.
+    A command set to use another store says so, in one line."""
+    from .devtools.local_run import RUN_FILE, running
+
+    config = state["config"]
+    run = running() or {}
+    if not config.DYNAMODB_ENDPOINT_URL:
+        endpoint = development_store(os.environ, _credentials_found(), run.get("dynamodb_endpoint"))
+        if endpoint:
+            config = config.replace(DYNAMODB_ENDPOINT_URL=endpoint)
+            state["development_store"] = endpoint
+            state["from_run_file"] = endpoint == run.get("dynamodb_endpoint")
+    elif run.get("dynamodb_endpoint") and run["dynamodb_endpoint"] != config.DYNAMODB_ENDPOINT_URL:
+        click.echo(f"note: this checkout's `make run` uses {run['dynamodb_endpoint']}; this command uses "
+                   f"{config.DYNAMODB_ENDPOINT_URL} (DYNAMODB_ENDPOINT_URL)", err=True)
+    if run.get("price_source") and "COINGECKO_API_URL" not in os.environ:
+        config = config.replace(COINGECKO_API_URL=run["price_source"])
+        click.echo(f"prices from the demo's emulator at {run['price_source']} ({RUN_FILE})", err=True)
+    state["config"] = config
+
+
 def _store_label() -> str:
     state = current_app.extensions["inventory"]
+    if state.get("from_run_file"):
+        from .devtools.local_run import RUN_FILE
+
+        return f"DynamoDB Local at {state['development_store']} (this checkout's `make run`, {RUN_FILE})"
     if state.get("development_store"):
         return f"DynamoDB Local at {state['development_store']} (no DYNAMODB_ENDPOINT_URL, no AWS credentials)"
     config = state["config"]
@@ -139,10 +163,12 @@ def refresh_command():
     """Refresh prices from CoinGecko once and print the report."""
     from .jobs.scheduler import build_refresher
 
-    report = build_refresher(service().config)()
+    catalog = service()
+    report = build_refresher(catalog.config)()
     click.echo(json.dumps(report.as_dict(), indent=2))
     if not report.ok:
-        raise SystemExit(1)
+        raise click.ClickException(f"refresh failed: {report.error} (prices from {catalog.config.COINGECKO_API_URL}; "
+                                   "COINGECKO_API_URL changes it)")
 
 
 @click.command("backfill-history")

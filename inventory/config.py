@@ -185,17 +185,21 @@ def dynamodb_local_endpoint(environ: Mapping[str, str]) -> str:
     return f"http://localhost:{environ.get('DYNAMODB_LOCAL_PORT') or DEFAULT_DYNAMODB_LOCAL_PORT}"
 
 
-def development_store(environ: Mapping[str, str], credentials_found: bool) -> str | None:
+def development_store(environ: Mapping[str, str], credentials_found: bool, running: str | None = None) -> str | None:
     """The DynamoDB Local endpoint to use when nothing points at a store, else None (use what is configured).
 
     Only when no endpoint is set, USE_REAL_AWS is off and boto3 finds no
     credentials: AWS would refuse every call then, so a working deployment
-    never changes, while a new checkout reaches the store `make run` started.
+    never changes, while a new checkout reaches the store `make run` started:
+    `running` (the endpoint this checkout's running `make run` recorded), else
+    the one on DYNAMODB_LOCAL_PORT.
     """
     if environ.get("DYNAMODB_ENDPOINT_URL") or credentials_found:
         return None
     if (environ.get("USE_REAL_AWS") or "").strip().lower() in {"1", "true", "yes", "on"}:
         return None
+    if running and not environ.get("DYNAMODB_LOCAL_PORT"):
+        return running
     return dynamodb_local_endpoint(environ)
 
 

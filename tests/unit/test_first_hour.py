@@ -45,6 +45,16 @@ def test_development_store_only_when_nothing_points_at_a_store(environ, credenti
     assert development_store(environ, credentials) == expected
 
 
+@pytest.mark.parametrize("environ, expected", [
+    ({}, "http://127.0.0.1:8123"),  # this checkout's running `make run` recorded it
+    ({"DYNAMODB_LOCAL_PORT": "9001"}, "http://localhost:9001"),  # said out loud: that one
+    ({"DYNAMODB_ENDPOINT_URL": "http://elsewhere:8000"}, None),
+])
+def test_the_store_a_running_make_run_recorded_comes_before_the_default_port(environ, expected):
+    assert development_store(environ, False, running="http://127.0.0.1:8123") == expected
+
+
+
 def flask_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=60)
@@ -94,6 +104,19 @@ def test_backfill_without_a_reachable_price_source_is_one_line(config, moto_clie
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: CoinGecko at http://127.0.0.1:"), result.output
     assert "COINGECKO_API_URL" in lines[0]
+
+
+def test_refresh_without_a_reachable_price_source_prints_its_report_then_an_error_line(config, moto_client, runner):
+    runner.invoke(args=["seed"])
+    url = f"http://127.0.0.1:{closed_port()}/api/v3"
+    app = create_app(config.replace(COINGECKO_API_URL=url, COINGECKO_RETRIES=0), dynamodb_client=moto_client)
+
+    result = app.test_cli_runner().invoke(args=["refresh"])
+
+    assert result.exit_code == 1
+    report, error = result.stdout.rsplit("}", 1)[0] + "}", result.output.strip().splitlines()[-1]
+    assert json.loads(report)["ok"] is False
+    assert error.startswith("Error: refresh failed: ") and url in error and "COINGECKO_API_URL" in error
 
 
 # -- tokens ----------------------------------------------------------------------------
