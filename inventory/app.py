@@ -15,7 +15,6 @@ from .api.converters import AssetIdConverter
 from .api.errors import register_error_handlers
 from .api.hooks import install_hooks
 from .api.responses import ResponseCache
-from .auth import merged_tokens
 from .config import Config
 from .extensions import api as rest_api
 from .extensions import per_process
@@ -37,8 +36,6 @@ class NoSessions(SessionInterface):
 def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     """Build the app; `config` defaults to the environment, the client to one from Config."""
     config = config or Config.from_env()
-    if config.API_TOKENS_FILE:
-        config = config.replace(API_TOKENS=merged_tokens(config.API_TOKENS, config.API_TOKENS_FILE))
     app = Flask("inventory")
     app.request_class = InventoryRequest
     app.url_map.converters["asset_id"] = AssetIdConverter

@@ -7,6 +7,8 @@ import hmac
 import json
 import os
 import secrets
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -96,7 +98,7 @@ def read_token_file(path: str) -> list[dict]:
 def merged_tokens(api_tokens: str, token_file: str | None) -> str:
     """API_TOKENS and the token file's entries as one validated JSON list.
 
-    :raises ValueError: either is malformed (one line naming the entry).
+    :raises ValueError: either is malformed (one line naming the entry), or two entries share a name.
     """
     parse_tokens(api_tokens)
     entries = json.loads(api_tokens or "[]")
@@ -104,13 +106,88 @@ def merged_tokens(api_tokens: str, token_file: str | None) -> str:
         entries = [entries]
     if token_file:
         entries.extend(read_token_file(token_file))
+    names = [entry["name"] for entry in entries]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        # A name is who the audit log and the rate limiter say acted: it must be one token's.
+        raise ValueError(f"token name {twice[0]!r} is used twice (API_TOKENS and API_TOKENS_FILE together)")
     return json.dumps(entries)
 
 
+class TokenBook:
+    """The tokens the service accepts: API_TOKENS plus the token file, whose changes (a token
+    created with `create-token --write`, or revoked) take effect without a restart.
+
+    The file is looked at (one stat) at most every `check_seconds`, and read again only when
+    it changed. A file that became malformed is not used: the tokens read before stay, and
+    the problem is logged, so a half-edited file never locks every operator out.
+    """
+
+    def __init__(self, api_tokens: str, token_file: str | None, check_seconds: float = 2.0,
+                 clock=time.monotonic, on_error=None):
+        self.api_tokens, self.token_file = api_tokens, token_file
+        self.check_seconds, self.clock, self.on_error = check_seconds, clock, on_error
+        self._lock = threading.Lock()
+        self._next_check = clock() + check_seconds
+        self._stamp = self._file_stamp()
+        self._entries = parse_tokens(merged_tokens(api_tokens, token_file))
+
+    def entries(self) -> list[TokenEntry]:
+        if self.token_file and self.clock() >= self._next_check:
+            with self._lock:
+                if self.clock() >= self._next_check:
+                    self._next_check = self.clock() + self.check_seconds
+                    self._reload()
+        return self._entries
+
+    def _file_stamp(self):
+        try:
+            found = os.stat(self.token_file) if self.token_file else None
+        except OSError:
+            return None
+        return found and (found.st_mtime_ns, found.st_size, found.st_ino)
+
+    def _reload(self) -> None:
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return
+        try:
+            entries = parse_tokens(merged_tokens(self.api_tokens, self.token_file))
+        except ValueError as exc:
+            if self.on_error:
+                self.on_error(exc)
+            return  # tried again when the file changes next
+        finally:
+            self._stamp = stamp
+        self._entries = entries
+
+
 def append_token(path: str, entry: dict) -> None:
-    """Add `entry` to the token file, creating it (and its directory) if needed, readable by its owner only."""
+    """Add `entry` to the token file, creating it (and its directory) if needed, readable by its owner only.
+
+    :raises ValueError: the file is malformed, or already has a token of that name.
+    """
     entries = read_token_file(path)
+    if any(existing["name"] == entry["name"] for existing in entries):
+        raise ValueError(f"{path} already has a token named {entry['name']!r}: revoke it first "
+                         f"(`flask --app wsgi revoke-token {entry['name']}`) or choose another name")
     entries.append(entry)
+    _write_token_file(path, entries)
+
+
+def remove_token(path: str, name: str) -> None:
+    """Take the token named `name` out of the token file.
+
+    :raises ValueError: the file is malformed, or has no token of that name.
+    """
+    entries = read_token_file(path)
+    kept = [entry for entry in entries if entry["name"] != name]
+    if len(kept) == len(entries):
+        raise ValueError(f"{path} has no token named {name!r}")
+    _write_token_file(path, kept)
+
+
+def _write_token_file(path: str, entries: list[dict]) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     # Written whole and renamed, so a service starting meanwhile never reads half a file.

@@ -12,7 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from .auth import SCOPES, append_token, hash_token, new_token
+from .auth import SCOPES, append_token, hash_token, new_token, remove_token
 from .config import development_store
 from .domain.errors import AssetNotFound, InventoryError, PriceSourceError, StoreError
 from .extensions import get_service
@@ -25,6 +25,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(refresh_command)
     app.cli.add_command(backfill_history_command)
     app.cli.add_command(create_token_command)
+    app.cli.add_command(revoke_token_command)
 
 
 def _credentials_found() -> bool:
@@ -210,9 +211,21 @@ def create_token_command(name: str, scopes: tuple[str, ...], write: bool):
         except (OSError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
         # stdout is the token alone, so `TOKEN=$(... --write)` captures it.
-        click.echo(f"added {name} to {path}; restart the service (make run) to load it", err=True)
+        click.echo(f"added {name} to {path}; a running service accepts it within seconds", err=True)
         click.echo(token)
         return
     click.echo(f"token (shown once, give it to {name}): {token}")
     click.echo("API_TOKENS value (a JSON list; in a shell, quote it with single quotes: the hash holds $):")
     click.echo(json.dumps([entry]))
+
+
+@click.command("revoke-token")
+@click.argument("name")
+def revoke_token_command(name: str):
+    """Remove a token from API_TOKENS_FILE: a running service refuses it within seconds."""
+    path = os.environ.get("API_TOKENS_FILE") or DEFAULT_TOKEN_FILE
+    try:
+        remove_token(path, name)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"removed {name} from {path}; a running service refuses it within seconds", err=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import Flask, Response, g, request
 from flask.globals import request_ctx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..auth import parse_tokens
+from ..auth import TokenBook
 from ..config import Config
 from ..logs import log_request
 from ..metrics import HttpMetrics
@@ -17,6 +18,8 @@ from .bodies import check_body, check_url
 from .headers import doc_path, docs_pages, parse_origins, preflight, response_headers
 from .ratelimit import RateLimits, too_many_requests
 from .request_id import REQUEST_ID_HEADER, current_request_id
+
+log = logging.getLogger(__name__)
 
 
 def install_hooks(app: Flask, config: Config, http_metrics: HttpMetrics, on_rate_limit_storage_error=None) -> None:
@@ -50,7 +53,9 @@ def install_hooks(app: Flask, config: Config, http_metrics: HttpMetrics, on_rate
     if config.TRUSTED_PROXY_HOPS:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.TRUSTED_PROXY_HOPS)
     trust_client_address = config.TRUSTED_PROXY_HOPS > 0
-    tokens = parse_tokens(config.API_TOKENS)
+    # Raises on a malformed setting, so the app is never built with one (settings.py says it in one line).
+    tokens = TokenBook(config.API_TOKENS, config.API_TOKENS_FILE,
+                       on_error=lambda exc: log.error("token file not reloaded, the tokens read before stay: %s", exc))
     routes = access_table(app, config.REQUIRE_AUTH_FOR_READS)
     limits = RateLimits(
         config.RATE_LIMIT_READS,
@@ -82,7 +87,7 @@ def install_hooks(app: Flask, config: Config, http_metrics: HttpMetrics, on_rate
         if answer is not None:
             return answer
         check_url()
-        entry, auth_error = bearer_token(tokens)
+        entry, auth_error = bearer_token(tokens.entries())
         if entry is not None:
             g.token_name = entry.name
         access = routes.get((request.endpoint, request.method))

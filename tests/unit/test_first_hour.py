@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from inventory import create_app
-from inventory.auth import hash_token, identify, merged_tokens, parse_tokens
+from inventory.auth import TokenBook, append_token, hash_token, identify, merged_tokens, new_token, parse_tokens, remove_token
 from inventory.config import development_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,6 +139,53 @@ def test_create_token_write_then_the_service_accepts_it(config, moto_client, run
     assert patch.status_code not in (401, 403), patch.get_json()
     anonymous = app.test_client().patch("/inventory/assets/BTC/status", json={"status": "SUSPENDED"})
     assert anonymous.status_code == 401
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_token_file_is_read_again_when_it_changes(tmp_path):
+    path = tmp_path / "tokens.json"
+    alice, bob = new_token(), new_token()
+    append_token(str(path), {"name": "alice", "scopes": ["assets:write"], "hash": hash_token(alice)})
+    errors, clock = [], Clock()
+    book = TokenBook("[]", str(path), check_seconds=2, clock=clock, on_error=errors.append)
+    assert identify(book.entries(), alice).name == "alice" and identify(book.entries(), bob) is None
+
+    # WHEN bob is added and alice revoked: nothing changes before the next look at the file
+    append_token(str(path), {"name": "bob", "scopes": ["assets:read"], "hash": hash_token(bob)})
+    remove_token(str(path), "alice")
+    clock.now = 1.9
+    assert identify(book.entries(), bob) is None
+    clock.now = 2.0
+    assert identify(book.entries(), bob).name == "bob" and identify(book.entries(), alice) is None
+
+    # WHEN the file is broken by hand: the tokens read before stay, and the problem is reported
+    path.write_text('[{"name": "carol"')
+    clock.now = 4.0
+    assert identify(book.entries(), bob).name == "bob"
+    assert len(errors) == 1 and "API_TOKENS_FILE" in str(errors[0])
+
+
+def test_a_token_name_is_one_token(runner, tmp_path, monkeypatch):
+    path = tmp_path / "tokens.json"
+    monkeypatch.setenv("API_TOKENS_FILE", str(path))
+    assert runner.invoke(args=["create-token", "ops", "--scope", "assets:read", "--write"]).exit_code == 0
+
+    again = runner.invoke(args=["create-token", "ops", "--scope", "assets:admin", "--write"])
+
+    assert again.exit_code == 1 and "already has a token named 'ops'" in again.output
+    assert [e["name"] for e in json.loads(path.read_text())] == ["ops"]
+    with pytest.raises(ValueError, match="'ops' is used twice"):
+        merged_tokens(path.read_text(), str(path))
+    revoked = runner.invoke(args=["revoke-token", "ops"])
+    assert revoked.exit_code == 0 and json.loads(path.read_text()) == []
+    assert runner.invoke(args=["revoke-token", "ops"]).exit_code == 1
 
 
 def test_create_token_prints_a_list_that_api_tokens_accepts(runner):
