@@ -55,7 +55,7 @@ def parse_quantity(raw) -> Decimal:
     value = Decimal(raw)
     if not value.is_finite():
         raise ValueError("Must be a finite number.")
-    if value < 0:
+    if value < 0 or value.is_signed():  # -0 too: a sign says the caller meant something else
         raise ValueError("Must not be negative.")
     # Checked on the exponent before formatting: 1e999999 is a million digits in plain notation.
     exponent = value.as_tuple().exponent
@@ -119,8 +119,8 @@ class Quote:
             return sum(amounts, Decimal(0))
 
     @property
-    def ttl_seconds(self) -> float:
-        return (self.expires_at - self.as_of).total_seconds()
+    def ttl_seconds(self) -> int:
+        return int((self.expires_at - self.as_of).total_seconds())
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ class JSONProvider(DefaultJSONProvider):
         :raises ValueError: not JSON, not UTF-8, or nested deeper than MAX_JSON_DEPTH.
         """
         try:
-            value = simplejson.loads(s, use_decimal=True, **kwargs)
+            value = simplejson.loads(s, use_decimal=True, parse_int=_json_int, **kwargs)
         except RecursionError:
             raise JSONTooDeep(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
         # Fewer brackets than the limit cannot nest deeper than it: most bodies skip the walk.
@@ -96,6 +96,11 @@ class JSONProvider(DefaultJSONProvider):
         if s.count(square) + s.count(curly) > MAX_JSON_DEPTH and _depth_over(value, MAX_JSON_DEPTH):
             raise JSONTooDeep(f"nested deeper than {MAX_JSON_DEPTH} levels")
         return value
+
+
+def _json_int(text: str):
+    # -0 keeps its sign (an int cannot), so "-0" and -0 are the same negative quantity to a validator.
+    return Decimal(text) if text == "-0" else int(text)
 
 
 def _depth_over(value, limit: int) -> bool:

@@ -42,7 +42,7 @@ def walk(client, query: str, limit: int, between=lambda: None) -> list[dict]:
 
 def test_overview_totals_equal_the_listed_rows_exactly(web):
     client = web.test_client()
-    overview = body(client.get("/inventory/market/overview"))
+    overview = body(client.get("/inventory/market/overview"))["data"]
     rows = walk(client, "/inventory/assets?active_only=false", 100)
     assert overview["asset_count"] == len(rows) > 200
     caps = [r["market_cap"] for r in rows if r["market_cap"] is not None]
@@ -53,7 +53,7 @@ def test_overview_totals_equal_the_listed_rows_exactly(web):
 
 def test_movers_are_tradable_above_the_dust_floor_and_ordered(web):
     client = web.test_client()
-    movers = body(client.get("/inventory/market/movers?window=24h&limit=5"))
+    movers = body(client.get("/inventory/market/movers?window=24h&limit=5"))["data"]
     gainers, losers = movers["gainers"], movers["losers"]
     assert gainers and losers
     changes = [a["change"] for a in gainers]

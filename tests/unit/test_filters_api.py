@@ -71,6 +71,26 @@ def test_list_with_filters_lists_only_tradable_by_default_and_counts_matches(cli
     assert ids(client.get("/inventory/assets/search?tradable=true&status=SUSPENDED")) == []
 
 
+@pytest.mark.parametrize("path, tradable_by_default", [
+    ("/inventory/assets?", True), ("/inventory/assets/search?", False),
+])
+def test_tradable_is_the_filter_everywhere_and_active_only_its_alias(client, market, path, tradable_by_default):
+    everything, tradable = ["BTC", "ETH", "USDT", "UNI", "SHIB", "SUSP"], ["BTC", "ETH", "USDT", "UNI", "SHIB"]
+    assert ids(client.get(path)) == (tradable if tradable_by_default else everything)
+    for name in ("tradable", "active_only"):
+        assert ids(client.get(f"{path}{name}=true")) == tradable
+        assert ids(client.get(f"{path}{name}=false")) == everything
+    assert ids(client.get(f"{path}tradable=true&active_only=true")) == tradable
+    conflict = client.get(f"{path}tradable=true&active_only=false")
+    assert conflict.status_code == 422 and "active_only" in conflict.get_json()["errors"]["query"]
+
+
+def test_export_takes_either_name_of_the_tradable_filter(client, market):
+    for name in ("tradable", "active_only"):
+        rows = client.get(f"/inventory/assets/export?format=csv&{name}=true").get_data(as_text=True).splitlines()
+        assert len(rows) == 1 + 5 and not any(row.startswith("SUSP,") for row in rows)
+
+
 @pytest.mark.parametrize("query, field", [
     ("min_market_cap=5&max_market_cap=1", "min_market_cap"),
     ("min_rank=9&max_rank=2", "min_rank"),

@@ -51,7 +51,7 @@ def all_rows(client):
 
 
 def test_overview_totals_equal_the_sums_of_the_listed_rows_exactly(client, market):
-    overview = body(client.get("/inventory/market/overview"))
+    overview = body(client.get("/inventory/market/overview"))["data"]
     rows = all_rows(client)
     assert overview["asset_count"] == len(rows) == 8
     assert overview["total_market_cap"] == sum(D(r["market_cap"]) for r in rows if r["market_cap"] is not None)
@@ -64,7 +64,7 @@ def test_overview_totals_equal_the_sums_of_the_listed_rows_exactly(client, marke
 
 
 def test_overview_dominance_breadth_and_median(client, market):
-    overview = body(client.get("/inventory/market/overview"))
+    overview = body(client.get("/inventory/market/overview"))["data"]
     assert overview["btc_dominance"] == D("77.7327")  # 1900000000000.12... / 2444275050000.12... * 100
     assert overview["eth_dominance"] == D("17.1830")
     assert overview["top10_dominance"] == D("100.0000")  # 7 assets with a cap: the top 10 hold everything
@@ -80,7 +80,7 @@ def test_overview_has_an_etag_and_answers_304(client, market):
 
 
 def test_movers_leave_out_dust_stale_and_suspended_by_default(client, market):
-    payload = body(client.get("/inventory/market/movers"))
+    payload = body(client.get("/inventory/market/movers"))["data"]
     assert [m["asset_id"] for m in payload["gainers"]] == ["UNI", "BTC"]
     assert [m["asset_id"] for m in payload["losers"]] == ["ETH"]
     assert payload["gainers"][0]["change"] == D("7.75")
@@ -88,9 +88,9 @@ def test_movers_leave_out_dust_stale_and_suspended_by_default(client, market):
 
 
 def test_movers_thresholds_window_and_limit_are_overridable(client, market):
-    payload = body(client.get("/inventory/market/movers?min_market_cap=0&min_volume_24h=0&limit=1"))
+    payload = body(client.get("/inventory/market/movers?min_market_cap=0&min_volume_24h=0&limit=1"))["data"]
     assert [m["asset_id"] for m in payload["gainers"]] == ["DUST"]
-    week = body(client.get("/inventory/market/movers?window=7d"))
+    week = body(client.get("/inventory/market/movers?window=7d"))["data"]
     assert [m["asset_id"] for m in week["gainers"]] == ["UNI", "ETH"]
     assert [m["asset_id"] for m in week["losers"]] == ["BTC"]
 

@@ -109,13 +109,11 @@ def test_bad_quantities_are_422_naming_the_item_index(client, catalog, quantity,
     assert message in " ".join(errors["1"]["quantity"]).lower() or message in str(errors["1"]).lower()
 
 
-@pytest.mark.parametrize("raw", [b"1e999999", b"1e-999999", b"1e40", b"NaN", b"Infinity", b"-0.0e1"])
+@pytest.mark.parametrize("raw", [b"1e999999", b"1e-999999", b"1e40", b"NaN", b"Infinity", b"-0.0e1", b"-0"])
 def test_exponent_abuse_in_json_numbers_is_422_not_a_hang(client, catalog, raw):
+    # -0 too: refused as the string "-0" is, one rule for both spellings.
     payload = b'{"holdings": [{"asset_id": "BTC", "quantity": ' + raw + b"}]}"
     response = client.post("/inventory/valuations", data=payload, content_type="application/json")
-    if raw == b"-0.0e1":
-        assert response.status_code == 200  # negative zero is zero
-        return
     assert response.status_code in (400, 422), response.data
     if response.status_code == 422:
         assert "0" in body(response)["errors"]["json"]["holdings"]

@@ -53,7 +53,7 @@ class AssetList(MethodView):
         """List assets in market-cap-rank order, or filtered and sorted
 
         Unranked assets come last; ties are broken by asset_id. Page with
-        `next_cursor`. With `active_only` (the default) only assets tradable
+        `next_cursor`. With `tradable` (the default; `active_only` is its earlier name) only assets tradable
         now are listed; the counts always cover every asset matching the
         filters. Answered from the catalog this process holds in memory
         (docs/read-model.md), like search.
@@ -62,17 +62,17 @@ class AssetList(MethodView):
         """
         if "coingecko_ids" in args:
             return _lookup(args)
-        return _snapshot_page("list", search_query(args, tradable=args["active_only"]), args)
+        return _snapshot_page("list", search_query(args, tradable=args["tradable"]), args)
 
 
 def _lookup(args):
     ids = tuple(args["coingecko_ids"])
     category = (args.get("category") or [None])[0]
-    filters = (ids, args.get("status"), category, args["active_only"])
+    filters = (ids, args.get("status"), category, args["tradable"])
 
     def build() -> Rendered:
         listing = get_service().by_coingecko_ids(
-            list(ids), status=args.get("status"), category=category, active_only=args["active_only"]
+            list(ids), status=args.get("status"), category=category, active_only=args["tradable"]
         )
         return _render_page(listing, None)
 

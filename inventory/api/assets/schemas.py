@@ -271,17 +271,38 @@ MAX_COINGECKO_IDS = 100
 COINGECKO_ID_RE = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
 
-class ListArgsSchema(FilterArgs, _Paged):
-    active_only = fields.Boolean(
-        load_default=True, metadata={"description": "Only assets tradable now"}
-    )
+def _tradable_filter(default: bool) -> type[ma.Schema]:
+    """`tradable`, the one name of the "only assets tradable now" filter, and `active_only`, the
+    name the original API gave it on the list, accepted everywhere as an alias."""
+
+    class TradableFilter(ma.Schema):
+        tradable = fields.Boolean(metadata={
+            "description": f"Only assets tradable now: ACTIVE, priced, price fresh (default {str(default).lower()})"})
+        active_only = fields.Boolean(metadata={"description": "The same filter as `tradable` (its earlier name)"})
+
+        @ma.validates_schema
+        def _one_filter(self, data, **kwargs):
+            given = {data[name] for name in ("tradable", "active_only") if data.get(name) is not None}
+            if len(given) > 1:
+                raise ma.ValidationError("tradable and active_only are one filter: give one.", "active_only")
+
+        @ma.post_load
+        def _resolve(self, data, **kwargs):
+            alias = data.pop("active_only", None)
+            data["tradable"] = next((v for v in (data.get("tradable"), alias) if v is not None), default)
+            return data
+
+    return TradableFilter
+
+
+class ListArgsSchema(FilterArgs, _Paged, _tradable_filter(True)):
     coingecko_ids = DelimitedList(
         fields.String(validate=validate.Regexp(COINGECKO_ID_RE, error="Not a CoinGecko id.")),
         validate=validate.Length(min=1, max=MAX_COINGECKO_IDS),
         metadata={
             "description": (
                 "Comma-separated CoinGecko ids (`bitcoin,ethereum`, at most 100): the assets linked to them, "
-                "in the order asked, ids that match none left out. `status`, `category` and `active_only` "
+                "in the order asked, ids that match none left out. `status`, `category` and `tradable` "
                 "still filter them and the counts cover what was found; `limit` does not apply and there "
                 "is no next page. Looked up in the catalog snapshot that search uses."
             )
@@ -295,20 +316,19 @@ class ListArgsSchema(FilterArgs, _Paged):
         if "coingecko_ids" in data:
             extra = sorted(set(data) & ({"q", "sort"} | {f"{b}_{n}" for n in RANGE_ATTRIBUTE for b in ("min", "max")}))
             if extra:
-                raise ma.ValidationError("A coingecko_ids lookup takes only status, category and active_only.", extra[0])
+                raise ma.ValidationError("A coingecko_ids lookup takes only status, category and tradable.", extra[0])
             if len(data.get("category") or ()) > 1:
                 raise ma.ValidationError("A coingecko_ids lookup takes one category.", "category")
 
 
-class SearchArgsSchema(FilterArgs, _Paged):
-    tradable = fields.Boolean(load_default=False, metadata={"description": "Only assets tradable now"})
+class SearchArgsSchema(FilterArgs, _Paged, _tradable_filter(False)):
+    pass
 
 
 EXPORT_FORMATS = ("csv",)
 
 
-class ExportArgsSchema(FilterArgs):
-    tradable = fields.Boolean(load_default=False, metadata={"description": "Only assets tradable now"})
+class ExportArgsSchema(FilterArgs, _tradable_filter(False)):
     format = fields.String(validate=validate.OneOf(EXPORT_FORMATS), metadata={
         "description": "`csv` (the same as `Accept: text/csv`)", "example": "csv",
     })

@@ -11,27 +11,29 @@ from ...market import WINDOWS, movers, overview
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
 from ..responses import Rendered, cached_json, catalog_version, render
-from .schemas import MoversArgsSchema, MoversSchema, OverviewArgsSchema, OverviewSchema
+from .schemas import MoversArgsSchema, MoversEnvelopeSchema, OverviewArgsSchema, OverviewEnvelopeSchema, OverviewSchema
 
 blp = Blueprint(
     "market", __name__, url_prefix="/inventory/market", description="Market analytics over the catalog"
 )
 
-_OVERVIEW = OverviewSchema()
-_MOVERS = MoversSchema()
+# The figures' own fields, and the body: `data` around them, like every other body.
+_FIGURES = OverviewSchema().fields
+_OVERVIEW = OverviewEnvelopeSchema()
+_MOVERS = MoversEnvelopeSchema()
 
 
 @blp.route("/overview")
 class MarketOverview(MethodView):
     @blp.arguments(OverviewArgsSchema(), location="query")
-    @blp.response(200, OverviewSchema)
+    @blp.response(200, OverviewEnvelopeSchema)
     @blp.alt_response(503, schema=ErrorSchema, description="The store is unavailable")
     def get(self, args):
         """Market overview: totals, dominance, breadth, median change, tradable/stale/suspended counts
 
         Computed once per catalog snapshot (never a Scan per request); the
         totals equal exactly the sums over the rows the list returns for
-        the same snapshot (`GET /inventory/assets?active_only=false`).
+        the same snapshot (`GET /inventory/assets?tradable=false`).
         """
 
         def build() -> Rendered:
@@ -41,11 +43,11 @@ class MarketOverview(MethodView):
             now = service.clock()
             figures = overview(index, service.max_age)
             body = {
-                **{name: getattr(figures, name) for name in _OVERVIEW.fields if hasattr(figures, name)},
+                **{name: getattr(figures, name) for name in _FIGURES if hasattr(figures, name)},
                 "tradable_count": figures.tradable_count(now),
                 "stale_count": figures.stale_count(now, service.max_age),
             }
-            return render(body, _OVERVIEW, stale)
+            return render({"data": body}, _OVERVIEW, stale)
 
         return cached_json("market", ("overview",), build, version=catalog_version())
 
@@ -53,7 +55,7 @@ class MarketOverview(MethodView):
 @blp.route("/movers")
 class MarketMovers(MethodView):
     @blp.arguments(MoversArgsSchema(), location="query")
-    @blp.response(200, MoversSchema)
+    @blp.response(200, MoversEnvelopeSchema)
     @blp.alt_response(503, schema=ErrorSchema, description="The store is unavailable")
     def get(self, args):
         """Top gainers and losers among tradable assets over 24h or 7d
@@ -83,6 +85,6 @@ class MarketMovers(MethodView):
                 "window": window, "min_market_cap": min_cap, "min_volume_24h": min_volume,
                 "as_of": overview(index, service.max_age).as_of, "gainers": rows(gainers), "losers": rows(losers),
             }
-            return render(body, _MOVERS, stale)
+            return render({"data": body}, _MOVERS, stale)
 
         return cached_json("market", ("movers", window, limit, min_cap, min_volume), build, version=catalog_version())

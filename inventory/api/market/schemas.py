@@ -77,3 +77,11 @@ class MoversSchema(ma.Schema):
         "description": "Tradable assets with the highest positive change, highest first (ties: asset_id)"})
     losers = fields.List(fields.Nested(MoverSchema), metadata={
         "description": "Tradable assets with the lowest negative change, lowest first (ties: asset_id)"})
+
+
+class OverviewEnvelopeSchema(ma.Schema):
+    data = fields.Nested(OverviewSchema)
+
+
+class MoversEnvelopeSchema(ma.Schema):
+    data = fields.Nested(MoversSchema)

@@ -109,7 +109,7 @@ class QuoteSchema(ma.Schema):
     })
     as_of = fields.DateTime(metadata={"description": "When the prices were read from the store"})
     expires_at = fields.DateTime(metadata={"description": "as_of + QUOTE_TTL_SECONDS"})
-    ttl_seconds = fields.Float(metadata={"example": 30})
+    ttl_seconds = fields.Integer(metadata={"example": 30})
     items = fields.List(fields.Nested(QuoteLineSchema), metadata={"description": "In request order"})
     total = fields.Decimal(allow_none=True, metadata={"description": "Sum of the amounts; null unless every item has a quantity"})
 
