@@ -93,7 +93,8 @@ def one_stop(endpoint: str, table: str, clients: int, workdir: Path) -> dict:
     api, streams = free_port(), free_port()
     env = {**os.environ, "DYNAMODB_ENDPOINT_URL": endpoint, "DYNAMODB_TABLE_NAME": table,
            "BIND": f"127.0.0.1:{api}", "STREAM_BIND": f"127.0.0.1:{streams}",
-           "API_TOKENS_FILE": str(workdir / "tokens.json"), "COINGECKO_API_URL": "http://127.0.0.1:9/api/v3"}
+           "API_TOKENS_FILE": str(workdir / "tokens.json"), "COINGECKO_API_URL": "http://127.0.0.1:9/api/v3",
+           "LOCAL_RUN_FILE": str(workdir / "run.json")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log_path = workdir / f"run-{uuid.uuid4().hex[:6]}.log"
     with open(log_path, "wb") as log:

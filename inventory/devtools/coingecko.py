@@ -22,6 +22,18 @@ All numbers are held as ``Decimal``/``int`` and written to JSON exactly
 (``str(Decimal)``), so a client parsing with ``parse_float=Decimal`` gets the
 very same values back.
 
+Reference levels and a random walk (``make demo``)::
+
+    levels = reference_levels()            # inventory/data/market_levels_2025.json
+    fake = FakeCoinGecko(generate_catalog(150, base=identities, levels=levels),
+                         tick_seconds=20, pegged=pegged_ids(levels)).start()
+
+puts the coins of ``levels`` at their recorded price, market cap, volume and
+24h change (supply = market cap / price), and moves every price one step of
+``walk()`` every ``tick_seconds`` on a daemon thread that ``stop()`` ends.
+Without ``levels`` and ``tick_seconds`` nothing of this happens: the catalog
+and ``tick()`` are what the tests have always had.
+
 Faults (``set_fault``) apply to *every* request, whatever its path, and each
 request consumes one unit of ``count``.  Faults that only make sense for a
 list endpoint (``object``, ``bad_rows``) change ``/coins/markets`` only; on
@@ -43,10 +55,11 @@ import zlib
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from socketserver import TCPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-__all__ = ["FakeCoinGecko", "generate_catalog", "dumps", "FAULTS"]
+__all__ = ["FakeCoinGecko", "generate_catalog", "reference_levels", "pegged_ids", "dumps", "FAULTS"]
 
 FAULTS = frozenset(
     {"429", "500", "502", "503", "slow", "truncated", "html", "object", "bad_rows", "401"}
@@ -153,6 +166,18 @@ def _unit(d: Decimal) -> Decimal:
     return Decimal(1).scaleb(min(d.as_tuple().exponent, -2))
 
 
+def _moved(price: Decimal, step: Decimal, digits: int = 4) -> Decimal:
+    """``price * (1 + step)`` at the price's own precision but with at least
+    ``digits`` significant digits; never the same price, never zero or less."""
+    unit = Decimal(1).scaleb(min(price.as_tuple().exponent, price.adjusted() - (digits - 1)))
+    new = (price * (1 + step)).quantize(unit)
+    if new == price:
+        new = price + unit if step >= 0 else price - unit
+    if new <= 0:
+        new = price + unit
+    return new
+
+
 # Built-in identities for base=None: real-looking, including the awkward cases
 # (duplicate tickers, tickers with - and _, a 12-char ticker, punctuation and
 # non-ASCII in names, tiny prices, a null price).  "_px" is a reference price.
@@ -186,9 +211,9 @@ _BIG_CAP = Decimal(2 * 10**12)
 _CAP_EXP = Decimal("1.2")
 
 
-def _market_cap_for_rank(rank: int) -> int:
+def _market_cap_for_rank(rank: int, big_cap: Decimal = _BIG_CAP) -> int:
     # strictly decreasing in rank for ranks up to well beyond 100 000
-    return int(_BIG_CAP / (Decimal(rank) ** _CAP_EXP))
+    return int(big_cap / (Decimal(rank) ** _CAP_EXP))
 
 
 def _price_for(ident: dict, rng: random.Random):
@@ -212,23 +237,52 @@ def _price_for(ident: dict, rng: random.Random):
     return Decimal(mantissa).scaleb(exp)
 
 
-def _make_row(ident: dict, rank, rng: random.Random, now: str) -> dict:
+def _dec(value) -> Decimal:
+    """A figure of a reference level as an exact Decimal (a float goes through its shortest repr)."""
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _level_figures(level: dict, rng: random.Random) -> tuple:
+    """(price, market_cap, volume, pct_24h, mc_pct, circulating, total_supply, max_supply) of a reference level."""
+    price = _dec(level["price"])
+    market_cap = int(level["market_cap"])
+    volume = int(level.get("total_volume", market_cap // 20))
+    pct_24h = level.get("price_change_percentage_24h")
+    if pct_24h is None:  # a day's change of a few percent, a pegged coin's of a few hundredths
+        spread = 5000 if level.get("pegged") else 500000
+        pct_24h = Decimal(rng.randint(-spread, spread)).scaleb(-5)
+    pct_24h = _dec(pct_24h)
+    if level.get("circulating_supply") is not None:
+        circulating = _dec(level["circulating_supply"])
+    else:
+        circulating = (Decimal(market_cap) / price).quantize(Decimal("0.0001"))
+    total_supply = _dec(level["total_supply"]) if level.get("total_supply") is not None else circulating
+    max_supply = _dec(level["max_supply"]) if level.get("max_supply") is not None else None
+    return price, market_cap, volume, pct_24h, pct_24h, circulating, total_supply, max_supply
+
+
+def _make_row(ident: dict, rank, rng: random.Random, now: str, level: dict | None = None,
+              big_cap: Decimal = _BIG_CAP) -> dict:
     coin_id = ident["id"]
     unranked = rank is None
-    price = _price_for(ident, rng)
     cap_rank = rank if rank is not None else 10**6
-    market_cap = 0 if unranked else _market_cap_for_rank(cap_rank)
-    volume = max(1, _market_cap_for_rank(cap_rank) * rng.randint(5, 300) // 1000)
-    pct_24h = Decimal(rng.randint(-1500000, 1500000)).scaleb(-5)  # -15.00000 .. 15.00000
-    mc_pct = Decimal(rng.randint(-1500000, 1500000)).scaleb(-5)
-    ref_for_supply = price if (price is not None and price > 0) else Decimal("0.5")
-    circulating = (Decimal(_market_cap_for_rank(cap_rank)) / ref_for_supply).quantize(Decimal("0.1"))
-    if rng.random() < 0.5:
-        total_supply = circulating
-        max_supply = circulating if rng.random() < 0.5 else None
+    if level is not None:
+        price, market_cap, volume, pct_24h, mc_pct, circulating, total_supply, max_supply = \
+            _level_figures(level, rng)
     else:
-        total_supply = (circulating * Decimal(rng.randint(100, 300)) / 100).quantize(Decimal("0.1"))
-        max_supply = None if rng.random() < 0.5 else total_supply
+        price = _price_for(ident, rng)
+        market_cap = 0 if unranked else _market_cap_for_rank(cap_rank, big_cap)
+        volume = max(1, _market_cap_for_rank(cap_rank, big_cap) * rng.randint(5, 300) // 1000)
+        pct_24h = Decimal(rng.randint(-1500000, 1500000)).scaleb(-5)  # -15.00000 .. 15.00000
+        mc_pct = Decimal(rng.randint(-1500000, 1500000)).scaleb(-5)
+        ref_for_supply = price if (price is not None and price > 0) else Decimal("0.5")
+        circulating = (Decimal(_market_cap_for_rank(cap_rank, big_cap)) / ref_for_supply).quantize(Decimal("0.1"))
+        if rng.random() < 0.5:
+            total_supply = circulating
+            max_supply = circulating if rng.random() < 0.5 else None
+        else:
+            total_supply = (circulating * Decimal(rng.randint(100, 300)) / 100).quantize(Decimal("0.1"))
+            max_supply = None if rng.random() < 0.5 else total_supply
     fdv = None
     if price is not None and not unranked and total_supply is not None:
         fdv = int(total_supply * price)
@@ -283,7 +337,8 @@ def _make_row(ident: dict, rank, rng: random.Random, now: str) -> dict:
     }
 
 
-def generate_catalog(n: int, *, seed: int = 42, base: list[dict] | None = None) -> list[dict]:
+def generate_catalog(n: int, *, seed: int = 42, base: list[dict] | None = None,
+                     levels: dict[str, dict] | None = None) -> list[dict]:
     """``n`` market rows in ``/coins/markets`` shape, deterministic by ``seed``.
 
     ``base`` (optional) is a list of identities ``{"id", "symbol", "name",
@@ -303,8 +358,16 @@ def generate_catalog(n: int, *, seed: int = 42, base: list[dict] | None = None) 
     (second ``usdc``), then the quirk coins (ranks 10-13); every quirk is
     present when ``n >= 14``.
 
-    Ranks ascend with position and market caps (ints) descend.  All numbers
-    are ``Decimal`` or ``int``, never float.
+    ``levels`` (optional, e.g. ``reference_levels()``) maps coin ids to
+    reference figures ``{"price", "market_cap", "total_volume"}`` and
+    optionally ``price_change_percentage_24h``, ``circulating_supply`` (else
+    market cap / price), ``total_supply``, ``max_supply``, ``pegged``; those
+    coins get them instead of made-up figures, and the made-up market caps of
+    the other ranked coins shrink so they stay below the smallest reference
+    cap.  Their market caps then descend only roughly, as the recorded ones do.
+
+    Ranks ascend with position and, without ``levels``, market caps (ints)
+    descend.  All numbers are ``Decimal`` or ``int``, never float.
     """
     if n < 0:
         raise ValueError("n must be >= 0")
@@ -322,21 +385,45 @@ def generate_catalog(n: int, *, seed: int = 42, base: list[dict] | None = None) 
             for b in base[:room]
         ] + [dict(x) for x in _QUIRKS]
     idents = head[: max(n - 1, 1)]
-    rows: list[dict] = []
+    levels = levels or {}
+    ranks: list[int] = []
     prev_rank = 0
     for ident in idents:
         given = ident.get("_rank")
-        rank = given if isinstance(given, int) and given > prev_rank else prev_rank + 1
-        prev_rank = rank
-        rows.append(_make_row(ident, rank, rng, now))
+        prev_rank = given if isinstance(given, int) and given > prev_rank else prev_rank + 1
+        ranks.append(prev_rank)
+    big_cap = _BIG_CAP
+    leveled = [(rank, int(levels[i["id"]]["market_cap"])) for i, rank in zip(idents, ranks) if i["id"] in levels]
+    if leveled:  # the made-up caps continue below the smallest reference cap
+        big_cap = min(cap for _, cap in leveled) * Decimal(max(rank for rank, _ in leveled)) ** _CAP_EXP
+    rows: list[dict] = [_make_row(ident, rank, rng, now, levels.get(ident["id"]), big_cap)
+                        for ident, rank in zip(idents, ranks)]
     while len(rows) < n - 1:
         rank = prev_rank + 1
         prev_rank = rank
         ident = {"id": f"coin-{rank:05d}", "symbol": f"c{rank}", "name": f"Coin {rank}"}
-        rows.append(_make_row(ident, rank, rng, now))
+        rows.append(_make_row(ident, rank, rng, now, None, big_cap))
     if n >= 2:
-        rows.append(_make_row(dict(_UNRANKED), None, rng, now))
+        rows.append(_make_row(dict(_UNRANKED), None, rng, now, None, big_cap))
     return rows[:n]
+
+
+_LEVELS_FILE = Path(__file__).resolve().parent.parent / "data" / "market_levels_2025.json"
+
+
+def reference_levels(path: str | Path | None = None) -> dict[str, dict]:
+    """Coin id -> reference figures (``generate_catalog(levels=)``), numbers as Decimal/int.
+
+    From ``inventory/data/market_levels_2025.json`` unless ``path`` names
+    another file of that shape (its ``source`` says where the figures come from).
+    """
+    raw = Path(path or _LEVELS_FILE).read_text(encoding="utf-8")
+    return json.loads(raw, parse_float=Decimal)["coins"]
+
+
+def pegged_ids(levels: dict[str, dict]) -> frozenset[str]:
+    """The coins of ``levels`` that hold a peg: ``walk()`` moves them far less."""
+    return frozenset(cid for cid, level in levels.items() if level.get("pegged"))
 
 
 # --------------------------------------------------------------------------
@@ -399,8 +486,6 @@ _HASHED_CATEGORIES = ("meme-token", "decentralized-finance-defi", "gaming", "art
 
 def _seeded_memberships() -> dict[str, tuple[str, ...]]:
     """Real coin id -> CoinGecko category ids, from the seed catalog's hand labels."""
-    from pathlib import Path
-
     from ..categories import SOURCE_CATEGORIES
 
     seed = Path(__file__).resolve().parent.parent / "data" / "seed_catalog.json"
@@ -539,11 +624,23 @@ class FakeCoinGecko:
     """A CoinGecko v3 compatible HTTP server on localhost.
 
     ``coins`` is the live catalog (list of market rows); mutate it only while
-    holding ``lock``, or use ``set_price``/``tick``.  The rows passed in are
+    holding ``lock``, or use ``set_price``/``tick``/``walk``.  The rows passed in are
     copied (shallowly), so one generated catalog can feed several fakes.
+
+    ``tick_seconds`` (optional): while the fake is started, a daemon thread
+    calls ``walk()`` every that many seconds; ``stop()`` ends it.  ``pegged``:
+    coin ids ``walk()`` moves like stablecoins (``pegged_ids(levels)``).
     """
 
-    def __init__(self, coins: list[dict] | None = None, *, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, coins: list[dict] | None = None, *, host: str = "127.0.0.1", port: int = 0,
+                 tick_seconds: float | None = None, pegged=()):
+        if tick_seconds is not None and not tick_seconds > 0:
+            raise ValueError("tick_seconds must be > 0 or None")
+        self.tick_seconds = tick_seconds
+        self.pegged = frozenset(pegged)
+        self._walks: dict[str, dict] = {}  # coin id -> where its walk started (see walk())
+        self._ticker: threading.Thread | None = None
+        self._ticker_stop = threading.Event()
         self.lock = threading.RLock()
         self.coins: list[dict] = [dict(r) for r in (generate_catalog(100) if coins is None else coins)]
         self.requests: list[dict] = []
@@ -585,9 +682,26 @@ class FakeCoinGecko:
                                         kwargs={"poll_interval": 0.1},
                                         name=f"FakeCoinGecko:{self._port}", daemon=True)
         self._thread.start()
+        if self.tick_seconds and (self._ticker is None or not self._ticker.is_alive()):
+            self._ticker_stop = threading.Event()
+            self._ticker = threading.Thread(target=self._tick_every, args=(self.tick_seconds, self._ticker_stop),
+                                            name=f"FakeCoinGecko-ticker:{self._port}", daemon=True)
+            self._ticker.start()
         return self
 
+    def _tick_every(self, seconds: float, stopped: threading.Event) -> None:
+        while not stopped.wait(seconds):
+            try:
+                self.walk()
+            except Exception:  # a bug in the walk: say so, keep ticking
+                import traceback
+                traceback.print_exc()
+
     def stop(self) -> None:
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            self._ticker_stop.set()
+            ticker.join(timeout=5)
         server, thread = self._server, self._thread
         if server is None:
             return
@@ -646,21 +760,80 @@ class FakeCoinGecko:
             for row in self.coins:
                 price = row.get("current_price")
                 if _is_num(price):
-                    price = Decimal(price)
-                    # the price's own precision, but at least 4 significant digits
-                    unit = Decimal(1).scaleb(min(price.as_tuple().exponent, price.adjusted() - 3))
                     step = Decimal(self._rng.randint(-50, 50)) / Decimal(10000)
-                    new = (price * (1 + step)).quantize(unit)
-                    if new == price:
-                        new = price + unit if step >= 0 else price - unit
-                    if new <= 0:
-                        new = price + unit
+                    new = _moved(Decimal(price), step)
                     row["current_price"] = new
                     if _is_num(row.get("high_24h")) and new > row["high_24h"]:
                         row["high_24h"] = new
                     if _is_num(row.get("low_24h")) and new < row["low_24h"]:
                         row["low_24h"] = new
                 row["last_updated"] = now
+
+    def walk(self) -> None:
+        """One step of a random walk, what ``tick_seconds`` repeats: every
+        numeric price moves 0.1% to 1% (a ``pegged`` coin 0.001% to 0.01%,
+        with 6 significant digits), drawn back toward the price its walk
+        started from as it strays, so hours of steps stay near the reference
+        level.  The market cap follows (price x circulating supply), as do the
+        fully diluted valuation, the 24h high/low and the 24h changes (against
+        the price a day before the walk started, from its 24h change), the
+        ath/atl distances; the volume stays within 5% of where it started;
+        ``last_updated`` is now on every row."""
+        now = _iso_now()
+        with self.lock:
+            for row in self.coins:
+                if _is_num(row.get("current_price")):
+                    self._walk_row(row, Decimal(row["current_price"]), now)
+                row["last_updated"] = now
+
+    def _walk_row(self, row: dict, price: Decimal, now: str) -> None:
+        coin_id = str(row.get("id"))
+        start = self._walks.get(coin_id)
+        if start is None:
+            pct, cap, supply = row.get("price_change_percentage_24h"), row.get("market_cap"), None
+            if _is_num(row.get("circulating_supply")) and row["circulating_supply"] > 0:
+                supply = Decimal(row["circulating_supply"])
+            elif _is_num(cap) and cap > 0:
+                supply = Decimal(cap) / price
+            opened = price / (1 + Decimal(pct) / 100) if _is_num(pct) and pct > -100 else price
+            start = self._walks[coin_id] = {"price": price, "open": opened, "supply": supply,
+                                            "volume": row.get("total_volume")}
+        pegged = coin_id in self.pegged
+        # the further from where it started, the likelier the way back: P(down) = 1/2 + pull * drift
+        drift = price / start["price"] - 1
+        p_down = min(max(Decimal("0.5") + drift * (1000 if pegged else 5), Decimal("0.05")), Decimal("0.95"))
+        down = Decimal(self._rng.randint(0, 9999)) / 10000 < p_down
+        size = Decimal(self._rng.randint(1, 10) if pegged else self._rng.randint(10, 100)).scaleb(-5 if pegged else -4)
+        new = _moved(price, -size if down else size, 6 if pegged else 4)
+        row["current_price"] = new
+        if _is_num(row.get("high_24h")):
+            row["high_24h"] = max(row["high_24h"], new)
+        if _is_num(row.get("low_24h")):
+            row["low_24h"] = min(row["low_24h"], new)
+        opened, unit = start["open"], _unit(new)
+        pct = ((new / opened - 1) * 100).quantize(Decimal("0.00001"))
+        if _is_num(row.get("price_change_24h")):
+            row["price_change_24h"] = (new - opened).quantize(Decimal(1).scaleb(unit.as_tuple().exponent - 4))
+        if _is_num(row.get("price_change_percentage_24h")):
+            row["price_change_percentage_24h"] = pct
+        supply = start["supply"]
+        if supply is not None and _is_num(row.get("market_cap")) and row["market_cap"] > 0:
+            row["market_cap"] = int(new * supply)
+            if _is_num(row.get("market_cap_change_24h")):
+                row["market_cap_change_24h"] = ((new - opened) * supply).quantize(Decimal("0.01"))
+            if _is_num(row.get("market_cap_change_percentage_24h")):
+                row["market_cap_change_percentage_24h"] = pct
+        if _is_num(row.get("fully_diluted_valuation")) and _is_num(row.get("total_supply")):
+            row["fully_diluted_valuation"] = int(new * Decimal(row["total_supply"]))
+        if _is_num(start["volume"]) and _is_num(row.get("total_volume")):
+            row["total_volume"] = int(start["volume"] * (1 + Decimal(self._rng.randint(-500, 500)).scaleb(-4)))
+        for mark in ("ath", "atl"):
+            level = row.get(mark)
+            if not (_is_num(level) and level > 0):
+                continue
+            if (mark == "ath" and new > level) or (mark == "atl" and new < level):
+                row[mark], row[f"{mark}_date"], level = new, now, new
+            row[f"{mark}_change_percentage"] = ((new - level) / level * 100).quantize(Decimal("0.00001"))
 
     # -- faults and log ------------------------------------------------------
     def set_fault(self, fault: str | None, *, count: int | None = None,

@@ -16,6 +16,7 @@ import time
 import urllib.request
 
 from ..config import DEFAULT_DYNAMODB_LOCAL_PORT
+from . import local_run
 from .dynamodb_local import REPO, DynamoDBLocal
 
 # Coins the demo price source lists: the bundled catalog comes first, then the fake's quirk coins.
@@ -48,13 +49,39 @@ def start_dynamodb_local(env: dict) -> DynamoDBLocal:
         raise RunError(f"DynamoDB Local did not start: {exc}") from exc
 
 
-def start_demo_source():
-    """The local CoinGecko emulator serving the bundled catalog's coins, so prices flow without internet."""
-    from ..jobs.seed import bundled_rows
-    from .coingecko import FakeCoinGecko, generate_catalog
+def start_demo_source(env: dict):
+    """The local CoinGecko emulator serving the bundled catalog's coins, so prices flow without internet.
 
+    They start at late-2025 reference levels (inventory/data/market_levels_2025.json) and take a
+    small random step every DEMO_TICK_SECONDS (default 20, or half of PRICE_REFRESH_INTERVAL_SECONDS
+    when that is shorter), so every refresh finds new prices and the demo never goes stale.
+    """
+    from ..jobs.seed import bundled_rows
+    from .coingecko import FakeCoinGecko, generate_catalog, pegged_ids, reference_levels
+
+    tick = demo_tick_seconds(env)
     identities = [{k: row[k] for k in ("id", "symbol", "name", "market_cap_rank")} for row in bundled_rows()]
-    return FakeCoinGecko(generate_catalog(DEMO_COINS, base=identities)).start()
+    levels = reference_levels()
+    return FakeCoinGecko(generate_catalog(DEMO_COINS, base=identities, levels=levels),
+                         tick_seconds=tick, pegged=pegged_ids(levels)).start()
+
+
+def demo_tick_seconds(env) -> float:
+    """DEMO_TICK_SECONDS, else 20 s, or half the refresh interval when that is shorter."""
+    raw = env.get("DEMO_TICK_SECONDS")
+    if raw:
+        try:
+            tick = float(raw)
+        except ValueError:
+            tick = 0.0
+        if not 0 < tick < float("inf"):
+            raise RunError(f"DEMO_TICK_SECONDS={raw!r} is not a number of seconds above 0")
+        return tick
+    try:
+        refresh = float(env.get("PRICE_REFRESH_INTERVAL_SECONDS") or 60)
+    except ValueError:
+        refresh = 60.0  # the service refuses it when it starts, naming the variable
+    return min(20.0, refresh / 2) if refresh > 0 else 20.0
 
 
 def source_reachable(url: str) -> bool:
@@ -89,15 +116,16 @@ def run(env: dict) -> int:
             env["DYNAMODB_ENDPOINT_URL"] = local.endpoint
             print(f"DynamoDB Local on {local.endpoint} (data in .local/dynamodb-data)", flush=True)
         if env.get("DEMO", "").lower() in {"1", "true", "yes", "on"}:
-            demo = start_demo_source()
+            demo = start_demo_source(env)
             env["COINGECKO_API_URL"] = demo.url
-            print(f"demo: prices from the local CoinGecko emulator at {demo.url} (made up, not market data)",
+            print(f"demo: prices from the local CoinGecko emulator at {demo.url} (late-2025 levels, a small "
+                  "random step every few seconds; not market data)",
                   flush=True)
         elif not source_reachable(env.get("COINGECKO_API_URL") or "https://api.coingecko.com/api/v3"):
-            print("CoinGecko is not reachable from here: assets get no price, so lists (active_only=true) are "
+            print("CoinGecko is not reachable from here: assets get no price, so lists (tradable=true) are "
                   "empty; `make demo` serves made-up prices from a local emulator", flush=True)
         print(f"tokens: {env['API_TOKENS_FILE']} (add one with "
-              "`.venv/bin/flask --app wsgi create-token NAME --scope assets:write --write`, then restart)", flush=True)
+              "`.venv/bin/flask --app wsgi create-token NAME --scope assets:write --write`; it works within seconds)", flush=True)
         flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
         for command in ("migrate", "seed"):
             if subprocess.run([*flask, command], env=env, cwd=REPO).returncode:
@@ -107,6 +135,9 @@ def run(env: dict) -> int:
             started.append(role.start(env))
         for role, process in zip((api, streams), started):
             role.wait_serving(process)
+        # A CLI command in another shell finds this store and price source (inventory/cli.py).
+        local_run.record(dynamodb_endpoint=env["DYNAMODB_ENDPOINT_URL"] if local else None,
+                         price_source=demo.url if demo else None, api=api.bind, stream=streams.bind)
         print(f"service on {api.bind}; live stream on {streams.bind} (/inventory/assets/stream, /board; "
               f"the service redirects them there)", flush=True)
         return supervise(dict(zip(started, (api, streams))))
@@ -116,6 +147,7 @@ def run(env: dict) -> int:
                 process.terminate()
         for process in started:
             process.wait()
+        local_run.forget()
         if demo:
             demo.stop()
         if local:
