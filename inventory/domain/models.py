@@ -104,6 +104,10 @@ class Asset:
     version: int = 1
     # Changes of this asset in the live stream's feed (store/mapping.py "live stream feed").
     stream_seq: int = 0
+    # Hourly closes from our own history, oldest first, up to 7 days; the hour they reach
+    # (jobs/sparklines.py). Not part of the version: no operator changes them.
+    sparkline_7d: tuple[Decimal, ...] = ()
+    sparkline_until: datetime | None = None
 
     def max_age(self, default_seconds: int) -> int:
         """This asset's staleness bound: its own, else the service's `default_seconds`."""

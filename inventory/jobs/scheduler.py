@@ -24,6 +24,7 @@ from .candles import RollupReport, roll_up_days
 from .process import instance_id
 from .recommend import recommend
 from .refresh import RefreshReport, refresh_prices
+from .sparklines import refresh_sparklines
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def build_history_job(config: Config, dynamodb=None) -> Callable[..., RollupRepo
         nonlocal first_run
         now = utcnow()
         report = roll_up_days(assets, prices, candles, now, catchup, fence)
+        refresh_sparklines(assets, prices, now)
         if report.days or first_run:
             recommend(
                 assets, candles, profiles, now, config.RECOMMEND_WINDOW_DAYS, config.RECOMMEND_TOP_K, fence,

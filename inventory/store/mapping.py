@@ -56,7 +56,7 @@ INDEXES = {"by_rank": "kind", "by_status": "status", "by_category": "category"}
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
-_DATETIME_FIELDS = {"ath_date", "atl_date", "last_price_update", "created_at", "updated_at"}
+_DATETIME_FIELDS = {"ath_date", "atl_date", "last_price_update", "created_at", "updated_at", "sparkline_until"}
 _INT_FIELDS = {"market_cap_rank", "version", "price_max_age_seconds", "stream_seq"}
 
 
@@ -175,7 +175,7 @@ def _asset_value(name: str, value):
         return int(value)
     if name == "status":
         return AssetStatus(value)
-    if name == "categories":
+    if name in ("categories", "sparkline_7d"):
         return tuple(value)
     return value
 

@@ -27,12 +27,14 @@ blp = Blueprint(
     "assets", __name__, url_prefix="/inventory/assets", description="The asset catalog and live prices"
 )
 
-_PAGE = AssetPageSchema()
+# Pages leave the sparklines out unless asked (`sparkline=true`): up to 168 numbers an asset.
+_PAGE = AssetPageSchema(exclude=("data.sparkline_7d",))
+_PAGE_WITH_SPARKLINES = AssetPageSchema()
 _DETAIL = AssetEnvelopeSchema()
 _HISTORY = HistorySchema()
 
 
-def _render_page(listing, next_cursor) -> Rendered:
+def _render_page(listing, next_cursor, sparklines: bool = False) -> Rendered:
     service = get_service()
     now = service.clock()
     body = {
@@ -41,7 +43,7 @@ def _render_page(listing, next_cursor) -> Rendered:
         "active_count": listing.active_count,
         "next_cursor": next_cursor,
     }
-    return render(body, _PAGE, listing.stale)
+    return render(body, _PAGE_WITH_SPARKLINES if sparklines else _PAGE, listing.stale)
 
 
 @blp.route("")
@@ -68,13 +70,13 @@ class AssetList(MethodView):
 def _lookup(args):
     ids = tuple(args["coingecko_ids"])
     category = (args.get("category") or [None])[0]
-    filters = (ids, args.get("status"), category, args["tradable"])
+    filters = (ids, args.get("status"), category, args["tradable"], args["sparkline"])
 
     def build() -> Rendered:
         listing = get_service().by_coingecko_ids(
             list(ids), status=args.get("status"), category=category, active_only=args["tradable"]
         )
-        return _render_page(listing, None)
+        return _render_page(listing, None, args["sparkline"])
 
     return cached_json("list", ("coingecko_ids", filters), build, version=catalog_version())
 
@@ -98,9 +100,9 @@ def _snapshot_page(scope: str, query: SearchQuery, args):
         listing = get_service().search(query, limit, after, pin)
         key = listing.next_key
         cursor = encode_cursor(scope, filters, [*key_to_cursor(key), listing.snapshot]) if key else None
-        return _render_page(listing, cursor)
+        return _render_page(listing, cursor, args["sparkline"])
 
-    return cached_json(scope, (query, limit, after, pin), build, version=catalog_version())
+    return cached_json(scope, (query, limit, after, pin, args["sparkline"]), build, version=catalog_version())
 
 
 @blp.route("/search")

@@ -64,6 +64,11 @@ class AssetView:
     def availability_status(self) -> str:
         return "available" if self.is_active else "unavailable"
 
+    @property
+    def sparkline_7d(self) -> dict:
+        # CoinGecko's shape (sparkline_in_7d), which the original frontend reads.
+        return {"price": list(self.asset.sparkline_7d)}
+
     def __getattr__(self, name):
         # Schema fields read the asset's own attributes straight through the view.
         return getattr(self.asset, name)
@@ -71,6 +76,10 @@ class AssetView:
 
 def _money(description: str):
     return fields.Decimal(allow_none=True, metadata={"description": description})
+
+
+class SparklineSchema(ma.Schema):
+    price = fields.List(fields.Decimal(), metadata={"example": ["97012.5", "97110.25"]})
 
 
 class AssetSchema(ma.Schema):
@@ -128,6 +137,9 @@ class AssetSchema(ma.Schema):
     })
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    sparkline_7d = fields.Nested(SparklineSchema, metadata={
+        "description": "Hourly closes over the last 7 days from our own history, oldest first (empty until the "
+                       "hourly job has run); on list and search pages only with `sparkline=true`"})
 
 
 class AssetDetailSchema(AssetSchema):
@@ -161,6 +173,8 @@ class _Query(ma.Schema):
 class _Paged(ma.Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=250))
     cursor = _CURSOR
+    sparkline = fields.Boolean(load_default=False, metadata={
+        "description": "Include each asset's `sparkline_7d` (up to 168 hourly closes: larger pages)"})
 
 
 _SLUG = fields.String(validate=validate.Regexp(CATEGORY_RE, error="Not a category slug."))
