@@ -151,6 +151,7 @@ def _load_read_model(worker):
 
 
 def _close_streams_first(signum, close_process_streams, stopping: list):
+    import faulthandler
     import signal
 
     previous = signal.getsignal(signum)
@@ -159,6 +160,9 @@ def _close_streams_first(signum, close_process_streams, stopping: list):
         if stopping:
             return  # already on its way out
         stopping.append(signum)
+        # A worker still alive shortly before the master's SIGKILL writes every thread's stack
+        # to stderr: what held it is then in the log, not a mystery.
+        faulthandler.dump_traceback_later(max(1, graceful_timeout - 2), exit=False)
         close_process_streams("shutdown")
         if callable(previous):
             previous(signum, frame)

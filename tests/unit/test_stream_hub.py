@@ -145,11 +145,12 @@ def test_an_asset_that_joins_a_followed_category_reaches_the_stream_without_a_re
     hub.poll_once()
     [snapshot, marker] = drain(layer1)
     assert (snapshot["type"], snapshot["asset_id"], snapshot["price"], marker["seq"]) == ("snapshot", "SOL", "151", 1)
-    # And one that leaves it is no longer followed.
+    # And one that leaves it is said to have left, and is no longer followed.
     feed.touch(3, feed.assets["SOL"].replace(categories=("meme",), category="meme"))
     feed.price(4, "SOL", 2, "152")
     hub.poll_once()
-    assert drain(layer1) == []
+    [left] = drain(layer1)
+    assert (left["type"], left["seq"], left["asset_id"], left["categories"]) == ("left", 3, "SOL", ["meme"])
 
 
 def test_numbers_go_out_in_plain_notation():
