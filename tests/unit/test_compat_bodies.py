@@ -48,6 +48,8 @@ DETAIL_FIELDS = {
     "atl_change_percentage": {NUMBER, NULL},
     "atl_date": {STRING, NULL},
     "last_updated": {STRING, NULL},
+    # The original frontend's "7d trend" reads sparkline_7d.price (a list of numbers).
+    "sparkline_7d": {"object"},
 }
 # Every figure a fully known asset carries, each a different value so a swapped
 # alias shows.
@@ -146,6 +148,13 @@ def test_a_fully_known_asset_has_no_null_among_the_earlier_fields(client, catalo
     assert (btc["category"], btc["availability_status"], btc["is_active"]) == ("layer-1", "available", True)
 
 
+def test_the_sparkline_has_the_shape_the_original_frontend_reads(client, catalog):
+    for asset_id in ("BTC", "BARE"):
+        sparkline = body(client.get(f"/inventory/assets/{asset_id}"))["data"]["sparkline_7d"]
+        assert list(sparkline) == ["price"] and isinstance(sparkline["price"], list)
+        assert all(json_type(p) in with_integers({NUMBER}) for p in sparkline["price"])
+
+
 def test_category_is_a_string_even_when_unknown(client, catalog):
     bare = body(client.get("/inventory/assets/BARE"))["data"]
     assert bare["category"] == "uncategorized"
@@ -157,7 +166,7 @@ def test_openapi_declares_the_earlier_fields_with_the_same_types(client):
     for schema_name, expected in (("Asset", LIST_ITEM_FIELDS), ("AssetDetail", DETAIL_FIELDS)):
         properties = schemas[schema_name]["properties"]
         for name, types in expected.items():
-            declared = properties[name]["type"]
+            declared = properties[name].get("type") or ("object" if "allOf" in properties[name] else None)
             declared = set(declared) if isinstance(declared, list) else {declared}
             if properties[name].get("nullable"):
                 declared.add(NULL)
