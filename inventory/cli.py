@@ -179,16 +179,18 @@ def refresh_command():
 @with_appcontext
 @one_line_errors
 def backfill_history_command(asset_id: str, days: int):
-    """Fill an asset's price history from CoinGecko's market_chart."""
+    """Fill an asset's price history from CoinGecko's market_chart, and roll up the finished days it covered."""
     from .source import client_from_config
 
     catalog = service()
     asset_id = asset_id.strip().upper()
     try:
-        asset, written = catalog.backfill_history(client_from_config(catalog.config), asset_id, days)
+        asset, written, rolled = catalog.backfill_history(client_from_config(catalog.config), asset_id, days)
     except AssetNotFound as exc:
         raise click.ClickException(f"no asset {asset_id!r} in the catalog (seed it, or check the id)") from exc
-    click.echo(f"{asset.asset_id}: {written} points written")
+    # Every day rolled up holds the asset's candle: one candle and one report per day.
+    click.echo(f"{asset.asset_id}: {written} points written; {len(rolled.days)} daily candles and "
+               f"{len(rolled.days)} day reports rolled up")
 
 
 DEFAULT_TOKEN_FILE = ".local/tokens.json"

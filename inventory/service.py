@@ -23,6 +23,7 @@ from .domain import (
     VersionConflict,
     utcnow,
 )
+from .jobs.candles import RollupReport, finished_days, roll_up_backfilled
 from .jobs.seed import SyncReport, sync_catalog
 from .readmodel import ReadModel, build_read_model
 from .search import SearchIndex, SearchQuery, SortKey, WalkOrders
@@ -340,16 +341,22 @@ class CatalogService:
         """Load catalog rows (create or refresh identities); return the report."""
         return sync_catalog(rows, self._assets, self.clock(), progress=progress)
 
-    def backfill_history(self, source, asset_id: str, days: int) -> tuple[Asset, int]:
-        """Fill an asset's price history from `source` (a CoinGecko client); (asset, points written).
+    def backfill_history(self, source, asset_id: str, days: int) -> tuple[Asset, int, RollupReport]:
+        """Fill an asset's price history from `source` (a CoinGecko client), then roll up every finished
+        day it covered (daily candles and day reports); (asset, points written, the roll-up).
 
         :raises AssetNotFound: no such asset.
         """
         # Imported here: the price source's HTTP stack loads only where a job needs it.
         from .jobs.backfill import backfill_history
 
-        asset = self.get_asset(asset_id)
-        return asset, backfill_history(source, self._stores.prices, asset, days, self.clock())
+        asset, now, stores = self.get_asset(asset_id), self.clock(), self._stores
+        written = backfill_history(source, stores.prices, asset, days, now)
+        rolled = roll_up_backfilled(
+            stores.assets, stores.prices, stores.candles, asset.asset_id,
+            finished_days(now - timedelta(days=days), now), now, self.config.PRICE_HISTORY_DAYS,
+        )
+        return asset, written, rolled
 
 
 def history_range(start: datetime | None, end: datetime | None, interval: int, now: datetime) -> tuple[datetime, datetime]:

@@ -1,4 +1,6 @@
-"""roll_up_days: each finished UTC day's price points become stored daily candles and market totals."""
+"""roll_up_days: each finished UTC day's price points become stored daily candles and market totals.
+
+roll_up_backfilled: the same for the days a backfill wrote points on, whatever their age."""
 
 from __future__ import annotations
 
@@ -82,4 +84,42 @@ def roll_up_days(
         report.days.append(day)
         report.candles += len(day_candles)
         log.info("rolled up %s: %s daily candles", day.isoformat(), len(day_candles))
+    return report
+
+
+def finished_days(since: datetime, now: datetime) -> list[date]:
+    """The finished UTC days wholly from `since` on (a day `since` cuts into is left out), oldest first."""
+    first = since.date() if since == day_start(since.date()) else since.date() + timedelta(days=1)
+    return [first + timedelta(days=n) for n in range((now.date() - first).days)]
+
+
+def roll_up_backfilled(
+    assets: AssetStore, prices: PriceStore, candles: CandleStore, asset_id: str, days: list[date], now: datetime,
+    history_days: int,
+) -> RollupReport:
+    """Roll up `days` again after `asset_id`'s history was backfilled; idempotent.
+
+    A day already rolled up keeps the other assets' stored candles (their points
+    may have expired since) and gets this asset's candle, from all its points that
+    day, and totals over them all. A day not rolled up yet is rolled up whole, as
+    `roll_up_days` would, when other assets' refreshed points may still exist (the
+    last `history_days`); so the refresher never finds it done with only this
+    asset in it. A day without this asset's points is left alone.
+    """
+    report = RollupReport()
+    catalog: list[str] | None = None
+    for day in days:
+        day_candles = roll_up_day([asset_id], prices, day)
+        if not day_candles:
+            continue
+        stored, totals = candles.day(day)
+        if totals is None and day >= now.date() - timedelta(days=history_days):
+            if catalog is None:
+                catalog = sorted(a.asset_id for a in assets.iter_all() if a.asset_id != asset_id)
+            day_candles.update(roll_up_day(catalog, prices, day))
+        candles.put_day(day_candles, day_totals(day, {**stored, **day_candles}, now))
+        report.days.append(day)
+        report.candles += len(day_candles)
+    if report.days:
+        log.info("rolled up %s backfilled days of %s: %s daily candles", len(report.days), asset_id, report.candles)
     return report

@@ -9,10 +9,10 @@ import pytest
 import simplejson
 
 from inventory.domain import PricePoint
-from inventory.domain.history import day_start
-from inventory.jobs.candles import candles_of, roll_up_days
+from inventory.domain.history import day_bounds, day_start
+from inventory.jobs.candles import candles_of, finished_days, roll_up_backfilled, roll_up_days
 from inventory.jobs.scheduler import build_history_job
-from inventory.store import CandleStore, PriceStore
+from inventory.store import CandleStore, PriceStore, mapping
 from tests.conftest import build_asset
 
 TODAY = datetime.now(timezone.utc).date()
@@ -148,3 +148,58 @@ def test_history_job_runs_only_while_the_lease_is_held(moto_client, config):
     refresher.heartbeat()
     tick()
     assert [(f.owner, f.token) for f in fences] == [("me", refresher.lease.fence)]
+
+
+# -- roll-up after a backfill ----------------------------------------------------
+
+OLD = TODAY - timedelta(days=40)  # older than the fine points' 30 days: only backfilled points exist
+
+
+def test_finished_days_leave_out_a_day_cut_into_and_today():
+    noon = day_start(TODAY) + timedelta(hours=12)
+    assert finished_days(noon - timedelta(days=3), noon) == [TODAY - timedelta(days=2), D2]
+    assert finished_days(day_start(D1), noon) == [D1, D2]
+    assert finished_days(day_start(TODAY), noon) == []
+
+
+def test_backfill_roll_up_adds_the_asset_to_rolled_up_days_and_keeps_the_others(two_days, store, stores):
+    prices, candles = stores
+    now = datetime.now(timezone.utc)
+    roll_up_days(store, prices, candles, now, catchup_days=1)  # D2: BTC and ETH
+    # ETH's points are gone (expired), its stored candle stays; DOGE is backfilled on D1, D2 and an old day.
+    for hour in (0, 1):
+        at = mapping.to_iso(day_start(D2) + timedelta(hours=hour))
+        prices.client.delete_item(TableName=prices.table_name, Key={"PK": {"S": "HISTORY#ETH"}, "SK": {"S": at}})
+    assert prices.history("ETH", *day_bounds(D2), 10) == []
+    for day in (OLD, D1, D2):
+        prices.record_points("DOGE", day_points(day, ["2", "3"], cap="7"), now)
+
+    report = roll_up_backfilled(store, prices, candles, "DOGE", [OLD, D1, D2], now, history_days=30)
+
+    assert report.days == [OLD, D1, D2]
+    # D1 was not rolled up: rolled up whole (BTC's refreshed points too), or the refresher would skip it.
+    # OLD: no other asset's points can exist there; D2: DOGE joins the stored BTC and ETH.
+    assert report.candles == 1 + 2 + 1
+    assert sorted(candles.day(OLD)[0]) == ["DOGE"] and sorted(candles.day(D1)[0]) == ["BTC", "DOGE"]
+    by_asset, totals = candles.day(D2)
+    assert sorted(by_asset) == ["BTC", "DOGE", "ETH"] and by_asset["ETH"].close == Decimal("11")
+    assert (totals.assets, totals.market_cap, totals.volume_24h) == (3, Decimal(1003 + 501 + 8), Decimal(13 + 11 + 11))
+    assert [c.close for c in candles.asset_days("DOGE", OLD, D2)] == [Decimal(3)] * 3
+
+
+def test_backfill_roll_up_twice_stores_the_same_candles(two_days, store, stores):
+    prices, candles = stores
+    now = datetime.now(timezone.utc)
+
+    def stored():
+        return [(candles.day(d)[0], candles.totals(d).assets, candles.totals(d).market_cap) for d in (D1, D2)]
+
+    first = roll_up_backfilled(store, prices, candles, "BTC", [D1, D2], now, history_days=30)
+    before = stored()
+    again = roll_up_backfilled(store, prices, candles, "BTC", [D1, D2], now, history_days=30)
+
+    assert (first.days, first.candles) == ([D1, D2], 3)
+    assert again.days == [D1, D2] and again.candles == 2  # the days are rolled up: BTC's candles alone
+    assert stored() == before
+    # A day without the asset's points is left alone.
+    assert roll_up_backfilled(store, prices, candles, "DOGE", [D1, D2], now, history_days=30).days == []

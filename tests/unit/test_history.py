@@ -73,8 +73,13 @@ def test_backfill_history_from_market_chart(moto_client, config, add_assets):
         chart = cg.requests[-1]
     assert chart["path"].endswith(f"/coins/{btc_row['id']}/market_chart")
     assert written >= 24
+    # Two days back from now: yesterday is the one finished day wholly covered.
+    assert result.output.strip() == f"FAKE: {written} points written; 1 daily candles and 1 day reports rolled up"
     payload = body(app.test_client().get("/inventory/assets/FAKE/history?interval=1h&from=" + str(int(datetime.now(timezone.utc).timestamp()) - 3 * 86400)))
     assert len(payload["data"]) >= 24
+    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+    report = body(app.test_client().get(f"/inventory/reports/daily?date={yesterday}"))
+    assert [(r["asset_id"], r["count"]) for r in report["data"]] == [("FAKE", 24)]
 
 
 def test_scheduled_refresh_job_records_metrics(moto_client, config, add_assets):

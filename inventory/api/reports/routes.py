@@ -24,8 +24,9 @@ from .schemas import (
 blp = Blueprint("reports", __name__, url_prefix="/inventory/reports", description="Market reports")
 
 _REPORT = DailyReportSchema()
-# A finished day's report never changes once stored: clients and proxies may keep it.
-PAST_DAY_CACHE_CONTROL = "max-age=2592000, immutable"
+# A finished day's report changes only when a backfill adds an asset to it (rare, and
+# seen within the hour): clients and proxies may keep it that long, then revalidate by ETag.
+PAST_DAY_CACHE_CONTROL = "max-age=3600"
 
 
 def report_rows(candles) -> list[dict]:
