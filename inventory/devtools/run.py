@@ -213,7 +213,12 @@ def supervise(roles: dict[subprocess.Popen, Role]) -> int:
                     return code
             time.sleep(0.2)
         except KeyboardInterrupt:
-            stopping.append(True)  # the gunicorns got the same SIGINT (one process group): wait for them
+            # A terminal's Ctrl-C reached the gunicorns too (one process group); a SIGINT sent to
+            # this process alone did not: pass it on (a second one is ignored, gunicorn.conf.py).
+            stopping.append(True)
+            for process in roles:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGINT)
 
 
 if __name__ == "__main__":
