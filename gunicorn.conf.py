@@ -46,7 +46,7 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "inventory.logs.JsonLines"}
+        "json": {"()": "inventory.telemetry.logs.JsonLines"}
     },
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     # The app sets up the root logger itself (with the request id on each line).
@@ -90,7 +90,7 @@ def when_ready(server):
     # no thread, so forking workers never copies a lock some thread holds
     # (inventory/jobs/process.py says what went wrong before).
     from inventory.config import Config
-    from inventory.logs import configure_logging
+    from inventory.telemetry.logs import configure_logging
 
     config = Config.from_env()
     configure_logging(config.LOG_LEVEL)
@@ -143,7 +143,7 @@ def _load_read_model(worker):
         return  # another app (the benchmark's ceiling)
     try:
         with app.app_context():
-            from inventory.extensions import get_service
+            from inventory.api.extension import get_service
 
             get_service().model.start()
     except Exception as exc:  # noqa: BLE001  (logged; the first request loads it instead)

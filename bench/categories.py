@@ -9,9 +9,13 @@ import argparse
 import statistics
 import time
 
-from inventory.categories import SOURCE_CATEGORIES, CategoryBoard, ordered
-from inventory.devtools.coingecko import _seeded_memberships, default_categories, generate_catalog
+from inventory.devtools.coingecko import (
+    _seeded_memberships,
+    default_categories,
+    generate_catalog,
+)
 from inventory.domain import Asset, utcnow
+from inventory.domain.taxonomy import SOURCE_CATEGORIES, CategoryBoard, ordered
 from inventory.source.rows import parse_row
 
 

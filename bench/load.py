@@ -22,9 +22,9 @@ from pathlib import Path
 
 import requests
 
-from inventory.auth import hash_token
 from inventory.config import Config
 from inventory.devtools.dynamodb_local import DynamoDBLocal
+from inventory.services.tokens import hash_token
 from inventory.store import AssetStore, make_client
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 

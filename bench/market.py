@@ -20,14 +20,26 @@ from pathlib import Path
 import requests
 
 from inventory.config import Config
+from inventory.domain.market import Movers, Overview
+from inventory.domain.search import SearchIndex
 from inventory.jobs.scheduler import build_refresher
-from inventory.market import Movers, Overview
-from inventory.search import SearchIndex
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
 from .http import (
-    MAX_AGE, ROUNDS, Server, all_ids, base_env, check_code_origin, errors_note, fmt_ms, git_state, load_table,
-    lua_script, median_result, wrk, yes,
+    MAX_AGE,
+    ROUNDS,
+    Server,
+    all_ids,
+    base_env,
+    check_code_origin,
+    errors_note,
+    fmt_ms,
+    git_state,
+    load_table,
+    lua_script,
+    median_result,
+    wrk,
+    yes,
 )
 from .report import write_section
 
@@ -119,9 +131,9 @@ def _load_child(page_items: int) -> None:
     import json
 
     import inventory.store.assets as store_assets
+    from inventory.api.extension import get_service
     from inventory.app import create_app
-    from inventory.extensions import get_service
-    from inventory.search import load_index
+    from inventory.domain.search import load_index
 
     # 0: no item limit, so DynamoDB's own applies (1 MB per page).
     store_assets._CATALOG_PAGE = page_items or 1_000_000

@@ -30,7 +30,17 @@ import requests
 from inventory.devtools.dynamodb_local import DynamoDBLocal
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
-from .http import Server, base_env, fmt_ms, git_state, load_table, lua_script, median_result, wrk, yes
+from .http import (
+    Server,
+    base_env,
+    fmt_ms,
+    git_state,
+    load_table,
+    lua_script,
+    median_result,
+    wrk,
+    yes,
+)
 from .load import TOKEN, check_no_lost_changes, mix_script, wrk_with_5xx
 from .report import write_section
 
@@ -38,7 +48,7 @@ _REFRESH_PAGES = 2  # 500 prices moved per refresh, every 2 s
 
 
 def _server(name: str, endpoint: str, table: str, cg_url: str | None, workdir: Path, **extra) -> Server:
-    from inventory.auth import hash_token
+    from inventory.services.tokens import hash_token
 
     env = {**base_env(), "DYNAMODB_ENDPOINT_URL": endpoint, "DYNAMODB_TABLE_NAME": table,
            "PRICE_MAX_AGE_SECONDS": "86400", "RATE_LIMIT_WRITES": "1000000000/minute",
@@ -213,7 +223,7 @@ def store_write_rate(endpoint: str, ddb_pid: int, table: str, seconds: float = 1
     how many DynamoDB Local commits a second, and its CPU per change: the bound under the mixed load."""
     from inventory.config import Config
     from inventory.domain import AssetStatus
-    from inventory.service import CatalogService
+    from inventory.services.catalog import CatalogService
     from inventory.store import Stores, make_client
 
     config = Config(DYNAMODB_ENDPOINT_URL=endpoint, DYNAMODB_TABLE_NAME=table, STREAM_POLL_SECONDS=60)
@@ -252,8 +262,8 @@ def apply_cpu(size: int = 10_000, moved: int = 250, repeats: int = 7) -> list[li
     from decimal import Decimal
 
     from inventory.domain import utcnow
-    from inventory.readmodel import ReadModel
-    from inventory.search import SearchQuery
+    from inventory.domain.search import SearchQuery
+    from inventory.readmodel.model import ReadModel
     from inventory.source.rows import match_rows
     from inventory.store.feed import FeedEntry
     from inventory.store.prices import PriceUpdate

@@ -13,14 +13,15 @@ from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMet
 from .api.bodies import InventoryRequest, JSONProvider
 from .api.converters import AssetIdConverter
 from .api.errors import register_error_handlers
+from .api.extension import api as rest_api
+from .api.extension import per_process
 from .api.hooks import install_hooks
+from .api.request_id import request_id_or_none
 from .api.responses import ResponseCache
 from .config import Config
-from .extensions import api as rest_api
-from .extensions import per_process
-from .logs import configure_logging
-from .metrics import HttpMetrics, InventoryMetrics
 from .stream.wiring import init_stream
+from .telemetry.logs import configure_logging
+from .telemetry.metrics import HttpMetrics, InventoryMetrics
 
 
 class NoSessions(SessionInterface):
@@ -58,7 +59,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     )
     app.json = JSONProvider(app)
     app.session_interface = NoSessions()
-    configure_logging(config.LOG_LEVEL)
+    configure_logging(config.LOG_LEVEL, request_id_or_none)
 
     app.extensions["inventory"] = {
         # Read at build time, not captured: the CLI may point an unconfigured store at DynamoDB Local first.
@@ -73,8 +74,8 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     }
 
     rest_api.init_app(app)
-    from .api.assets import routes as assets
-    from .api.assets import writes  # noqa: F401  (importing it adds the write views to assets.blp)
+    from .api.assets import blueprint as assets
+    from .api.assets import export, routes, writes  # noqa: F401  (importing them adds their views to assets.blp)
     from .api.categories import routes as categories
     from .api.health import routes as health
     from .api.market import routes as market
@@ -122,7 +123,7 @@ def _init_metrics(app: Flask, config: Config) -> tuple[InventoryMetrics, HttpMet
 
 def _build_service(config: Config, client, metrics, patient: bool = False):
     # Imported here: boto3 loads only in processes that serve requests.
-    from .service import CatalogService
+    from .services.catalog import CatalogService
     from .store import Stores, make_client
     from .store.dynamo import instrument
     client = client or make_client(config, patient=bool(patient))
@@ -135,18 +136,18 @@ def _build_service(config: Config, client, metrics, patient: bool = False):
 
 
 def _build_model(config: Config, stores, metrics):
-    from .readmodel import build_read_model, instance_seq
+    from .readmodel.model import build_read_model, instance_seq
 
     return build_read_model(stores, config, instance_seq(config), metrics)
 
 
 def _build_history(service):
-    from .history import HistoryService  # imported here for the same reason as the service
+    from .services.history import HistoryService  # imported here for the same reason as the service
 
     return HistoryService(service, service.stores)
 
 
 def _build_quotes(config: Config, metrics):
-    from .quotes import QuoteDesk
+    from .services.quotes import QuoteDesk
 
     return QuoteDesk(per_process("service"), config, metrics)

@@ -12,11 +12,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from .auth import SCOPES, append_token, hash_token, new_token, remove_token
+from .api.extension import get_service
 from .config import development_store
-from .domain.errors import AssetNotFound, InventoryError, PriceSourceError, StoreError
-from .extensions import get_service
+from .domain.errors import AssetNotFound, InventoryError, PriceSourceError
 from .jobs.seed import bundled_rows
+from .services.tokens import SCOPES, append_token, hash_token, new_token, remove_token
 
 
 def register(app: Flask) -> None:
@@ -29,15 +29,14 @@ def register(app: Flask) -> None:
 
 
 def _credentials_found() -> bool:
-    import boto3
+    from .store.dynamo import credentials_found
 
-    return boto3.Session().get_credentials() is not None
+    return credentials_found()
 
 
 def service():
     """The CatalogService, pointed at DynamoDB Local first when nothing else is configured (docs/development.md "Which DynamoDB the commands use")."""
     state = current_app.extensions["inventory"]
-    config = state["config"]
     state["patient"] = True  # a command is a batch job: nobody waits on one request (store/dynamo.py)
     if "service" not in state.get("objects", {}):
         _use_this_checkouts_run(state)
@@ -84,22 +83,20 @@ def _store_label() -> str:
 
 def explain(error: BaseException) -> str:
     """One line saying what failed and what to do, for any error a command can meet."""
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+    from .store.dynamo import store_problem
 
     config = current_app.extensions["inventory"]["config"]
-    cause = error.__cause__ if isinstance(error, StoreError) and error.__cause__ else error
     where = _store_label()
-    if isinstance(cause, NoCredentialsError):
+    problem = store_problem(error)
+    if problem == "no_credentials":
         return ("no AWS credentials found: configure them (environment, profile, role), "
                 "or unset USE_REAL_AWS to use DynamoDB Local")
-    if isinstance(cause, EndpointConnectionError) or type(cause).__name__ in {"ConnectTimeoutError",
-                                                                               "ReadTimeoutError"}:
+    if problem == "unreachable":
         return f"{where} is not reachable: start it (`make run` does) or set DYNAMODB_ENDPOINT_URL"
-    if isinstance(cause, ClientError):
-        code = cause.response.get("Error", {}).get("Code", "unknown")
-        if code == "ResourceNotFoundException":
-            return f"table {config.DYNAMODB_TABLE_NAME} does not exist in {where}: run `flask --app wsgi migrate`"
-        return f"{where} refused the call: {code}"
+    if problem == "table_missing":
+        return f"table {config.DYNAMODB_TABLE_NAME} does not exist in {where}: run `flask --app wsgi migrate`"
+    if problem.startswith("refused:"):
+        return f"{where} refused the call: {problem.partition(':')[2]}"
     if isinstance(error, PriceSourceError):
         return f"CoinGecko at {config.COINGECKO_API_URL}: {error.message} (COINGECKO_API_URL changes it)"
     if isinstance(error, InventoryError):
@@ -112,11 +109,11 @@ def one_line_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
+        from .store.dynamo import STORE_FAILURES
 
         try:
             result = command(*args, **kwargs)
-        except (InventoryError, BotoCoreError, ClientError, OSError) as exc:
+        except (InventoryError, OSError, *STORE_FAILURES) as exc:
             raise click.ClickException(explain(exc)) from exc
         if current_app.extensions["inventory"].get("development_store"):
             click.echo(f"used {_store_label()}", err=True)

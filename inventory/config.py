@@ -124,7 +124,7 @@ class Config:
     QUOTE_TTL_SECONDS: int = 30
     # The staleness bound of an imported asset without a CoinGecko id, unless it sets its own.
     OPERATOR_PRICE_MAX_AGE_SECONDS: int = 86400
-    # Market data: filters, cursors, overview and movers (search.py, market.py).
+    # Market data: filters, cursors, overview and movers (domain/search.py, domain/market.py).
     # How long a cursor walk's ordering is kept, so its pages follow it while prices move.
     CURSOR_SNAPSHOT_SECONDS: int = 120
     # Movers leave out assets below these (USD), so dust does not dominate; overridable per request.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from .auth import merged_tokens, parse_tokens
 from .config import Config
+from .services.tokens import merged_tokens, parse_tokens
 
 
 def checked_config(environ: Mapping[str, str] | None = None) -> Config:
@@ -17,8 +17,8 @@ def checked_config(environ: Mapping[str, str] | None = None) -> Config:
     config = Config.from_env(environ)
     tokens = merged_tokens(config.API_TOKENS, config.API_TOKENS_FILE) if config.API_TOKENS_FILE else config.API_TOKENS
     parse_tokens(tokens)
-    # Imported here: the health check's parser sits with the health views.
-    from .api.health.checks import WatchedAssets
+    # Imported here: the health rules are a service.
+    from .services.health import WatchedAssets
 
     WatchedAssets.parse(config.HEALTH_TOP_ASSETS)
     return config

@@ -22,9 +22,9 @@ os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 from moto import mock_aws  # noqa: E402
 
 from inventory import create_app  # noqa: E402
-from inventory.auth import hash_token  # noqa: E402
 from inventory.config import Config  # noqa: E402
 from inventory.domain import Asset, AssetStatus  # noqa: E402
+from inventory.services.tokens import hash_token  # noqa: E402
 from inventory.store import AssetStore, RefreshStateStore, make_client  # noqa: E402
 from inventory.store.migrate import migrate  # noqa: E402
 
@@ -38,7 +38,7 @@ def _no_stream_hub_outlives_its_test():
     # A hub polls its store from a daemon thread until closed; left running, it kept
     # polling a DynamoDB Local that a later fixture had stopped (warnings at session end).
     yield
-    from inventory.readmodel import stop_process_models
+    from inventory.readmodel.model import stop_process_models
     from inventory.stream.hub import close_process_streams
 
     close_process_streams("shutdown")

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from flask import Flask, request
 
-from ..auth import TokenEntry, identify
 from ..domain import Forbidden, Unauthorized
+from ..services.tokens import TokenEntry, identify
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 _CHALLENGE = 'Bearer realm="inventory"'

@@ -9,10 +9,10 @@ from flask import Flask, Response, g, request
 from flask.globals import request_ctx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..auth import TokenBook
 from ..config import Config
-from ..logs import log_request
-from ..metrics import HttpMetrics
+from ..services.tokens import TokenBook
+from ..telemetry.logs import log_request
+from ..telemetry.metrics import HttpMetrics
 from .auth import READ_METHODS, access_table, bearer_token, check_access
 from .bodies import check_body, check_url
 from .headers import doc_path, docs_pages, parse_origins, preflight, response_headers

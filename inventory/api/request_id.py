@@ -24,3 +24,8 @@ def current_request_id() -> str:
         # 128 random bits as 32 hex digits, as uuid4().hex gave, without building a UUID.
         rid = ctx.request_id = supplied if _REQUEST_ID_RE.fullmatch(supplied) else os.urandom(16).hex()
     return rid
+
+
+def request_id_or_none() -> str | None:
+    """This request's id, or None outside a request (what the log lines are stamped with)."""
+    return current_request_id() if has_request_context() else None

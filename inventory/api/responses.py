@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import marshmallow as ma
 from flask import Response, current_app, request
 
-from ..cache import Cached, LoadingCache
 from ..config import Config
-from ..extensions import per_process
+from ..services.cache import Cached, LoadingCache
+from .extension import per_process
 
 # How long an unchanged detail body is kept at most (its key changes with the asset).
 ASSET_BODY_SECONDS = 3600

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..categories import ordered
+from ..domain.taxonomy import ordered
 
 OUT = Path(__file__).resolve().parent.parent / "data" / "seed_catalog.json"
 

@@ -486,7 +486,7 @@ _HASHED_CATEGORIES = ("meme-token", "decentralized-finance-defi", "gaming", "art
 
 def _seeded_memberships() -> dict[str, tuple[str, ...]]:
     """Real coin id -> CoinGecko category ids, from the seed catalog's hand labels."""
-    from ..categories import SOURCE_CATEGORIES
+    from ..domain.taxonomy import SOURCE_CATEGORIES
 
     seed = Path(__file__).resolve().parent.parent / "data" / "seed_catalog.json"
     found = {}

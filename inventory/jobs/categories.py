@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ..categories import SOURCE_CATEGORIES, classify
 from ..config import Config
 from ..domain import InventoryError, utcnow
+from ..domain.taxonomy import SOURCE_CATEGORIES, classify
 from ..source.client import CoinGeckoClient
 from ..store import CategoryStore
 

@@ -14,11 +14,20 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..config import Config
 from ..domain import Fence, InventoryError, Lease, utcnow
-from ..logs import configure_logging
-from ..metrics import InventoryMetrics, RefreshMetrics
 from ..source import client_from_config
-from ..store import AssetStore, CandleStore, FeedStore, LeaseStore, PriceStore, ProfileStore, RefreshStateStore, make_client
+from ..store import (
+    AssetStore,
+    CandleStore,
+    FeedStore,
+    LeaseStore,
+    PriceStore,
+    ProfileStore,
+    RefreshStateStore,
+    make_client,
+)
 from ..store.dynamo import LeaseLost, instrument
+from ..telemetry.logs import configure_logging
+from ..telemetry.metrics import InventoryMetrics, RefreshMetrics
 from . import categories as category_job
 from .candles import RollupReport, roll_up_days
 from .process import instance_id
@@ -40,7 +49,7 @@ def build_refresher(
     dynamodb = dynamodb or make_client(config, patient=True)
     feed = FeedStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.STREAM_FEED_RETENTION_SECONDS)
     # Imported here: the read model's module loads the search index, which jobs otherwise need not.
-    from ..readmodel import instance_seq, publish_commits
+    from ..readmodel.model import instance_seq, publish_commits
 
     publish_commits(feed, instance_seq(config))
     store = AssetStore(dynamodb, config.DYNAMODB_TABLE_NAME, config.DYNAMODB_WRITE_CONCURRENCY, feed)

@@ -13,7 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3.session
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 
 from ..config import Config
 from ..domain import StoreError
@@ -136,6 +143,33 @@ def count_calls(client):
         yield counter
     finally:
         client.meta.events.unregister("before-call.dynamodb", handler)
+
+
+# Every failure a boto3 call can raise on its own (outside `translate_errors`): what a caller
+# that must never show a traceback (the CLI) catches, without knowing botocore.
+STORE_FAILURES: tuple[type[BaseException], ...] = (BotoCoreError, ClientError)
+
+
+def store_problem(error: BaseException) -> str:
+    """What went wrong with the store, for a one-line message: `no_credentials`, `unreachable`,
+    `table_missing`, `refused:<DynamoDB error code>`, or `other`. Looks through a StoreError
+    at its cause."""
+    cause = error.__cause__ if isinstance(error, StoreError) and error.__cause__ else error
+    if isinstance(error, TableMissing):
+        return "table_missing"
+    if isinstance(cause, NoCredentialsError):
+        return "no_credentials"
+    if isinstance(cause, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
+        return "unreachable"
+    if isinstance(cause, ClientError):
+        code = cause.response.get("Error", {}).get("Code", "unknown")
+        return "table_missing" if code == "ResourceNotFoundException" else f"refused:{code}"
+    return "other"
+
+
+def credentials_found() -> bool:
+    """Whether boto3 finds AWS credentials here (environment, profile, role)."""
+    return boto3.session.Session().get_credentials() is not None
 
 
 @contextlib.contextmanager

@@ -181,7 +181,7 @@ class Hub:
         self.poll_seconds = poll_seconds
         self.max_connections, self.max_per_client, self.queue_size = max_connections, max_per_client, queue_size
         self.clock = clock
-        self.metrics = metrics  # inventory.metrics.StreamMetrics, or None (no metrics)
+        self.metrics = metrics  # telemetry.metrics.StreamMetrics, or None (no metrics)
         self._lock = threading.RLock()
         self._start_lock = threading.Lock()
         self._ring: deque = deque(maxlen=RING_SIZE)

@@ -6,8 +6,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 from webargs.fields import DelimitedList
 
-from ..categories import SLUGS
 from ..domain import ASSET_ID_RE
+from ..domain.taxonomy import SLUGS
 
 
 class StreamArgsSchema(ma.Schema):

@@ -12,8 +12,8 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
 from ..api.errors import error_response
-from ..categories import SLUGS
 from ..domain import ASSET_ID_RE
+from ..domain.taxonomy import SLUGS
 from .hub import Closed, Full, Subscription
 from .schemas import StreamArgsSchema
 from .views import Beats, category_members, elsewhere, get_hub, subscribe

@@ -15,8 +15,8 @@ from flask.views import MethodView
 
 from ..api.bodies import Blueprint
 from ..api.errors import ErrorSchema, error_response
+from ..api.extension import get_service, per_process
 from ..domain import utcnow
-from ..extensions import get_service, per_process
 from .hub import Closed, Full, Hub, Subscription
 from .schemas import StreamArgsSchema
 

@@ -25,14 +25,14 @@ def _metrics(config: Config):
     # a single process (tests) keeps none, so apps built one after another never clash.
     if not config.PROMETHEUS_MULTIPROC_DIR:
         return None
-    from ..metrics import StreamMetrics
+    from ..telemetry.metrics import StreamMetrics
 
     return StreamMetrics(None)
 
 
 def init_stream(app, api, config: Config) -> None:
     """Register the stream views and the per-process Hub builder (a consumer of the process's read model)."""
-    from ..extensions import per_process
+    from ..api.extension import per_process
     from .schemas import StreamMessageSchema
     from .views import blp
 

@@ -13,8 +13,8 @@ import pytest
 import requests
 import websocket
 
-from inventory.auth import hash_token
 from inventory.devtools.dynamodb_local import free_port
+from inventory.services.tokens import hash_token
 
 from .conftest import _flask, _stop, start_gunicorn
 

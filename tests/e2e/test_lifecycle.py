@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from inventory.auth import hash_token
 from inventory.config import Config
 from inventory.devtools.dynamodb_local import DynamoDBLocal, free_port
+from inventory.services.tokens import hash_token
 from inventory.store import make_client
 from tests.e2e.conftest import _flask, _stop, start_gunicorn
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog

@@ -12,8 +12,8 @@ import uuid
 import pytest
 import requests
 
-from inventory.auth import hash_token
 from inventory.devtools.dynamodb_local import free_port
+from inventory.services.tokens import hash_token
 from tests.e2e.conftest import _flask, _stop, start_gunicorn
 from tests.unit.test_stream_sse import SSE
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from inventory import create_app
-from inventory.categories import UNCATEGORIZED
 from inventory.domain import utcnow
+from inventory.domain.taxonomy import UNCATEGORIZED
 from inventory.jobs.categories import refresh_categories
 from inventory.jobs.refresh import refresh_prices
 from inventory.jobs.seed import bundled_rows, sync_catalog

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from inventory import create_app
-from inventory.auth import hash_token
+from inventory.services.tokens import hash_token
 from tests.conftest import build_asset
 
 pytestmark = pytest.mark.integration

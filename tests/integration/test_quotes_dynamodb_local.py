@@ -10,7 +10,7 @@ import simplejson
 
 from inventory import create_app
 from inventory.domain import AssetStatus
-from inventory.quotes import DEV_QUOTE_KEY, QuoteSigner
+from inventory.services.quotes import DEV_QUOTE_KEY, QuoteSigner
 from inventory.store import make_client
 from tests.conftest import ADMIN, build_asset
 

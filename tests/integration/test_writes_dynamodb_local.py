@@ -13,7 +13,7 @@ from inventory.domain import (
     AssetStatus,
     utcnow,
 )
-from inventory.service import CatalogService
+from inventory.services.catalog import CatalogService
 from inventory.store import Stores
 from inventory.store.dynamo import count_calls
 from tests.conftest import build_asset
@@ -45,7 +45,7 @@ def seeded(local_store, local_config):
 def assert_models_equal_the_store(service, store):
     """The writer's model (read-your-writes, then the feed) and a model that only read the
     feed both hold exactly what a fresh load of the store holds."""
-    from inventory.readmodel import build_read_model
+    from inventory.readmodel.model import build_read_model
 
     stored = {a.asset_id: a for a in store.iter_all()}
     other = build_read_model(service.stores, service.config).start()

@@ -10,8 +10,8 @@ import pytest
 import simplejson
 from botocore.exceptions import EndpointConnectionError
 
-from inventory.cache import LoadingCache
 from inventory.domain import AssetNotFound, StoreError, utcnow
+from inventory.services.cache import LoadingCache
 from tests.conftest import build_asset
 
 TTL, GRACE = 10.0, 30.0
@@ -256,7 +256,11 @@ def test_sizeof_bounds_the_sum_of_sizes_and_a_value_above_the_bound_is_served_no
 
 
 def test_response_caches_are_bounded_by_body_bytes_and_by_entry_count():
-    from inventory.api.responses import ENTRY_OVERHEAD_BYTES, ResponseCache, rendered_bytes
+    from inventory.api.responses import (
+        ENTRY_OVERHEAD_BYTES,
+        ResponseCache,
+        rendered_bytes,
+    )
     from inventory.config import Config
 
     config = Config(CACHE_MAX_PAGES=100, CACHE_MAX_PAGE_BYTES=100 * 1000, CACHE_MAX_ASSETS=1000,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from inventory.categories import (
+from inventory.data import __file__ as data_init
+from inventory.devtools.build_seed_catalog import build
+from inventory.domain import CATEGORY_RE, AssetStatus
+from inventory.domain.taxonomy import (
     SLUGS,
     SOURCE_CATEGORIES,
     TAXONOMY,
@@ -19,9 +22,6 @@ from inventory.categories import (
     ordered,
     primary,
 )
-from inventory.data import __file__ as data_init
-from inventory.devtools.build_seed_catalog import build
-from inventory.domain import CATEGORY_RE, AssetStatus
 from inventory.store.mapping import asset_to_item, item_to_asset
 from tests.conftest import build_asset
 

@@ -7,8 +7,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import pytest
 
-from inventory.categories import SLUGS, UNCATEGORIZED
 from inventory.domain import AssetStatus
+from inventory.domain.taxonomy import SLUGS, UNCATEGORIZED
 from inventory.jobs.categories import refresh_categories
 from inventory.source.client import CircuitBreaker, CoinGeckoClient
 from inventory.store import CategoryStore

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from inventory.categories import SOURCE_CATEGORIES, UNCATEGORIZED, ordered
+from inventory.domain.taxonomy import SOURCE_CATEGORIES, UNCATEGORIZED, ordered
 from inventory.jobs.categories import refresh_categories
 from inventory.jobs.refresh import refresh_prices
 from inventory.source.client import CircuitBreaker, CoinGeckoClient

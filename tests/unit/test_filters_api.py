@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 import simplejson
 
+from inventory.api.extension import get_service
 from inventory.domain import AssetStatus
-from inventory.extensions import get_service
 from tests.conftest import build_asset
 
 

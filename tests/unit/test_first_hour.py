@@ -12,8 +12,17 @@ from pathlib import Path
 import pytest
 
 from inventory import create_app
-from inventory.auth import TokenBook, append_token, hash_token, identify, merged_tokens, new_token, parse_tokens, remove_token
 from inventory.config import development_store
+from inventory.services.tokens import (
+    TokenBook,
+    append_token,
+    hash_token,
+    identify,
+    merged_tokens,
+    new_token,
+    parse_tokens,
+    remove_token,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,9 +13,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from inventory import create_app
-from inventory.auth import hash_token
 from inventory.config import Config
 from inventory.domain import AssetStatus
+from inventory.services.tokens import hash_token
 from tests.conftest import build_asset
 
 ADMIN_TOKEN = "inv_fuzz-admin-token"

@@ -10,7 +10,7 @@ import pytest
 import simplejson
 
 from inventory import create_app
-from inventory.api.health.probe import SourceProbe
+from inventory.services.probe import SourceProbe
 from inventory.domain import AssetStatus, RefreshState
 from inventory.jobs.refresh import refresh_prices
 from inventory.source.client import CircuitBreaker, CoinGeckoClient

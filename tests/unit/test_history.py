@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 from inventory import create_app
 from inventory.domain import PricePoint
 from inventory.jobs.scheduler import build_refresher
-from inventory.metrics import RefreshMetrics
 from inventory.store.prices import PriceStore
+from inventory.telemetry.metrics import RefreshMetrics
 from tests.conftest import build_asset
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 

@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from inventory.logs import RequestContext, json_formatter
+from inventory.telemetry.logs import RequestContext, json_formatter
 from tests.conftest import build_asset
 
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from inventory.auth import hash_token
 from inventory.domain import Asset
-from inventory.search import SearchIndex, SearchQuery
+from inventory.domain.search import SearchIndex, SearchQuery
+from inventory.services.tokens import hash_token
 from tests.conftest import build_asset
 
 ADMIN = {"Authorization": "Bearer inv_admin"}

@@ -15,7 +15,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from inventory import create_app
 from inventory.domain import AssetStatus
-from inventory.quotes import DEV_QUOTE_KEY, QUOTE_SALT, QuoteSigner
+from inventory.services.quotes import DEV_QUOTE_KEY, QUOTE_SALT, QuoteSigner
 from tests.conftest import build_asset
 
 KEY = "test-quote-key-0123456789abcdef0123456789"

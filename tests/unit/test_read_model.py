@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from inventory.domain import AssetStatus, StoreError
-from inventory.readmodel import ReadModel, SharedSeq
+from inventory.readmodel.model import ReadModel, SharedSeq
 from inventory.store import PlannedChange
 from inventory.store.dynamo import count_calls
 from inventory.store.feed import FeedEntry
@@ -192,7 +192,7 @@ def test_a_model_behind_the_feeds_retention_reloads_while_serving_the_old_versio
 
 
 def _query(q):
-    from inventory.search import SearchQuery
+    from inventory.domain.search import SearchQuery
 
     return SearchQuery(q=q)
 

@@ -13,9 +13,9 @@ import pytest
 from inventory.domain import AssetStatus, utcnow
 from inventory.jobs.refresh import refresh_prices
 from inventory.jobs.seed import bundled_rows, sync_catalog
-from inventory.logs import configure_logging, json_formatter
 from inventory.source.client import CircuitBreaker, CoinGeckoClient
 from inventory.store.prices import PriceStore
+from inventory.telemetry.logs import configure_logging, json_formatter
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
 

@@ -10,7 +10,16 @@ from decimal import Decimal
 import pytest
 
 from inventory.domain import AssetStatus
-from inventory.search import SearchIndex, WalkOrders, SearchQuery, _compare, _sort_value, fold, key_from_cursor, key_to_cursor
+from inventory.domain.search import (
+    SearchIndex,
+    SearchQuery,
+    WalkOrders,
+    _compare,
+    _sort_value,
+    fold,
+    key_from_cursor,
+    key_to_cursor,
+)
 from tests.conftest import build_asset
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -264,7 +273,7 @@ def test_a_price_batch_shares_the_orderings_its_rows_do_not_move():
 
 
 def test_a_reload_keeps_unchanged_rows_and_shares_the_unchanged_values_of_changed_ones():
-    from inventory.search import load_index
+    from inventory.domain.search import load_index
 
     def read(asset, **changes):
         # What a store read gives: equal values in new objects.
@@ -291,7 +300,7 @@ def test_a_reload_keeps_unchanged_rows_and_shares_the_unchanged_values_of_change
 
 
 def test_snapshot_rows_pack_cold_fields_and_give_back_exactly_the_same_decimals():
-    from inventory.search import COLD_FIELDS, SnapshotAsset, load_index
+    from inventory.domain.search import COLD_FIELDS, SnapshotAsset, load_index
 
     values = [Decimal("1.2300E+5"), Decimal("-0"), None, Decimal("0.000000001"), Decimal("97000.10"), Decimal("7"),
               Decimal("-12.500"), Decimal("1E+3"), None, Decimal("0.0"), Decimal("123456789012345678.123456789"),

@@ -15,7 +15,7 @@ from limits.errors import StorageError
 from inventory import create_app
 from inventory.api.bodies import MAX_JSON_DEPTH, MAX_URL_BYTES
 from inventory.api.ratelimit import RateLimits
-from inventory.auth import hash_token
+from inventory.services.tokens import hash_token
 from tests.conftest import build_asset
 
 ERROR_KEYS = {"code", "status", "error", "message", "request_id"}

@@ -26,7 +26,7 @@ def _write_after_first_read(service, write):
 def test_a_price_write_between_read_and_write_is_absorbed(app, add_assets):
     add_assets(build_asset("BTC", 1, price="97000"))
     with app.app_context():
-        from inventory.extensions import get_service
+        from inventory.api.extension import get_service
 
         service = get_service()
         before = service.get_asset("BTC")
@@ -42,7 +42,7 @@ def test_a_price_write_between_read_and_write_is_absorbed(app, add_assets):
 def test_another_operators_change_between_read_and_write_still_conflicts(app, add_assets):
     add_assets(build_asset("BTC", 1, price="97000"))
     with app.app_context():
-        from inventory.extensions import get_service
+        from inventory.api.extension import get_service
 
         service = get_service()
         before = service.get_asset("BTC")

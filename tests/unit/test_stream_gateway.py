@@ -61,7 +61,7 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_limited(served):
 
 def hub_connections(app) -> int:
     with app.app_context():
-        from inventory.extensions import per_process
+        from inventory.api.extension import per_process
 
         return per_process("stream_hub").connections()
 

@@ -31,7 +31,7 @@ def served(app, add_assets):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     with app.app_context():
-        from inventory.extensions import per_process
+        from inventory.api.extension import per_process
 
         per_process("stream_hub").close_all()
     server.shutdown()
@@ -87,7 +87,7 @@ class SSE:
 
 def move_price(app, asset_id: str, price: str, seconds_later: int) -> None:
     with app.app_context():
-        from inventory.extensions import get_service
+        from inventory.api.extension import get_service
 
         current = get_service().stores.assets.get(asset_id)  # as stored now, whatever the model applied
     cfg = app.extensions["inventory"]["config"]
@@ -104,7 +104,7 @@ def move_price(app, asset_id: str, price: str, seconds_later: int) -> None:
 
 def _client(app):
     with app.app_context():
-        from inventory.extensions import get_service
+        from inventory.api.extension import get_service
 
         return get_service()._stores.client
 
@@ -173,7 +173,7 @@ def test_shutdown_sends_a_close_notice_with_a_reconnect_hint(app, served):
     stream = SSE(f"{served}/inventory/assets/stream?assets=ETH")
     stream.next()
     with app.app_context():
-        from inventory.extensions import per_process
+        from inventory.api.extension import per_process
 
         per_process("stream_hub").close_all()
     event, notice = stream.next()

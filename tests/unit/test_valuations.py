@@ -9,7 +9,7 @@ import pytest
 import simplejson
 
 from inventory.domain import AssetStatus
-from inventory.quotes import parse_quantity
+from inventory.services.quotes import parse_quantity
 from tests.conftest import build_asset
 
 
@@ -73,7 +73,7 @@ def test_unknown_and_unpriced_assets_are_listed_not_fatal(client, catalog):
 def test_valuations_read_the_model_not_the_store_per_request(client, catalog, app):
     calls = []
     value(client, {"asset_id": "BTC", "quantity": 1})  # loads the snapshot
-    from inventory.extensions import per_process
+    from inventory.api.extension import per_process
 
     with app.app_context():
         service = per_process("service")

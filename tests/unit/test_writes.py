@@ -9,8 +9,8 @@ import pytest
 import simplejson
 
 from inventory import create_app
-from inventory.auth import hash_token
 from inventory.domain import AssetStatus
+from inventory.services.tokens import hash_token
 from tests.conftest import build_asset
 
 TOKENS = {

@@ -11,11 +11,11 @@ from flask import current_app, request
 from flask.views import MethodView
 from werkzeug.exceptions import NotAcceptable
 
-from ...extensions import get_service
 from ..bodies import plain_number
 from ..errors import ErrorSchema
+from ..extension import get_service
 from ..responses import CACHE_CONTROL, STALE_WARNING
-from .routes import blp
+from .blueprint import blp
 from .schemas import UNCATEGORIZED, ExportArgsSchema, search_query
 
 COLUMNS = (

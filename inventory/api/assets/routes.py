@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from ...domain import InvalidCursor
-from ...extensions import get_history, get_service
-from ...search import SearchQuery, key_from_cursor, key_to_cursor
-from ..bodies import Blueprint
+from ...domain.search import SearchQuery, key_from_cursor, key_to_cursor
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import ErrorSchema
+from ..extension import get_history, get_service
 from ..responses import Rendered, asset_state, cached_json, catalog_version, render
+from .blueprint import blp
 from .schemas import (
     INTERVALS,
     AssetEnvelopeSchema,
@@ -23,9 +23,6 @@ from .schemas import (
     search_query,
 )
 
-blp = Blueprint(
-    "assets", __name__, url_prefix="/inventory/assets", description="The asset catalog and live prices"
-)
 
 # Pages leave the sparklines out unless asked (`sparkline=true`): up to 168 numbers an asset.
 _PAGE = AssetPageSchema(exclude=("data.sparkline_7d",))
@@ -169,7 +166,3 @@ class AssetDetail(MethodView):
 
         # Keyed by everything the body renders: it never outlives the state it shows.
         return cached_json("asset", asset_id, build, version=asset_state(asset, now, service.max_age))
-
-
-# The export view registers on this blueprint (imported at the end: it imports `blp`).
-from . import export  # noqa: E402,F401

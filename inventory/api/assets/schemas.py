@@ -9,9 +9,9 @@ import marshmallow as ma
 from marshmallow import fields, validate
 from webargs.fields import DelimitedList
 
-from ...categories import UNCATEGORIZED, members_of
 from ...domain import ASSET_ID_RE, CATEGORY_RE, MAX_ATOMIC_CHANGES, Asset, AssetStatus
-from ...search import DEFAULT_SORT, RANGE_ATTRIBUTE, SORT_KEYS, SearchQuery
+from ...domain.search import DEFAULT_SORT, RANGE_ATTRIBUTE, SORT_KEYS, SearchQuery
+from ...domain.taxonomy import UNCATEGORIZED, members_of
 
 _CURSOR = fields.String(
     validate=validate.Length(max=1024),

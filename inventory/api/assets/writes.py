@@ -13,15 +13,16 @@ from ...domain import (
     PreconditionRequired,
     VersionConflict,
 )
-from ...extensions import get_metrics, get_service
 from ..auth import read_operation, require_scope
 from ..categories.routes import get_categories
 from ..categories.schemas import ReleaseCategoriesArgsSchema, SetCategoriesSchema
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import ErrorSchema
+from ..extension import get_metrics, get_service
 from ..request_id import current_request_id
 from ..responses import etag_version, json_response
-from .routes import _DETAIL, blp
+from .blueprint import blp
+from .routes import _DETAIL
 from .schemas import (
     AssetView,
     AuditArgsSchema,

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from ...categories import SLUGS, CategoryBoards, CategoryService
-from ...extensions import get_service
+from ...domain.taxonomy import SLUGS
+from ...services.categories import CategoryBoards, CategoryService
 from ..assets.schemas import AssetView
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
+from ..extension import get_service
 from ..responses import Rendered, cached_json, catalog_version, render
-from .schemas import CategoryArgsSchema, CategoryEnvelopeSchema, CategoryListArgsSchema, CategoryListSchema
+from .schemas import (
+    CategoryArgsSchema,
+    CategoryEnvelopeSchema,
+    CategoryListArgsSchema,
+    CategoryListSchema,
+)
 
 blp = Blueprint(
     "categories", __name__, url_prefix="/inventory/categories",

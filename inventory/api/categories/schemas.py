@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ...categories import SLUGS, TAXONOMY, UNCATEGORIZED
+from ...domain.taxonomy import SLUGS, TAXONOMY, UNCATEGORIZED
 from ..assets.schemas import AssetSchema
 
 MAX_TOP = 100

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import marshmallow as ma
@@ -12,10 +14,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ...domain import StoreError
-from ...extensions import get_service, per_process
+from ...services.health import WatchedAssets, price_problems
+from ...services.probe import ProbeResult, build_probe
 from ..errors import STORE_RETRY_AFTER_SECONDS
-from .checks import WatchedAssets, price_problems
-from .probe import build_probe, probe_on_scrape
+from ..extension import get_service, per_process
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness and health")
 
@@ -229,3 +231,20 @@ def _source(report: Report) -> dict:
         "last_error": result.last_error,
         "last_error_at": result.last_error_at,
     }
+
+
+def probe_on_scrape(app, check: Callable[[], ProbeResult]) -> None:
+    """Run the (cached) probe before each /metrics answer, so the probe gauge is fresh for the alert.
+
+    Without it the gauge would move only when someone asks /health/detailed.
+    """
+    view = app.view_functions.get("prometheus_metrics")
+    if view is None:
+        return  # metrics disabled (the reloader): nothing to keep fresh
+
+    @functools.wraps(view)
+    def scrape(*args, **kwargs):
+        check()
+        return view(*args, **kwargs)
+
+    app.view_functions["prometheus_metrics"] = scrape

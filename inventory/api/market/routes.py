@@ -6,12 +6,18 @@ from decimal import Decimal
 
 from flask.views import MethodView
 
-from ...extensions import get_service
-from ...market import WINDOWS, movers, overview
+from ...domain.market import WINDOWS, movers, overview
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
+from ..extension import get_service
 from ..responses import Rendered, cached_json, catalog_version, render
-from .schemas import MoversArgsSchema, MoversEnvelopeSchema, OverviewArgsSchema, OverviewEnvelopeSchema, OverviewSchema
+from .schemas import (
+    MoversArgsSchema,
+    MoversEnvelopeSchema,
+    OverviewArgsSchema,
+    OverviewEnvelopeSchema,
+    OverviewSchema,
+)
 
 blp = Blueprint(
     "market", __name__, url_prefix="/inventory/market", description="Market analytics over the catalog"

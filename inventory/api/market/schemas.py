@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ...market import WINDOWS
+from ...domain.market import WINDOWS
 from ..assets.schemas import _Query
 
 

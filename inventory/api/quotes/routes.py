@@ -5,15 +5,15 @@ from __future__ import annotations
 from flask import current_app, request
 from flask.views import MethodView
 
-from ...extensions import per_process
 from ..auth import read_operation
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
+from ..extension import per_process
 from ..responses import CACHE_CONTROL, STALE_WARNING, render
 from .schemas import (
     NoQuery,
-    QuoteIdSchema,
     QuoteCheckSchema,
+    QuoteIdSchema,
     QuoteRequestSchema,
     QuoteSchema,
     ValuationRequestSchema,

@@ -6,7 +6,12 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ...domain import ASSET_ID_RE, AssetStatus
-from ...quotes import MAX_HOLDINGS, MAX_QUANTITY_CHARS, MAX_QUOTE_ITEMS, parse_quantity
+from ...services.quotes import (
+    MAX_HOLDINGS,
+    MAX_QUANTITY_CHARS,
+    MAX_QUOTE_ITEMS,
+    parse_quantity,
+)
 
 
 class _Strict(ma.Schema):

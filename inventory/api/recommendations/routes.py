@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from ...extensions import get_history
 from ..auth import read_operation
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
+from ..extension import get_history
 from ..responses import Rendered, cached_json, render
 from .schemas import (
     RecommendationsRequestSchema,

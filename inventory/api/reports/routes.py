@@ -9,9 +9,9 @@ from decimal import Decimal
 from flask import request
 from flask.views import MethodView
 
-from ...extensions import get_history
 from ..bodies import Blueprint, plain_number
 from ..errors import ErrorSchema
+from ..extension import get_history
 from ..responses import Rendered, cached_json, render, rendered_bytes
 from .schemas import (
     CSV_COLUMNS,

@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 
 from cachetools import LRUCache, TTLCache
 
-from .domain import Asset, AssetStatus
+from . import Asset, AssetStatus
 
 # Range filters (`min_<name>`/`max_<name>`) and numeric sort keys -> the Asset attribute.
 RANGE_ATTRIBUTE = {

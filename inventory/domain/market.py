@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
-from .domain import Asset, AssetStatus
+from . import Asset, AssetStatus
 from .search import SearchIndex
 
 # Dominance is a share of the total in percent, to this many places (half-even).

@@ -12,9 +12,14 @@ from decimal import Context, Decimal, localcontext
 
 from itsdangerous import BadData, URLSafeSerializer
 
-from .config import Config
-from .domain import Asset, AssetStatus
-from .domain.errors import QuoteNotFound, QuoteRefused, QuotesUnavailable, UnknownAssets
+from ..config import Config
+from ..domain import Asset, AssetStatus
+from ..domain.errors import (
+    QuoteNotFound,
+    QuoteRefused,
+    QuotesUnavailable,
+    UnknownAssets,
+)
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from inventory.jobs.refresh import RefreshReport
-from inventory.metrics import RefreshMetrics, StreamMetrics
+from inventory.telemetry.metrics import RefreshMetrics, StreamMetrics
 from tests.conftest import build_asset
 from tests.traffic import serve_each_kind_of_request
 

@@ -6,10 +6,7 @@ import datetime as dt
 import json
 import logging
 import time
-
-from flask import has_request_context
-
-from .api.request_id import current_request_id
+from collections.abc import Callable
 
 log = logging.getLogger("inventory.request")
 # What every LogRecord carries by itself; anything else on a record came in
@@ -18,11 +15,19 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None
 
 
 class RequestContext(logging.Filter):
-    """Stamp every record made while serving a request with that request's id."""
+    """Stamp every record made while serving a request with that request's id.
+
+    `lookup` is set by the app (configure_logging's `request_id`): this module knows no
+    web framework, so the refresher and the CLI log through it too.
+    """
+
+    lookup: Callable[[], str | None] | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id") and has_request_context():
-            record.request_id = current_request_id()
+        if self.lookup is not None and not hasattr(record, "request_id"):
+            request_id = self.lookup()
+            if request_id is not None:
+                record.request_id = request_id
         return True
 
 
@@ -77,8 +82,11 @@ def json_formatter() -> logging.Formatter:
     return JsonLines()
 
 
-def configure_logging(level: str) -> None:
-    """Send the root logger's records to stderr as JSON lines (idempotent)."""
+def configure_logging(level: str, request_id: Callable[[], str | None] | None = None) -> None:
+    """Send the root logger's records to stderr as JSON lines (idempotent); `request_id`
+    (the app's) says which request a record was made for, None outside one."""
+    if request_id is not None:
+        RequestContext.lookup = staticmethod(request_id)
     root = logging.getLogger()
     root.setLevel(level.upper())
     # APScheduler logs two INFO lines per job run ("Running job", "executed

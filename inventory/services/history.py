@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from .cache import LoadingCache
-from .domain import Asset
-from .domain.history import (
+from ..domain import Asset
+from ..domain.history import (
     CANDLE_RETENTION_DAYS,
     Candle,
     DayNotFinished,
@@ -19,10 +18,11 @@ from .domain.history import (
     categories_of,
     day_start,
 )
-from .jobs.candles import candles_of
-from .jobs.recommend import diversifiers
-from .service import MAX_RAW_POINTS, CatalogService, history_range
-from .store import Stores
+from ..jobs.candles import candles_of
+from ..jobs.recommend import diversifiers
+from ..store import Stores
+from .cache import LoadingCache
+from .catalog import MAX_RAW_POINTS, CatalogService, history_range
 
 DAY_SECONDS = 86400
 

@@ -7,8 +7,8 @@ import os
 from flask import current_app
 from flask_smorest import Api
 
-from .api.converters import AssetIdConverter, asset_id_parameter
-from .api.errors import ErrorSchema
+from .converters import AssetIdConverter, asset_id_parameter
+from .errors import ErrorSchema
 
 
 class InventoryApi(Api):

@@ -11,8 +11,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 OURS = {"inventory", "tests", "bench", "migrations", "wsgi"}
 # Declared but never imported, on purpose: the server we run under, a pytest
-# plugin, and the wheel test's build backend (tests/e2e/test_wheel_docs.py).
-NOT_IMPORTED = {"gunicorn", "pytest-cov", "setuptools"}
+# plugin, the wheel test's build backend (tests/e2e/test_wheel_docs.py), and the import
+# contracts' checker (a command, tests/checks/test_layers.py).
+NOT_IMPORTED = {"gunicorn", "pytest-cov", "setuptools", "import-linter"}
 
 
 def _declared(name: str) -> set[str]:

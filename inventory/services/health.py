@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ...domain import Asset, AssetStatus
-from ...search import SearchIndex, SearchQuery
+from ..domain import Asset, AssetStatus
+from ..domain.search import SearchIndex, SearchQuery
 
 _BY_RANK = SearchQuery()  # the default order: by rank
 

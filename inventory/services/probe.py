@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -10,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ...domain import PriceSourceError, utcnow
+from ..domain import PriceSourceError, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -79,26 +78,9 @@ def build_probe(config, on_result=None, on_response=None) -> SourceProbe:
     def ping() -> float:
         if not client:
             # Imported here: the HTTP stack of the source loads where a ping is made.
-            from ...source.client import CoinGeckoClient
+            from ..source.client import CoinGeckoClient
 
             client.append(CoinGeckoClient(config.COINGECKO_API_URL, config.COINGECKO_API_KEY, on_response=on_response))
         return client[0].ping(timeout=config.HEALTH_SOURCE_PING_TIMEOUT_SECONDS)
 
     return SourceProbe(ping, config.HEALTH_SOURCE_PING_CACHE_SECONDS, on_result=on_result)
-
-
-def probe_on_scrape(app, check: Callable[[], ProbeResult]) -> None:
-    """Run the (cached) probe before each /metrics answer, so the probe gauge is fresh for the alert.
-
-    Without it the gauge would move only when someone asks /health/detailed.
-    """
-    view = app.view_functions.get("prometheus_metrics")
-    if view is None:
-        return  # metrics disabled (the reloader): nothing to keep fresh
-
-    @functools.wraps(view)
-    def scrape(*args, **kwargs):
-        check()
-        return view(*args, **kwargs)
-
-    app.view_functions["prometheus_metrics"] = scrape

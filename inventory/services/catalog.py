@@ -7,9 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .cache import Cached
-from .config import Config
-from .domain import (
+from ..config import Config
+from ..domain import (
     ALLOWED_TRANSITIONS,
     Asset,
     AssetNotFound,
@@ -23,13 +22,14 @@ from .domain import (
     VersionConflict,
     utcnow,
 )
-from .jobs.candles import RollupReport, finished_days, roll_up_backfilled
-from .jobs.seed import SyncReport, sync_catalog
-from .readmodel import ReadModel, build_read_model
-from .search import SearchIndex, SearchQuery, SortKey, WalkOrders
-from .store import PlannedChange, Stores
-from .store.changes import written
-from .store.migrate import migrate, table_status
+from ..domain.search import SearchIndex, SearchQuery, SortKey, WalkOrders
+from ..jobs.candles import RollupReport, finished_days, roll_up_backfilled
+from ..jobs.seed import SyncReport, sync_catalog
+from ..readmodel.model import ReadModel, build_read_model
+from ..store import PlannedChange, Stores
+from ..store.changes import written
+from ..store.migrate import migrate, table_status
+from .cache import Cached
 
 # A history response holds at most this many points, and reads at most this many
 # raw ones (30 days of one-minute refreshes is 43,200).
@@ -348,7 +348,7 @@ class CatalogService:
         :raises AssetNotFound: no such asset.
         """
         # Imported here: the price source's HTTP stack loads only where a job needs it.
-        from .jobs.backfill import backfill_history
+        from ..jobs.backfill import backfill_history
 
         asset, now, stores = self.get_asset(asset_id), self.clock(), self._stores
         written = backfill_history(source, stores.prices, asset, days, now)

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 from cachetools import TTLCache
 
-from .domain import StoreError
+from ..domain import StoreError
 
 T = TypeVar("T")
 

@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from .domain import Asset, InventoryError, StoreError, utcnow
-from .search import SearchIndex, SnapshotAsset, load_index
-from .store import mapping
+from ..domain import Asset, InventoryError, StoreError, utcnow
+from ..domain.search import SearchIndex, SnapshotAsset, load_index
+from ..store import mapping
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class ReadModel:
         self.retention_seconds = retention_seconds
         self.gap_grace_seconds = gap_grace_seconds
         self.shared = shared
-        self.metrics = metrics  # inventory.metrics.InventoryMetrics, or None
+        self.metrics = metrics  # telemetry.metrics.InventoryMetrics, or None
         self.clock, self._timer = clock, timer
         self._view: SearchIndex | None = None
         self._sync_lock = threading.Lock()  # one poll (or load) at a time

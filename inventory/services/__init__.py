@@ -1,0 +1,2 @@
+"""What views and the CLI ask for: catalog reads and writes, history, quotes and valuations,
+categories, tokens; built once per worker process by the app factory."""
