@@ -143,9 +143,9 @@ def _load_read_model(worker):
         return  # another app (the benchmark's ceiling)
     try:
         with app.app_context():
-            from inventory.api.extension import get_service
+            from inventory.api.extension import services
 
-            get_service().model.start()
+            services().catalog.model.start()
     except Exception as exc:  # noqa: BLE001  (logged; the first request loads it instead)
         worker.log.warning("read model not loaded at start: %s", exc)
 

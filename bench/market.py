@@ -131,14 +131,14 @@ def _load_child(page_items: int) -> None:
     import json
 
     import inventory.store.assets as store_assets
-    from inventory.api.extension import get_service
+    from inventory.api.extension import services
     from inventory.app import create_app
     from inventory.domain.search import load_index
 
     # 0: no item limit, so DynamoDB's own applies (1 MB per page).
     store_assets._CATALOG_PAGE = page_items or 1_000_000
     with create_app().app_context():
-        service = get_service()
+        service = services().catalog
         service.stores.feed.head()  # the client, its model and connection: not part of a load
         gc.collect()
         before = _rss_kb()

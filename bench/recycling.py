@@ -26,7 +26,16 @@ import requests
 from inventory.devtools.dynamodb_local import DynamoDBLocal
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
-from .http import MAX_AGE, Server, all_ids, base_env, check_code_origin, load_table, lua_script, wrk
+from .http import (
+    MAX_AGE,
+    Server,
+    all_ids,
+    base_env,
+    check_code_origin,
+    load_table,
+    lua_script,
+    wrk,
+)
 from .report import write_section
 
 SLICE_SECONDS = 10

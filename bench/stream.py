@@ -32,7 +32,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, Ping, RejectConnection, Request, TextMessage
+from wsproto.events import (
+    AcceptConnection,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
 
 from inventory.config import Config
 from inventory.devtools.dynamodb_local import DynamoDBLocal

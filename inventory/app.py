@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from flask import Flask
 from flask.sessions import SessionInterface
 from prometheus_client import CollectorRegistry
@@ -13,8 +11,8 @@ from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMet
 from .api.bodies import InventoryRequest, JSONProvider
 from .api.converters import AssetIdConverter
 from .api.errors import register_error_handlers
+from .api.extension import AppState, Services
 from .api.extension import api as rest_api
-from .api.extension import per_process
 from .api.hooks import install_hooks
 from .api.request_id import request_id_or_none
 from .api.responses import ResponseCache
@@ -61,17 +59,8 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     app.session_interface = NoSessions()
     configure_logging(config.LOG_LEVEL, request_id_or_none)
 
-    app.extensions["inventory"] = {
-        # Read at build time, not captured: the CLI may point an unconfigured store at DynamoDB Local first.
-        "config": config,
-        "build_service": lambda: _build_service(
-            app.extensions["inventory"]["config"], dynamodb_client, metrics, app.extensions["inventory"].get("patient")
-        ),
-        "build_responses": lambda: ResponseCache(config, metrics.cache_lookup),
-        "build_history": lambda: _build_history(per_process("service")),
-        "build_quotes": lambda: _build_quotes(app.extensions["inventory"]["config"], metrics),
-        "build_lock": threading.RLock(),
-    }
+    state = AppState(config, lambda built: _build_services(built, dynamodb_client))
+    app.extensions["inventory"] = state
 
     rest_api.init_app(app)
     from .api.assets import blueprint as assets
@@ -95,8 +84,8 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
 
     metrics, http_metrics = _init_metrics(app, config)
     install_hooks(app, config, http_metrics, metrics.rate_limit_storage_error)
-    app.extensions["inventory"]["metrics"] = metrics
-    health.install_health(app, config, metrics)
+    state.metrics = metrics
+    health.install_health(app, state)
 
     from . import cli
 
@@ -121,33 +110,36 @@ def _init_metrics(app: Flask, config: Config) -> tuple[InventoryMetrics, HttpMet
     return InventoryMetrics(None if config.PROMETHEUS_MULTIPROC_DIR else exporter.registry), HttpMetrics(exporter.registry)
 
 
-def _build_service(config: Config, client, metrics, patient: bool = False):
+def _build_services(state: AppState, client) -> Services:
+    """This process's Services (AppState calls it once per process, on first use)."""
     # Imported here: boto3 loads only in processes that serve requests.
+    from .readmodel.model import build_read_model, instance_seq
     from .services.catalog import CatalogService
+    from .services.categories import CategoryBoards, CategoryService
+    from .services.history import HistoryService
+    from .services.probe import build_probe
+    from .services.quotes import QuoteDesk
     from .store import Stores, make_client
     from .store.dynamo import instrument
-    client = client or make_client(config, patient=bool(patient))
+    from .stream.wiring import build_hub
+
+    # Read now, not at create_app: the CLI may point an unconfigured store at DynamoDB Local first.
+    config, metrics = state.config, state.metrics
+    client = client or make_client(config, patient=state.patient)
     instrument(client, metrics.dynamodb_call)
     stores = Stores.build(client, config)
-    model = _build_model(config, stores, metrics)
+    model = build_read_model(stores, config, instance_seq(config), metrics)
     # Every entry this process commits is published to the instance's other workers.
     stores.feed.on_commit = model.committed
-    return CatalogService(stores, config, model, on_status_change=metrics.status_change)
-
-
-def _build_model(config: Config, stores, metrics):
-    from .readmodel.model import build_read_model, instance_seq
-
-    return build_read_model(stores, config, instance_seq(config), metrics)
-
-
-def _build_history(service):
-    from .services.history import HistoryService  # imported here for the same reason as the service
-
-    return HistoryService(service, service.stores)
-
-
-def _build_quotes(config: Config, metrics):
-    from .services.quotes import QuoteDesk
-
-    return QuoteDesk(per_process("service"), config, metrics)
+    catalog = CatalogService(stores, config, model, on_status_change=metrics.status_change)
+    return Services(
+        catalog=catalog,
+        history=HistoryService(catalog, stores),
+        quotes=QuoteDesk(catalog, config, metrics),
+        categories=CategoryService(catalog, CategoryBoards()),
+        responses=ResponseCache(config, metrics.cache_lookup),
+        # The probe holds a lock and, once used, a connection: one per process too.
+        probe=build_probe(config, on_result=metrics.source_probe, on_response=metrics.source_response),
+        # The API role serves no streams (STREAM_MAX_CONNECTIONS=0, gunicorn.conf.py).
+        hub=build_hub(config, model) if config.STREAM_MAX_CONNECTIONS else None,
+    )

@@ -9,10 +9,10 @@ import os
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import with_appcontext
 
-from .api.extension import get_service
+from .api.extension import AppState, services, state
 from .config import development_store
 from .domain.errors import AssetNotFound, InventoryError, PriceSourceError
 from .jobs.seed import bundled_rows
@@ -36,48 +36,48 @@ def _credentials_found() -> bool:
 
 def service():
     """The CatalogService, pointed at DynamoDB Local first when nothing else is configured (docs/development.md "Which DynamoDB the commands use")."""
-    state = current_app.extensions["inventory"]
-    state["patient"] = True  # a command is a batch job: nobody waits on one request (store/dynamo.py)
-    if "service" not in state.get("objects", {}):
-        _use_this_checkouts_run(state)
+    app_state = state()
+    app_state.patient = True  # a command is a batch job: nobody waits on one request (store/dynamo.py)
+    if not app_state.built:
+        _use_this_checkouts_run(app_state)
     if "LOG_LEVEL" not in os.environ:
         # The one-line error below says what the store's warnings would; keep stderr to that line.
         logging.getLogger().setLevel(logging.ERROR)
-    return get_service()
+    return services().catalog
 
 
-def _use_this_checkouts_run(state: dict) -> None:
+def _use_this_checkouts_run(state: AppState) -> None:
     """Point the command at what this checkout's running `make run` uses (.local/run.json):
     its DynamoDB Local and, under `make demo`, its price source, when nothing else is set.
     A command set to use another store says so, in one line."""
     from .devtools.local_run import RUN_FILE, running
 
-    config = state["config"]
+    config = state.config
     run = running() or {}
     if not config.DYNAMODB_ENDPOINT_URL:
         endpoint = development_store(os.environ, _credentials_found(), run.get("dynamodb_endpoint"))
         if endpoint:
             config = config.replace(DYNAMODB_ENDPOINT_URL=endpoint)
-            state["development_store"] = endpoint
-            state["from_run_file"] = endpoint == run.get("dynamodb_endpoint")
+            state.development_store = endpoint
+            state.from_run_file = endpoint == run.get("dynamodb_endpoint")
     elif run.get("dynamodb_endpoint") and run["dynamodb_endpoint"] != config.DYNAMODB_ENDPOINT_URL:
         click.echo(f"note: this checkout's `make run` uses {run['dynamodb_endpoint']}; this command uses "
                    f"{config.DYNAMODB_ENDPOINT_URL} (DYNAMODB_ENDPOINT_URL)", err=True)
     if run.get("price_source") and "COINGECKO_API_URL" not in os.environ:
         config = config.replace(COINGECKO_API_URL=run["price_source"])
         click.echo(f"prices from the demo's emulator at {run['price_source']} ({RUN_FILE})", err=True)
-    state["config"] = config
+    state.config = config
 
 
 def _store_label() -> str:
-    state = current_app.extensions["inventory"]
-    if state.get("from_run_file"):
+    app_state = state()
+    if app_state.from_run_file:
         from .devtools.local_run import RUN_FILE
 
-        return f"DynamoDB Local at {state['development_store']} (this checkout's `make run`, {RUN_FILE})"
-    if state.get("development_store"):
-        return f"DynamoDB Local at {state['development_store']} (no DYNAMODB_ENDPOINT_URL, no AWS credentials)"
-    config = state["config"]
+        return f"DynamoDB Local at {app_state.development_store} (this checkout's `make run`, {RUN_FILE})"
+    if app_state.development_store:
+        return f"DynamoDB Local at {app_state.development_store} (no DYNAMODB_ENDPOINT_URL, no AWS credentials)"
+    config = app_state.config
     return f"DynamoDB at {config.DYNAMODB_ENDPOINT_URL or f'AWS ({config.AWS_REGION})'}"
 
 
@@ -85,7 +85,7 @@ def explain(error: BaseException) -> str:
     """One line saying what failed and what to do, for any error a command can meet."""
     from .store.dynamo import store_problem
 
-    config = current_app.extensions["inventory"]["config"]
+    config = state().config
     where = _store_label()
     problem = store_problem(error)
     if problem == "no_credentials":
@@ -115,7 +115,7 @@ def one_line_errors(command):
             result = command(*args, **kwargs)
         except (InventoryError, OSError, *STORE_FAILURES) as exc:
             raise click.ClickException(explain(exc)) from exc
-        if current_app.extensions["inventory"].get("development_store"):
+        if state().development_store:
             click.echo(f"used {_store_label()}", err=True)
         return result
 

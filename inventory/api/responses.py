@@ -11,7 +11,7 @@ from flask import Response, current_app, request
 
 from ..config import Config
 from ..services.cache import Cached, LoadingCache
-from .extension import per_process
+from .extension import services
 
 # How long an unchanged detail body is kept at most (its key changes with the asset).
 ASSET_BODY_SECONDS = 3600
@@ -115,7 +115,7 @@ def _sizeof(least: int) -> Callable[[Rendered], int]:
 
 def get_model():
     """This worker's read model (the service's)."""
-    return per_process("service").model
+    return services().catalog.model
 
 
 def catalog_version() -> tuple[str, bool]:
@@ -132,11 +132,6 @@ def asset_state(asset, now, max_age_seconds: int) -> tuple:
             asset.is_tradable(now, max_age_seconds), asset.price_stale(now, max_age_seconds))
 
 
-def get_responses() -> ResponseCache:
-    """This worker's response cache (built by `create_app`'s builder on first use after fork)."""
-    return per_process("responses")
-
-
 def cached_json(
     cache: str, key: Hashable, build: Callable[[], Rendered], *, mimetype: str = "application/json",
     cache_control: str = CACHE_CONTROL, headers: dict | None = None, version: Hashable = None,
@@ -148,7 +143,7 @@ def cached_json(
     """
     if version is not None:
         key = (key, version)
-    cached = get_responses().get(cache, key, build)
+    cached = services().responses.get(cache, key, build)
     rendered = cached.value
     # A hit builds one Response around shared bytes; the ETag header is quoted
     # once per fill, not per request.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import cached_property
 
 from .errors import InventoryError
 from .models import UNCATEGORIZED, Asset, PricePoint

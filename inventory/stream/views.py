@@ -15,7 +15,7 @@ from flask.views import MethodView
 
 from ..api.bodies import Blueprint
 from ..api.errors import ErrorSchema, error_response
-from ..api.extension import get_service, per_process
+from ..api.extension import services
 from ..domain import utcnow
 from .hub import Closed, Full, Hub, Subscription
 from .schemas import StreamArgsSchema
@@ -33,7 +33,7 @@ LIVENESS_TICK_SECONDS = 0.5
 
 def get_hub() -> Hub:
     """This process's Hub, started (catalog loaded, poller running) on first use."""
-    return per_process("stream_hub").start()
+    return services().hub.start()
 
 
 def client_key() -> str | None:
@@ -84,7 +84,7 @@ def category_members(slugs: set[str]) -> set[str]:
     """
     if not slugs:
         return set()
-    index = get_service().catalog_snapshot().value
+    index = services().catalog.catalog_snapshot().value
     return {a.asset_id for a in index.assets if slugs.intersection(a.categories)}
 
 

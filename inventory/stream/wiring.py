@@ -1,4 +1,4 @@
-"""init_stream(app): the stream's per-process Hub and its blueprint (one line in create_app)."""
+"""init_stream(app): the stream's blueprints (one line in create_app); build_hub: a process's Hub."""
 
 from __future__ import annotations
 
@@ -31,12 +31,10 @@ def _metrics(config: Config):
 
 
 def init_stream(app, api, config: Config) -> None:
-    """Register the stream views and the per-process Hub builder (a consumer of the process's read model)."""
-    from ..api.extension import per_process
+    """Register the stream views (each process's Hub is built with its Services: `build_hub`)."""
     from .schemas import StreamMessageSchema
     from .views import blp
 
-    app.extensions["inventory"]["build_stream_hub"] = lambda: build_hub(config, per_process("service").model)
     api.register_blueprint(blp)
     from .socket import sock, ws_blp
 

@@ -10,7 +10,12 @@ import simplejson
 
 from inventory.domain import PricePoint
 from inventory.domain.history import day_bounds, day_start
-from inventory.jobs.candles import candles_of, finished_days, roll_up_backfilled, roll_up_days
+from inventory.jobs.candles import (
+    candles_of,
+    finished_days,
+    roll_up_backfilled,
+    roll_up_days,
+)
 from inventory.jobs.scheduler import build_history_job
 from inventory.store import CandleStore, PriceStore, mapping
 from tests.conftest import build_asset

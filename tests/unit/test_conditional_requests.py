@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from inventory.api.extension import services
 from inventory.domain import AssetStatus, utcnow
-from inventory.api.responses import get_responses
 from tests.conftest import build_asset
 
 URLS = ["/inventory/assets/BTC", "/inventory/assets?limit=5", "/inventory/assets/search?q=b"]
@@ -45,7 +45,7 @@ def test_etag_changes_when_price_or_status_changes(app, client, store, catalog, 
 def test_unchanged_representation_keeps_its_etag_across_cache_fills(app, client, catalog):
     before = client.get("/inventory/assets/BTC").headers["ETag"]
     with app.app_context():
-        get_responses().caches["asset"].clear()
+        services().responses.caches["asset"].clear()
     assert client.get("/inventory/assets/BTC").headers["ETag"] == before
 
 

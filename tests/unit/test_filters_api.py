@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 import simplejson
 
-from inventory.api.extension import get_service
+from inventory.api.extension import services
 from inventory.domain import AssetStatus
 from tests.conftest import build_asset
 
@@ -157,7 +157,7 @@ def test_cursor_whose_walk_order_is_gone_resumes_by_key(app, client, store, add_
     add_assets(*[build_asset(f"C{n:02}", n + 1, price="1", market_cap=Decimal(1000 - n)) for n in range(6)])
     first = body(client.get("/inventory/assets/search?sort=-market_cap&limit=3"))
     with app.app_context():
-        get_service().walks._orders.clear()  # expired, or another worker served the first page
+        services().catalog.walks._orders.clear()  # expired, or another worker served the first page
     move_prices(store, app, {"C00": 1})  # C00 drops to last
     rest = body(client.get(f"/inventory/assets/search?sort=-market_cap&limit=3&cursor={first['next_cursor']}"))
     assert [a["asset_id"] for a in rest["data"]] == ["C03", "C04", "C05"]

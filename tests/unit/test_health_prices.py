@@ -10,9 +10,9 @@ import pytest
 import simplejson
 
 from inventory import create_app
-from inventory.services.probe import SourceProbe
 from inventory.domain import AssetStatus, RefreshState
 from inventory.jobs.refresh import refresh_prices
+from inventory.services.probe import SourceProbe
 from inventory.source.client import CircuitBreaker, CoinGeckoClient
 from inventory.store import AssetStore
 from inventory.store.prices import PriceStore

@@ -26,9 +26,9 @@ def _write_after_first_read(service, write):
 def test_a_price_write_between_read_and_write_is_absorbed(app, add_assets):
     add_assets(build_asset("BTC", 1, price="97000"))
     with app.app_context():
-        from inventory.api.extension import get_service
+        from inventory.api.extension import services
 
-        service = get_service()
+        service = services().catalog
         before = service.get_asset("BTC")
         _write_after_first_read(service, lambda: move_price(app, "BTC", "97100", 1))
         changed = service.change_status("BTC", AssetStatus.SUSPENDED, "t", before.version, "ops", "r1")
@@ -42,11 +42,11 @@ def test_a_price_write_between_read_and_write_is_absorbed(app, add_assets):
 def test_another_operators_change_between_read_and_write_still_conflicts(app, add_assets):
     add_assets(build_asset("BTC", 1, price="97000"))
     with app.app_context():
-        from inventory.api.extension import get_service
+        from inventory.api.extension import services
 
-        service = get_service()
+        service = services().catalog
         before = service.get_asset("BTC")
-        _write_after_first_read(service, lambda: service._stores.assets.update_catalog(
+        _write_after_first_read(service, lambda: service.stores.assets.update_catalog(
             "BTC", {"name": "Bitcoin (renamed)"}, before.version, "other", service.clock()))
         with pytest.raises(VersionConflict):
             service.change_status("BTC", AssetStatus.SUSPENDED, "t", before.version, "ops", "r1")

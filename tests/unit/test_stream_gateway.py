@@ -61,9 +61,9 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_limited(served):
 
 def hub_connections(app) -> int:
     with app.app_context():
-        from inventory.api.extension import per_process
+        from inventory.api.extension import services
 
-        return per_process("stream_hub").connections()
+        return services().hub.connections()
 
 
 def wait_for(condition, seconds: float) -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-
 from decimal import Decimal
 
 from inventory.store.feed import FeedEntry

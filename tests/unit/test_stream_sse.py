@@ -31,9 +31,11 @@ def served(app, add_assets):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     with app.app_context():
-        from inventory.api.extension import per_process
+        from inventory.api.extension import services
 
-        per_process("stream_hub").close_all()
+        hub = services().hub
+        if hub is not None:  # None on the API role (STREAM_MAX_CONNECTIONS=0)
+            hub.close_all()
     server.shutdown()
     server.server_close()
 
@@ -87,10 +89,10 @@ class SSE:
 
 def move_price(app, asset_id: str, price: str, seconds_later: int) -> None:
     with app.app_context():
-        from inventory.api.extension import get_service
+        from inventory.api.extension import services
 
-        current = get_service().stores.assets.get(asset_id)  # as stored now, whatever the model applied
-    cfg = app.extensions["inventory"]["config"]
+        current = services().catalog.stores.assets.get(asset_id)  # as stored now, whatever the model applied
+    cfg = app.extensions["inventory"].config
     from inventory.store import make_client  # noqa: F401  (moto is active: the same table)
 
     prices = PriceStore(_client(app), cfg.DYNAMODB_TABLE_NAME, 30, 1)
@@ -104,9 +106,9 @@ def move_price(app, asset_id: str, price: str, seconds_later: int) -> None:
 
 def _client(app):
     with app.app_context():
-        from inventory.api.extension import get_service
+        from inventory.api.extension import services
 
-        return get_service()._stores.client
+        return services().catalog.stores.client
 
 
 def suspend(base: str) -> None:
@@ -173,9 +175,9 @@ def test_shutdown_sends_a_close_notice_with_a_reconnect_hint(app, served):
     stream = SSE(f"{served}/inventory/assets/stream?assets=ETH")
     stream.next()
     with app.app_context():
-        from inventory.api.extension import per_process
+        from inventory.api.extension import services
 
-        per_process("stream_hub").close_all()
+        services().hub.close_all()
     event, notice = stream.next()
     assert event == "close" and notice["reconnect"] is True and notice["reason"] == "shutdown"
     stream.close()

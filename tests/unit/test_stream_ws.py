@@ -8,8 +8,14 @@ import requests
 import websocket
 
 from tests.conftest import build_asset
-from tests.unit.test_stream_sse import SSE, categorized, config, move_price, served, suspend  # noqa: F401  (shared fixtures)
-
+from tests.unit.test_stream_sse import (  # noqa: F401  (shared fixtures)
+    SSE,
+    categorized,
+    config,
+    move_price,
+    served,
+    suspend,
+)
 
 # The handshake headers: without them the route does not match (400) and validation never runs.
 UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",

@@ -73,11 +73,11 @@ def test_unknown_and_unpriced_assets_are_listed_not_fatal(client, catalog):
 def test_valuations_read_the_model_not_the_store_per_request(client, catalog, app):
     calls = []
     value(client, {"asset_id": "BTC", "quantity": 1})  # loads the snapshot
-    from inventory.api.extension import per_process
+    from inventory.api.extension import services
 
     with app.app_context():
-        service = per_process("service")
-    service._stores.client.meta.events.register("before-call.dynamodb", lambda **kw: calls.append(kw["model"].name))
+        service = services().catalog
+    service.stores.client.meta.events.register("before-call.dynamodb", lambda **kw: calls.append(kw["model"].name))
     value(client, *({"asset_id": a, "quantity": 1} for a in ("BTC", "ETH", "OLD")))
     # The model's catch-up with the feed (STREAM_POLL_SECONDS=0 in tests: every read polls) and nothing else.
     assert set(calls) == {"Query"} and len(calls) == 1

@@ -13,7 +13,7 @@ from werkzeug.exceptions import NotAcceptable
 
 from ..bodies import plain_number
 from ..errors import ErrorSchema
-from ..extension import get_service
+from ..extension import services
 from ..responses import CACHE_CONTROL, STALE_WARNING
 from .blueprint import blp
 from .schemas import UNCATEGORIZED, ExportArgsSchema, search_query
@@ -91,7 +91,7 @@ class AssetExport(MethodView):
         """
         if not _wants_csv(args):
             raise NotAcceptable("The export is CSV: send `Accept: text/csv` or `format=csv`.")
-        service = get_service()
+        service = services().catalog
         snapshot = service.catalog_snapshot()
         index, stale = snapshot.value, snapshot.stale
         now = service.clock()

@@ -8,7 +8,7 @@ from ...domain import InvalidCursor
 from ...domain.search import SearchQuery, key_from_cursor, key_to_cursor
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import ErrorSchema
-from ..extension import get_history, get_service
+from ..extension import services
 from ..responses import Rendered, asset_state, cached_json, catalog_version, render
 from .blueprint import blp
 from .schemas import (
@@ -23,7 +23,6 @@ from .schemas import (
     search_query,
 )
 
-
 # Pages leave the sparklines out unless asked (`sparkline=true`): up to 168 numbers an asset.
 _PAGE = AssetPageSchema(exclude=("data.sparkline_7d",))
 _PAGE_WITH_SPARKLINES = AssetPageSchema()
@@ -32,7 +31,7 @@ _HISTORY = HistorySchema()
 
 
 def _render_page(listing, next_cursor, sparklines: bool = False) -> Rendered:
-    service = get_service()
+    service = services().catalog
     now = service.clock()
     body = {
         "data": [AssetView.of(a, now, service.max_age) for a in listing.assets],
@@ -70,7 +69,7 @@ def _lookup(args):
     filters = (ids, args.get("status"), category, args["tradable"], args["sparkline"])
 
     def build() -> Rendered:
-        listing = get_service().by_coingecko_ids(
+        listing = services().catalog.by_coingecko_ids(
             list(ids), status=args.get("status"), category=category, active_only=args["tradable"]
         )
         return _render_page(listing, None, args["sparkline"])
@@ -94,7 +93,7 @@ def _snapshot_page(scope: str, query: SearchQuery, args):
             raise InvalidCursor() from None
 
     def build() -> Rendered:
-        listing = get_service().search(query, limit, after, pin)
+        listing = services().catalog.search(query, limit, after, pin)
         key = listing.next_key
         cursor = encode_cursor(scope, filters, [*key_to_cursor(key), listing.snapshot]) if key else None
         return _render_page(listing, cursor, args["sparkline"])
@@ -138,9 +137,9 @@ class AssetHistory(MethodView):
         def build() -> Rendered:
             start, end, width = args.get("from_"), args.get("to"), INTERVALS[interval]
             if fmt == "ohlc":
-                data = get_history().candles(asset_id, start, end, width)
+                data = services().history.candles(asset_id, start, end, width)
             else:
-                data = get_service().history(asset_id, start, end, width)
+                data = services().catalog.history(asset_id, start, end, width)
             return render({"asset_id": asset_id, "interval": interval, "format": fmt, "data": data}, _HISTORY)
 
         return cached_json("history", (asset_id, interval, fmt, args.get("from_"), args.get("to")), build)
@@ -157,7 +156,7 @@ class AssetDetail(MethodView):
         Inactive and suspended assets are returned with their status.
         """
 
-        service = get_service()
+        service = services().catalog
         asset = service.get_asset(asset_id)
         now = service.clock()
 

@@ -14,11 +14,10 @@ from ...domain import (
     VersionConflict,
 )
 from ..auth import read_operation, require_scope
-from ..categories.routes import get_categories
 from ..categories.schemas import ReleaseCategoriesArgsSchema, SetCategoriesSchema
 from ..cursors import decode_cursor, encode_cursor
 from ..errors import ErrorSchema
-from ..extension import get_metrics, get_service
+from ..extension import services, state
 from ..request_id import current_request_id
 from ..responses import etag_version, json_response
 from .blueprint import blp
@@ -112,7 +111,7 @@ def _versioned_write(view):
 
 
 def _view(asset: Asset):
-    service = get_service()
+    service = services().catalog
     return {"data": AssetView.of(asset, service.clock(), service.max_age)}
 
 
@@ -131,7 +130,7 @@ class AssetStatusChange(MethodView):
         Every change is audited with the token's name.
         """
         try:
-            asset = get_service().change_status(
+            asset = services().catalog.change_status(
                 asset_id,
                 body["status"],
                 body["reason"],
@@ -140,7 +139,7 @@ class AssetStatusChange(MethodView):
                 current_request_id(),
             )
         except VersionConflict:
-            get_metrics().write_conflict("status")
+            state().metrics.write_conflict("status")
             raise
         return json_response(_view(asset), _DETAIL, version=asset.version)
 
@@ -158,7 +157,7 @@ class AssetCategoriesChange(MethodView):
         overwrites an operator's choice. Audited with the token's name (in the
         asset's audit log, status unchanged, the reason naming the change).
         """
-        asset = get_categories().set_categories(
+        asset = services().categories.set_categories(
             asset_id, body["categories"], body["reason"], _expected_version(), g.token_name, current_request_id()
         )
         return json_response(_view(asset), _DETAIL, version=asset.version)
@@ -173,7 +172,7 @@ class AssetCategoriesChange(MethodView):
         they are until the next membership run sets them from the source.
         Audited like a PATCH.
         """
-        asset = get_categories().release(
+        asset = services().categories.release(
             asset_id, args["reason"], _expected_version(), g.token_name, current_request_id()
         )
         return json_response(_view(asset), _DETAIL, version=asset.version)
@@ -187,7 +186,7 @@ class AssetAudit(MethodView):
     @require_scope("assets:read")
     def get(self, args, asset_id):
         """Status changes of an asset, newest first"""
-        service = get_service()
+        service = services().catalog
         service.get_asset(asset_id)
         after = None
         if "cursor" in args:
@@ -215,9 +214,9 @@ class AssetBatchGet(MethodView):
         for raw in body["ids"]:
             normalised = normalise_asset_id(raw)
             (valid if normalised else invalid).append(normalised or raw)
-        get_metrics().batch("batch_get", len(body["ids"]))
-        found, missing = get_service().batch_get(list(dict.fromkeys(valid)))
-        service = get_service()
+        state().metrics.batch("batch_get", len(body["ids"]))
+        found, missing = services().catalog.batch_get(list(dict.fromkeys(valid)))
+        service = services().catalog
         now = service.clock()
         return {
             "data": [AssetView.of(a, now, service.max_age) for a in found],
@@ -251,10 +250,10 @@ class AssetBulkStatus(MethodView):
                 "Some items are not valid.",
                 errors={"json": {"items": {str(i): ["Bad asset_id or expected_etag."] for i in invalid}}},
             )
-        results = get_service().bulk_status(
+        results = services().catalog.bulk_status(
             items, body["atomic"], body["reason"], g.token_name, current_request_id()
         )
-        get_metrics().bulk_results(results)
+        state().metrics.bulk_results(results)
         return {"results": results}
 
 
@@ -274,7 +273,7 @@ class AssetImport(MethodView):
         its age (`renewed` when nothing else changed), and its staleness bound is
         `price_max_age_seconds` (default OPERATOR_PRICE_MAX_AGE_SECONDS).
         """
-        service = get_service()
+        service = services().catalog
         schema = ImportItemSchema()
         results, changed = [], []
         for index, raw in enumerate(body["items"]):
@@ -304,6 +303,6 @@ class AssetImport(MethodView):
                 changed.append(asset.asset_id)
         if changed:
             service.after_write(changed)
-        get_metrics().import_results(results)
+        state().metrics.import_results(results)
         return {"results": results}
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from ...domain.taxonomy import SLUGS
-from ...services.categories import CategoryBoards, CategoryService
 from ..assets.schemas import AssetView
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
-from ..extension import get_service
+from ..extension import services
 from ..responses import Rendered, cached_json, catalog_version, render
 from .schemas import (
     CategoryArgsSchema,
@@ -25,14 +24,7 @@ blp = Blueprint(
 
 _LIST = CategoryListSchema()
 _DETAIL = CategoryEnvelopeSchema()
-# This process's boards, one per catalog snapshot (a new snapshot builds a new one).
-_BOARDS = CategoryBoards()
 _SLUG_RULE = "any(" + ", ".join(f'"{slug}"' for slug in SLUGS) + "):slug"
-
-
-def get_categories() -> CategoryService:
-    """The category capability over this worker's CatalogService."""
-    return CategoryService(get_service(), _BOARDS)
 
 
 @blp.route("")
@@ -48,7 +40,7 @@ class CategoryList(MethodView):
         """
 
         def build() -> Rendered:
-            categories = get_categories()
+            categories = services().categories
             board, stale = categories.board()
             return render({"data": board.summaries(categories.catalog.clock())}, _LIST, stale)
 
@@ -67,7 +59,7 @@ class CategoryDetail(MethodView):
         """One category: its counts and totals, and its top assets by market cap"""
 
         def build() -> Rendered:
-            categories = get_categories()
+            categories = services().categories
             board, stale = categories.board()
             catalog = categories.catalog
             now = catalog.clock()

@@ -9,15 +9,14 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import marshmallow as ma
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ...domain import StoreError
 from ...services.health import WatchedAssets, price_problems
-from ...services.probe import ProbeResult, build_probe
+from ...services.probe import ProbeResult
 from ..errors import STORE_RETRY_AFTER_SECONDS
-from ..extension import get_service, per_process
+from ..extension import AppState, services, state
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness and health")
 
@@ -105,19 +104,14 @@ class HealthSchema(ma.Schema):
     refresh_lease = ma.fields.Nested(LeaseSchema)
 
 
-def install_health(app, config, metrics) -> None:
-    """Parse the health settings (a bad one fails the start) and keep one source probe per process.
+def install_health(app, state: AppState) -> None:
+    """Parse the health settings (a bad one fails the start) and check the price source on each scrape.
 
     :raises ValueError: HEALTH_TOP_ASSETS is neither a count nor asset ids.
     """
-    state = app.extensions["inventory"]
-    state["health_watched"] = WatchedAssets.parse(config.HEALTH_TOP_ASSETS)
-    # Built per process after fork: the probe holds a lock and, once used, a connection.
-    state["build_source_probe"] = lambda: build_probe(
-        config, on_result=metrics.source_probe, on_response=metrics.source_response
-    )
+    state.watched = WatchedAssets.parse(state.config.HEALTH_TOP_ASSETS)
     # Installed before gunicorn forks: each scrape checks with the probe of the process answering it.
-    probe_on_scrape(app, lambda: per_process("source_probe").check())
+    probe_on_scrape(app, lambda: services().probe.check())
 
 
 class Report:
@@ -155,7 +149,7 @@ class Detailed(MethodView):
         is one entry of `problems` (`dependency`, a stable `code`, a `message`);
         `reasons` repeats the messages.
         """
-        service = get_service()
+        service = services().catalog
         now = service.clock()
         report = Report()
         body = report.body
@@ -201,7 +195,7 @@ class Detailed(MethodView):
 
 def _watched(report: Report, service, now) -> dict | None:
     """Check the watched assets in the catalog snapshot (no Scan: the snapshot search already keeps)."""
-    which = current_app.extensions["inventory"]["health_watched"]
+    which = state().watched
     try:
         snapshot = service.catalog_snapshot()
     except StoreError:
@@ -221,7 +215,7 @@ def _watched(report: Report, service, now) -> dict | None:
 
 
 def _source(report: Report) -> dict:
-    result = per_process("source_probe").check()
+    result = services().probe.check()
     if not result.reachable:
         report.problem("price_source", "ping_failed", f"price source does not answer its ping: {result.last_error}")
     return {

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from ...domain.market import WINDOWS, movers, overview
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
-from ..extension import get_service
+from ..extension import services
 from ..responses import Rendered, cached_json, catalog_version, render
 from .schemas import (
     MoversArgsSchema,
@@ -43,7 +43,7 @@ class MarketOverview(MethodView):
         """
 
         def build() -> Rendered:
-            service = get_service()
+            service = services().catalog
             snapshot = service.catalog_snapshot()
             index, stale = snapshot.value, snapshot.stale
             now = service.clock()
@@ -70,13 +70,13 @@ class MarketMovers(MethodView):
         dust does not dominate (defaults from MOVERS_MIN_MARKET_CAP and
         MOVERS_MIN_VOLUME_24H: 10,000,000 and 1,000,000 USD).
         """
-        config = get_service().config
+        config = services().catalog.config
         window, limit = args["window"], args["limit"]
         min_cap = args.get("min_market_cap", Decimal(config.MOVERS_MIN_MARKET_CAP))
         min_volume = args.get("min_volume_24h", Decimal(config.MOVERS_MIN_VOLUME_24H))
 
         def build() -> Rendered:
-            service = get_service()
+            service = services().catalog
             snapshot = service.catalog_snapshot()
             index, stale = snapshot.value, snapshot.stale
             gainers, losers = movers(index, service.max_age).top(window, limit, service.clock(), min_cap, min_volume)

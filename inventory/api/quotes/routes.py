@@ -8,7 +8,7 @@ from flask.views import MethodView
 from ..auth import read_operation
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
-from ..extension import per_process
+from ..extension import services
 from ..responses import CACHE_CONTROL, STALE_WARNING, render
 from .schemas import (
     NoQuery,
@@ -34,7 +34,7 @@ _VALUATION_EXAMPLE = {"holdings": [{"asset_id": "BTC", "quantity": "0.25"}, {"as
 
 def get_desk():
     """This worker's QuoteDesk."""
-    return per_process("quotes")
+    return services().quotes
 
 
 def _response(payload, schema, stale: bool = False):

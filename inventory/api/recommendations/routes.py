@@ -7,7 +7,7 @@ from flask.views import MethodView
 from ..auth import read_operation
 from ..bodies import Blueprint
 from ..errors import ErrorSchema
-from ..extension import get_history
+from ..extension import services
 from ..responses import Rendered, cached_json, render
 from .schemas import (
     RecommendationsRequestSchema,
@@ -48,7 +48,7 @@ class SimilarAssets(MethodView):
         limit = args["limit"]
 
         def build() -> Rendered:
-            asset, chosen = get_history().similar(asset_id, limit)
+            asset, chosen = services().history.similar(asset_id, limit)
             return render({"asset_id": asset.asset_id, "data": _view(chosen)}, _SIMILAR)
 
         return cached_json("recommendations", (asset_id, limit), build)
@@ -68,5 +68,5 @@ class Recommendations(MethodView):
         A read: public unless REQUIRE_AUTH_FOR_READS.
         """
         ids = list(dict.fromkeys(h["asset_id"] for h in body["holdings"]))
-        chosen, unknown, without_history = get_history().diversify(ids, body["limit"])
+        chosen, unknown, without_history = services().history.diversify(ids, body["limit"])
         return {"data": _view(chosen), "unknown": unknown, "without_history": without_history}

@@ -11,7 +11,7 @@ from flask.views import MethodView
 
 from ..bodies import Blueprint, plain_number
 from ..errors import ErrorSchema
-from ..extension import get_history
+from ..extension import services
 from ..responses import Rendered, cached_json, render, rendered_bytes
 from .schemas import (
     CSV_COLUMNS,
@@ -89,7 +89,7 @@ class DailyReport(MethodView):
         as_csv = _wants_csv(args)
 
         def build() -> Rendered:
-            candles, totals = get_history().daily_report(day)
+            candles, totals = services().history.daily_report(day)
             rows = report_rows(candles)
             if as_csv:
                 return rendered_bytes(report_csv(rows, totals))
