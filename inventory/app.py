@@ -116,6 +116,7 @@ def _build_services(state: AppState, client) -> Services:
     from .readmodel.model import build_read_model, instance_seq
     from .services.catalog import CatalogService
     from .services.categories import CategoryBoards, CategoryService
+    from .services.health import HealthService
     from .services.history import HistoryService
     from .services.probe import build_probe
     from .services.quotes import QuoteDesk
@@ -132,14 +133,16 @@ def _build_services(state: AppState, client) -> Services:
     # Every entry this process commits is published to the instance's other workers.
     stores.feed.on_commit = model.committed
     catalog = CatalogService(stores, config, model, on_status_change=metrics.status_change)
+    # The probe holds a lock and, once used, a connection: one per process too.
+    probe = build_probe(config, on_result=metrics.source_probe, on_response=metrics.source_response)
     return Services(
         catalog=catalog,
         history=HistoryService(catalog, stores),
         quotes=QuoteDesk(catalog, config, metrics),
         categories=CategoryService(catalog, CategoryBoards()),
         responses=ResponseCache(config, metrics.cache_lookup),
-        # The probe holds a lock and, once used, a connection: one per process too.
-        probe=build_probe(config, on_result=metrics.source_probe, on_response=metrics.source_response),
+        probe=probe,
+        health=HealthService(catalog, probe, state.watched),
         # The API role serves no streams (STREAM_MAX_CONNECTIONS=0, gunicorn.conf.py).
         hub=build_hub(config, model) if config.STREAM_MAX_CONNECTIONS else None,
     )

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # names only: the services are built by the app factory
     from ..config import Config
     from ..services.catalog import CatalogService
     from ..services.categories import CategoryService
-    from ..services.health import WatchedAssets
+    from ..services.health import HealthService, WatchedAssets
     from ..services.history import HistoryService
     from ..services.probe import SourceProbe
     from ..services.quotes import QuoteDesk
@@ -47,6 +47,7 @@ class Services:
     categories: CategoryService
     responses: ResponseCache
     probe: SourceProbe
+    health: HealthService
     hub: Hub | None  # the live stream's, in a process that serves streams
 
 

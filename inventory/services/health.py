@@ -1,11 +1,14 @@
-"""The price checks of /health/detailed: which watched assets are stale or unpriced, read from the catalog snapshot."""
+"""/health/detailed's rules: the store, price freshness, the lease, the watched assets (stale or
+unpriced, read from the catalog snapshot) and the price source, each problem with a stable code."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
-from ..domain import Asset, AssetStatus
+from ..domain import Asset, AssetStatus, StoreError
 from ..domain.search import SearchIndex, SearchQuery
 
 _BY_RANK = SearchQuery()  # the default order: by rank
@@ -71,3 +74,107 @@ def price_problems(index: SearchIndex, which: WatchedAssets, now: datetime, max_
         elif asset.price_stale(now, max_age):
             problems.append(AssetProblem(asset.asset_id, "stale", asset.last_price_update))
     return len(assets) + len(missing), problems
+
+
+class Report:
+    """The detailed report being built, and the problems found so far."""
+
+    def __init__(self):
+        self.body: dict = {"status": "healthy", "reasons": [], "problems": []}
+
+    def problem(self, dependency: str, code: str, message: str, assets: list[str] | None = None) -> None:
+        entry = {"dependency": dependency, "code": code, "message": message}
+        if assets is not None:
+            entry["assets"] = assets
+        self.body["problems"].append(entry)
+        self.body["reasons"].append(message)
+        if self.body["status"] == "healthy":
+            self.body["status"] = "degraded"
+
+
+class HealthService:
+    """What /health/detailed reports: the store, the catalog's counts, price freshness, the
+    watched assets and the price source, each problem with a stable code.
+
+    `detailed()` answers the body; its status is `unhealthy` when the store does not answer.
+    """
+
+    def __init__(self, catalog, probe, watched: WatchedAssets):
+        self.catalog, self.probe, self.watched = catalog, probe, watched
+
+    def detailed(self) -> dict:
+        """The report, answered whatever fails; `status` unhealthy when the store does not answer."""
+        service = self.catalog
+        now = service.clock()
+        report = Report()
+        body = report.body
+        started = time.perf_counter()
+        try:
+            facts = service.health()
+        except StoreError:
+            report.problem("store", "store_unreachable", "store unreachable")
+            body.update(status="unhealthy", store={"reachable": False, "latency_ms": None, "table_status": None})
+            body["price_source"] = self._source(report)
+            return body
+        latency_ms = round((time.perf_counter() - started) * 1000 / 4, 2)
+        total, active = service.counts(now)
+        refresh, lease = facts.refresh, facts.lease
+        body["store"] = {"reachable": True, "latency_ms": latency_ms, "table_status": facts.table_status}
+        body["assets"] = {"total": total, "tradable": active}
+        last = refresh.last_success_at
+        age = (now - last).total_seconds() if last else None
+        body["prices"] = {
+            "last_success_at": last,
+            "age_seconds": age,
+            "max_age_seconds": service.max_age,
+            "last_error": refresh.last_error,
+            "breaker_state": refresh.breaker_state,
+        }
+        expires = datetime.fromtimestamp(lease.expires_ms / 1000, tz=timezone.utc) if lease else None
+        body["refresh_lease"] = {
+            "owner": lease.owner if lease else None,
+            "fence": lease.fence if lease else None,
+            "expires_at": expires,
+            "held": bool(expires and expires > now),
+        }
+        if last is None:
+            report.problem("prices", "no_refresh_yet", "no successful price refresh yet")
+        elif age > service.max_age:
+            report.problem("prices", "refresh_too_old", "prices are stale: last successful refresh too old")
+        if refresh.last_error:
+            report.problem("prices", "refresh_failed", f"last price refresh failed: {refresh.last_error}")
+        body["prices"]["watched"] = self._watched(report, now)
+        body["price_source"] = self._source(report)
+        return body
+
+    def _watched(self, report: Report, now) -> dict | None:
+        """Check the watched assets in the catalog snapshot (no Scan: the snapshot search already keeps)."""
+        which, service = self.watched, self.catalog
+        try:
+            snapshot = service.catalog_snapshot()
+        except StoreError:
+            return None  # the store answered the facts a moment ago; the next call will tell
+        checked, problems = price_problems(snapshot.value, which, now, service.max_age)
+        if problems:
+            listed = ", ".join(f"{p.asset_id} ({p.problem})" for p in problems)
+            report.problem(
+                "prices", "watched_assets_untradable", f"watched assets without a tradable price: {listed}",
+                [p.asset_id for p in problems],
+            )
+        return {
+            "which": which.describe(),
+            "checked": checked,
+            "problems": [dataclasses.asdict(p) for p in problems],
+        }
+
+    def _source(self, report: Report) -> dict:
+        result = self.probe.check()
+        if not result.reachable:
+            report.problem("price_source", "ping_failed", f"price source does not answer its ping: {result.last_error}")
+        return {
+            "reachable": result.reachable,
+            "latency_ms": result.latency_ms,
+            "checked_at": result.checked_at,
+            "last_error": result.last_error,
+            "last_error_at": result.last_error_at,
+        }

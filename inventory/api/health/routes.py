@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from ...domain import StoreError
-from ...services.health import WatchedAssets, price_problems
+from ...services.health import WatchedAssets
 from ...services.probe import ProbeResult
 from ..errors import STORE_RETRY_AFTER_SECONDS
-from ..extension import AppState, services, state
+from ..extension import AppState, services
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness and health")
 
@@ -114,22 +110,6 @@ def install_health(app, state: AppState) -> None:
     probe_on_scrape(app, lambda: services().probe.check())
 
 
-class Report:
-    """The detailed report being built, and the problems found so far."""
-
-    def __init__(self):
-        self.body: dict = {"status": "healthy", "reasons": [], "problems": []}
-
-    def problem(self, dependency: str, code: str, message: str, assets: list[str] | None = None) -> None:
-        entry = {"dependency": dependency, "code": code, "message": message}
-        if assets is not None:
-            entry["assets"] = assets
-        self.body["problems"].append(entry)
-        self.body["reasons"].append(message)
-        if self.body["status"] == "healthy":
-            self.body["status"] = "degraded"
-
-
 @blp.route("")
 class Liveness(MethodView):
     @blp.response(200, LivenessSchema)
@@ -149,82 +129,10 @@ class Detailed(MethodView):
         is one entry of `problems` (`dependency`, a stable `code`, a `message`);
         `reasons` repeats the messages.
         """
-        service = services().catalog
-        now = service.clock()
-        report = Report()
-        body = report.body
-        started = time.perf_counter()
-        try:
-            facts = service.health()
-        except StoreError:
-            report.problem("store", "store_unreachable", "store unreachable")
-            body.update(status="unhealthy", store={"reachable": False, "latency_ms": None, "table_status": None})
-            body["price_source"] = _source(report)
-            return body, 503, {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)}
-        latency_ms = round((time.perf_counter() - started) * 1000 / 4, 2)
-        total, active = service.counts(now)
-        refresh, lease = facts.refresh, facts.lease
-        body["store"] = {"reachable": True, "latency_ms": latency_ms, "table_status": facts.table_status}
-        body["assets"] = {"total": total, "tradable": active}
-        last = refresh.last_success_at
-        age = (now - last).total_seconds() if last else None
-        body["prices"] = {
-            "last_success_at": last,
-            "age_seconds": age,
-            "max_age_seconds": service.max_age,
-            "last_error": refresh.last_error,
-            "breaker_state": refresh.breaker_state,
-        }
-        expires = datetime.fromtimestamp(lease.expires_ms / 1000, tz=timezone.utc) if lease else None
-        body["refresh_lease"] = {
-            "owner": lease.owner if lease else None,
-            "fence": lease.fence if lease else None,
-            "expires_at": expires,
-            "held": bool(expires and expires > now),
-        }
-        if last is None:
-            report.problem("prices", "no_refresh_yet", "no successful price refresh yet")
-        elif age > service.max_age:
-            report.problem("prices", "refresh_too_old", "prices are stale: last successful refresh too old")
-        if refresh.last_error:
-            report.problem("prices", "refresh_failed", f"last price refresh failed: {refresh.last_error}")
-        body["prices"]["watched"] = _watched(report, service, now)
-        body["price_source"] = _source(report)
-        return body
-
-
-def _watched(report: Report, service, now) -> dict | None:
-    """Check the watched assets in the catalog snapshot (no Scan: the snapshot search already keeps)."""
-    which = state().watched
-    try:
-        snapshot = service.catalog_snapshot()
-    except StoreError:
-        return None  # the store answered the facts a moment ago; the next call will tell
-    checked, problems = price_problems(snapshot.value, which, now, service.max_age)
-    if problems:
-        listed = ", ".join(f"{p.asset_id} ({p.problem})" for p in problems)
-        report.problem(
-            "prices", "watched_assets_untradable", f"watched assets without a tradable price: {listed}",
-            [p.asset_id for p in problems],
-        )
-    return {
-        "which": which.describe(),
-        "checked": checked,
-        "problems": [dataclasses.asdict(p) for p in problems],
-    }
-
-
-def _source(report: Report) -> dict:
-    result = services().probe.check()
-    if not result.reachable:
-        report.problem("price_source", "ping_failed", f"price source does not answer its ping: {result.last_error}")
-    return {
-        "reachable": result.reachable,
-        "latency_ms": result.latency_ms,
-        "checked_at": result.checked_at,
-        "last_error": result.last_error,
-        "last_error_at": result.last_error_at,
-    }
+        report = services().health.detailed()
+        if report["status"] == "unhealthy":
+            return report, 503, {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)}
+        return report
 
 
 def probe_on_scrape(app, check: Callable[[], ProbeResult]) -> None:
