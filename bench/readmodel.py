@@ -224,11 +224,12 @@ def store_write_rate(endpoint: str, ddb_pid: int, table: str, seconds: float = 1
     from inventory.config import Config
     from inventory.domain import AssetStatus
     from inventory.services.catalog import CatalogService
+    from inventory.services.writes import CatalogWrites
     from inventory.store import Stores, make_client
 
     config = Config(DYNAMODB_ENDPOINT_URL=endpoint, DYNAMODB_TABLE_NAME=table, STREAM_POLL_SECONDS=60)
     stores = Stores.build(make_client(config), config)
-    service = CatalogService(stores, config)
+    service = CatalogWrites(CatalogService(stores, config))
     ids = [a.asset_id for a in stores.assets.iter_all()][:400]
     done, stop = [0] * threads, time.monotonic() + seconds
 

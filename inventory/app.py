@@ -114,12 +114,14 @@ def _build_services(state: AppState, client) -> Services:
     """This process's Services (AppState calls it once per process, on first use)."""
     # Imported here: boto3 loads only in processes that serve requests.
     from .readmodel.model import build_read_model, instance_seq
+    from .services.admin import CatalogAdmin
     from .services.catalog import CatalogService
     from .services.categories import CategoryBoards, CategoryService
     from .services.health import HealthService
     from .services.history import HistoryService
     from .services.probe import build_probe
     from .services.quotes import QuoteDesk
+    from .services.writes import CatalogWrites
     from .store import Stores, make_client
     from .store.dynamo import instrument
     from .stream.wiring import build_hub
@@ -132,11 +134,13 @@ def _build_services(state: AppState, client) -> Services:
     model = build_read_model(stores, config, instance_seq(config), metrics)
     # Every entry this process commits is published to the instance's other workers.
     stores.feed.on_commit = model.committed
-    catalog = CatalogService(stores, config, model, on_status_change=metrics.status_change)
+    catalog = CatalogService(stores, config, model)
     # The probe holds a lock and, once used, a connection: one per process too.
     probe = build_probe(config, on_result=metrics.source_probe, on_response=metrics.source_response)
     return Services(
         catalog=catalog,
+        writes=CatalogWrites(catalog, on_status_change=metrics.status_change),
+        admin=CatalogAdmin(catalog),
         history=HistoryService(catalog, stores),
         quotes=QuoteDesk(catalog, config, metrics),
         categories=CategoryService(catalog, CategoryBoards()),

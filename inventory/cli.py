@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask
@@ -17,6 +18,9 @@ from .config import development_store
 from .domain.errors import AssetNotFound, InventoryError, PriceSourceError
 from .jobs.seed import bundled_rows
 from .services.tokens import SCOPES, append_token, hash_token, new_token, remove_token
+
+if TYPE_CHECKING:
+    from .services.admin import CatalogAdmin
 
 
 def register(app: Flask) -> None:
@@ -34,8 +38,8 @@ def _credentials_found() -> bool:
     return credentials_found()
 
 
-def service():
-    """The CatalogService, pointed at DynamoDB Local first when nothing else is configured (docs/development.md "Which DynamoDB the commands use")."""
+def admin() -> CatalogAdmin:
+    """The catalog's admin jobs, pointed at DynamoDB Local first when nothing else is configured (docs/development.md "Which DynamoDB the commands use")."""
     app_state = state()
     app_state.patient = True  # a command is a batch job: nobody waits on one request (store/dynamo.py)
     if not app_state.built:
@@ -43,7 +47,7 @@ def service():
     if "LOG_LEVEL" not in os.environ:
         # The one-line error below says what the store's warnings would; keep stderr to that line.
         logging.getLogger().setLevel(logging.ERROR)
-    return services().catalog
+    return services().admin
 
 
 def _use_this_checkouts_run(state: AppState) -> None:
@@ -127,7 +131,7 @@ def one_line_errors(command):
 @one_line_errors
 def migrate_command():
     """Apply pending table migrations (idempotent)."""
-    ran = service().migrate()
+    ran = admin().migrate()
     if ran:
         click.echo(f"applied {len(ran)} migration(s): {', '.join(ran)}")
     else:
@@ -142,7 +146,7 @@ def migrate_command():
 @one_line_errors
 def seed_command(from_coingecko: bool):
     """Load the catalog into the table; safe to run again."""
-    catalog = service()
+    catalog = admin()
     if from_coingecko:
         from .source import client_from_config
 
@@ -161,7 +165,7 @@ def refresh_command():
     """Refresh prices from CoinGecko once and print the report."""
     from .jobs.scheduler import build_refresher
 
-    catalog = service()
+    catalog = admin()
     report = build_refresher(catalog.config)()
     click.echo(json.dumps(report.as_dict(), indent=2))
     if not report.ok:
@@ -179,7 +183,7 @@ def backfill_history_command(asset_id: str, days: int):
     """Fill an asset's price history from CoinGecko's market_chart, and roll up the finished days it covered."""
     from .source import client_from_config
 
-    catalog = service()
+    catalog = admin()
     asset_id = asset_id.strip().upper()
     try:
         asset, written, rolled = catalog.backfill_history(client_from_config(catalog.config), asset_id, days)

@@ -16,12 +16,14 @@ from .errors import ErrorSchema
 
 if TYPE_CHECKING:  # names only: the services are built by the app factory
     from ..config import Config
+    from ..services.admin import CatalogAdmin
     from ..services.catalog import CatalogService
     from ..services.categories import CategoryService
     from ..services.health import HealthService, WatchedAssets
     from ..services.history import HistoryService
     from ..services.probe import SourceProbe
     from ..services.quotes import QuoteDesk
+    from ..services.writes import CatalogWrites
     from ..stream.hub import Hub
     from ..telemetry.metrics import InventoryMetrics
     from .responses import ResponseCache
@@ -41,7 +43,9 @@ api.register_converter(AssetIdConverter, asset_id_parameter)
 class Services:
     """What this worker process's views and commands use, built together on first use after fork."""
 
-    catalog: CatalogService
+    catalog: CatalogService  # reads
+    writes: CatalogWrites  # the operator's writes
+    admin: CatalogAdmin  # migrate, seed, backfill (the CLI)
     history: HistoryService
     quotes: QuoteDesk
     categories: CategoryService

@@ -14,6 +14,7 @@ from inventory.domain import (
     utcnow,
 )
 from inventory.services.catalog import CatalogService
+from inventory.services.writes import CatalogWrites
 from inventory.store import Stores
 from inventory.store.dynamo import count_calls
 from tests.conftest import build_asset
@@ -24,8 +25,8 @@ ACTIVE, INACTIVE, SUSPENDED = AssetStatus.ACTIVE, AssetStatus.INACTIVE, AssetSta
 
 
 @pytest.fixture
-def service(local_store, local_config) -> CatalogService:
-    return CatalogService(Stores.build(local_store.client, local_config), local_config)
+def service(local_store, local_config) -> CatalogWrites:
+    return CatalogWrites(CatalogService(Stores.build(local_store.client, local_config), local_config))
 
 
 @pytest.fixture

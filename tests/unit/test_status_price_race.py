@@ -9,9 +9,9 @@ from tests.conftest import build_asset
 from tests.unit.test_stream_sse import move_price
 
 
-def _write_after_first_read(service, write):
-    """Run `write` once, right after the service first reads the asset: the race a refresh can win."""
-    read = service._assets.get
+def _write_after_first_read(assets, write):
+    """Run `write` once, right after the asset store first reads the asset: the race a refresh can win."""
+    read = assets.get
     pending = [write]
 
     def get(asset_id):
@@ -20,7 +20,7 @@ def _write_after_first_read(service, write):
             pending.pop()()
         return asset
 
-    service._assets.get = get
+    assets.get = get
 
 
 def test_a_price_write_between_read_and_write_is_absorbed(app, add_assets):
@@ -30,8 +30,8 @@ def test_a_price_write_between_read_and_write_is_absorbed(app, add_assets):
 
         service = services().catalog
         before = service.get_asset("BTC")
-        _write_after_first_read(service, lambda: move_price(app, "BTC", "97100", 1))
-        changed = service.change_status("BTC", AssetStatus.SUSPENDED, "t", before.version, "ops", "r1")
+        _write_after_first_read(service.stores.assets, lambda: move_price(app, "BTC", "97100", 1))
+        changed = services().writes.change_status("BTC", AssetStatus.SUSPENDED, "t", before.version, "ops", "r1")
     assert changed.status is AssetStatus.SUSPENDED
     assert changed.version == before.version + 1
     # The price write and the status change each moved the per-asset stream sequence once.
@@ -46,8 +46,8 @@ def test_another_operators_change_between_read_and_write_still_conflicts(app, ad
 
         service = services().catalog
         before = service.get_asset("BTC")
-        _write_after_first_read(service, lambda: service.stores.assets.update_catalog(
+        _write_after_first_read(service.stores.assets, lambda: service.stores.assets.update_catalog(
             "BTC", {"name": "Bitcoin (renamed)"}, before.version, "other", service.clock()))
         with pytest.raises(VersionConflict):
-            service.change_status("BTC", AssetStatus.SUSPENDED, "t", before.version, "ops", "r1")
+            services().writes.change_status("BTC", AssetStatus.SUSPENDED, "t", before.version, "ops", "r1")
         assert service.get_asset("BTC").status is AssetStatus.ACTIVE

@@ -130,7 +130,7 @@ class AssetStatusChange(MethodView):
         Every change is audited with the token's name.
         """
         try:
-            asset = services().catalog.change_status(
+            asset = services().writes.change_status(
                 asset_id,
                 body["status"],
                 body["reason"],
@@ -250,7 +250,7 @@ class AssetBulkStatus(MethodView):
                 "Some items are not valid.",
                 errors={"json": {"items": {str(i): ["Bad asset_id or expected_etag."] for i in invalid}}},
             )
-        results = services().catalog.bulk_status(
+        results = services().writes.bulk_status(
             items, body["atomic"], body["reason"], g.token_name, current_request_id()
         )
         state().metrics.bulk_results(results)
@@ -283,24 +283,13 @@ class AssetImport(MethodView):
             except ma.ValidationError as exc:
                 results.append({**result, "result": "invalid", "errors": exc.messages})
                 continue
-            priced = item.get("current_price") is not None
-            asset = Asset(
-                asset_id=item["asset_id"],
-                symbol=item["symbol"],
-                name=item["name"],
-                category=item.get("category"),
-                image=item.get("image"),
-                current_price=item.get("current_price"),
-                last_price_update=service.clock() if priced else None,
-                price_max_age_seconds=item.get("price_max_age_seconds"),
-            )
             try:
-                outcome = service.import_asset(asset, body["overwrite_linked"], g.token_name)
+                outcome = services().writes.import_item(item, body["overwrite_linked"], g.token_name)
             except VersionConflict:
                 outcome = "conflict"
             results.append({**result, "result": outcome})
             if outcome in ("created", "updated", "renewed"):
-                changed.append(asset.asset_id)
+                changed.append(item["asset_id"])
         if changed:
             service.after_write(changed)
         state().metrics.import_results(results)
