@@ -68,9 +68,9 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 def on_starting(server):
     # A malformed setting (API_TOKENS, API_TOKENS_FILE, ...) stops the master in
     # one line before any worker boots, instead of a traceback per worker.
-    from inventory.settings import exit_if_misconfigured
+    from inventory.settings import load_config_or_exit
 
-    exit_if_misconfigured()
+    load_config_or_exit()
     # Values left over from an earlier run would be summed into this one's.
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
@@ -89,10 +89,10 @@ def when_ready(server):
     # again, and the handle is kept on the arbiter), and the master itself runs
     # no thread, so forking workers never copies a lock some thread holds
     # (inventory/jobs/process.py says what went wrong before).
-    from inventory.config import Config
+    from inventory.settings import load_config
     from inventory.telemetry.logs import configure_logging
 
-    config = Config.from_env()
+    config = load_config()
     configure_logging(config.LOG_LEVEL)
     if config.PRICE_REFRESH_ENABLED and getattr(server, "price_refresher", None) is None:
         from inventory.jobs.process import RefresherProcess

@@ -1,7 +1,6 @@
 """WSGI entry point for gunicorn and the flask CLI."""
 
 from inventory import create_app
-from inventory.settings import exit_if_misconfigured
+from inventory.settings import load_config_or_exit
 
-exit_if_misconfigured()
-app = create_app()
+app = create_app(load_config_or_exit())

@@ -34,7 +34,10 @@ class NoSessions(SessionInterface):
 
 def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
     """Build the app; `config` defaults to the environment, the client to one from Config."""
-    config = config or Config.from_env()
+    if config is None:
+        from .settings import load_config  # the one reader of the environment
+
+        config = load_config()
     app = Flask("inventory")
     app.request_class = InventoryRequest
     app.url_map.converters["asset_id"] = AssetIdConverter

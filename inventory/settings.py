@@ -1,16 +1,18 @@
-"""Settings checked before the service or a CLI command starts: a bad one is one line naming it, never a traceback."""
+"""The one place settings are read from the environment, each parsed before anything starts:
+a bad one is one line naming it, never a traceback."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from .config import Config
 from .services.tokens import merged_tokens, parse_tokens
 
 
-def checked_config(environ: Mapping[str, str] | None = None) -> Config:
-    """Config from the environment with every value the service parses at start already parsed.
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """This process's Config, from the environment, with every value the service parses at start
+    already parsed (tokens, watched assets). Every entry point calls it once: wsgi.py, gunicorn's
+    master, the refresher process, the CLI's token commands.
 
     :raises ValueError: one line naming the variable (and the token entry) at fault.
     """
@@ -24,14 +26,14 @@ def checked_config(environ: Mapping[str, str] | None = None) -> Config:
     return config
 
 
-def exit_if_misconfigured(environ: Mapping[str, str] | None = None) -> None:
-    """Stop the process with one line on stderr (exit status 1) when a setting is malformed.
+def load_config_or_exit(environ: Mapping[str, str] | None = None) -> Config:
+    """load_config, or stop the process with one line on stderr (exit status 1) when a setting is malformed.
 
     Called by wsgi.py (so every `flask --app wsgi` command and every worker) and
     by gunicorn's master before it forks a worker: without it a bad API_TOKENS
     was a traceback per worker and "Worker failed to boot".
     """
     try:
-        checked_config(os.environ if environ is None else environ)
+        return load_config(environ)
     except ValueError as exc:
         raise SystemExit(f"inventory: bad setting: {exc}") from None

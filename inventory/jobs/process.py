@@ -20,7 +20,8 @@ from ..config import Config
 # its request threads hang while its main loop keeps heart-beating (the master
 # never kills it), and a SIGHUP then waits graceful_timeout for it to drain.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-_MAIN = "from inventory.jobs.scheduler import main; main()"
+# The config is read here, by the one function that reads it (the jobs take it as an argument).
+_MAIN = "from inventory.jobs.scheduler import main; from inventory.settings import load_config; main(load_config())"
 
 
 def instance_id(config: Config) -> str:

@@ -258,9 +258,8 @@ def run_until_stopped(config: Config, stop_requested: Callable[[float], bool], p
         refresher.release()
 
 
-def main() -> None:
+def main(config: Config) -> None:
     """Entry point of the refresher process the gunicorn master spawns (jobs/process.py)."""
-    config = Config.from_env()
     configure_logging(config.LOG_LEVEL)
     # SIGTERM from the master, SIGINT from a terminal's Ctrl-C (sent to the whole
     # process group): blocked, in every thread started from here, and waited for

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from inventory.settings import checked_config, exit_if_misconfigured
+from inventory.settings import load_config, load_config_or_exit
 
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -67,10 +67,10 @@ def test_gunicorn_with_malformed_tokens_stops_in_one_line_before_any_worker(sett
 
 
 def test_exit_if_misconfigured_is_quiet_for_good_settings_and_one_line_for_bad(bad_file):
-    exit_if_misconfigured({})
-    assert checked_config({"HEALTH_TOP_ASSETS": "BTC,ETH"}).HEALTH_TOP_ASSETS == "BTC,ETH"
+    load_config_or_exit({})
+    assert load_config({"HEALTH_TOP_ASSETS": "BTC,ETH"}).HEALTH_TOP_ASSETS == "BTC,ETH"
     for bad in ({"API_TOKENS": "{}"}, {"API_TOKENS_FILE": str(bad_file)}, {"HEALTH_TOP_ASSETS": "a;b"},
                 {"CACHE_TTL_SECONDS": "soon"}):
         with pytest.raises(SystemExit) as caught:
-            exit_if_misconfigured(bad)
+            load_config_or_exit(bad)
         assert str(caught.value).startswith("inventory: bad setting: ") and "\n" not in str(caught.value)
