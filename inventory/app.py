@@ -52,7 +52,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
         OPENAPI_SWAGGER_UI_URL="/static/vendor/swagger-ui/",
         OPENAPI_REDOC_PATH="/redoc",
         OPENAPI_REDOC_URL="/static/vendor/redoc/redoc.standalone.js",
-        # Writes take a bearer token (writes.BEARER names this scheme per operation).
+        # Writes take a bearer token (api/assets/preconditions.BEARER names this scheme per operation).
         API_SPEC_OPTIONS={"components": {"securitySchemes": {"bearerAuth": {
             "type": "http", "scheme": "bearer",
             "description": "A token from `flask --app wsgi create-token` (docs/api.md: Operators).",
@@ -67,7 +67,7 @@ def create_app(config: Config | None = None, *, dynamodb_client=None) -> Flask:
 
     rest_api.init_app(app)
     from .api.assets import blueprint as assets
-    from .api.assets import export, routes, writes  # noqa: F401  (importing them adds their views to assets.blp)
+    from .api.assets import bulk, export, routes, writes  # noqa: F401  (importing them adds their views to assets.blp)
     from .api.categories import routes as categories
     from .api.health import routes as health
     from .api.market import routes as market

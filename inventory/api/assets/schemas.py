@@ -510,3 +510,28 @@ class AuditPageSchema(ma.Schema):
 class AuditArgsSchema(_Query):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=250))
     cursor = _CURSOR
+
+
+IMPORT_EXAMPLE = {
+    "items": [
+        {
+            "asset_id": "ACME",
+            "symbol": "acme",
+            "name": "Acme Settlement Token",
+            "category": "stablecoins",
+            "image": "https://example.com/acme.png",
+            "current_price": 1.0002,
+        }
+    ],
+    "overwrite_linked": False,
+}
+
+
+class ImportBodySchema(ma.Schema):
+    """The import body as documented: typed items (the view validates them one by one, so one bad item fails alone)."""
+
+    items = ma.fields.List(ma.fields.Nested(ImportItemSchema), required=True,
+                           metadata={"description": "1-100 assets to create or update"})
+    overwrite_linked = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Also update assets linked to a CoinGecko coin"
+    })
