@@ -27,7 +27,7 @@ from inventory.store import AssetStore, make_client
 from inventory.store.migrate import migrate
 from inventory.store.prices import PriceStore, PriceUpdate
 from tests.conftest import build_asset
-from tests.unit.test_stream_sse import SSE
+from tests.streams import SSE
 
 from .conftest import REPO, _stop, start_gunicorn
 from .test_docs_write_browser import CHROMIUM, page  # noqa: F401  (the Chromium tab fixture, driven over CDP)

@@ -15,7 +15,7 @@ import requests
 from inventory.devtools.dynamodb_local import free_port
 from inventory.services.tokens import hash_token
 from tests.e2e.conftest import _flask, _stop, start_gunicorn
-from tests.unit.test_stream_sse import SSE
+from tests.streams import SSE
 
 pytestmark = pytest.mark.e2e
 

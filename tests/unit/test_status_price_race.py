@@ -6,7 +6,7 @@ import pytest
 
 from inventory.domain import AssetStatus, VersionConflict
 from tests.conftest import build_asset
-from tests.unit.test_stream_sse import move_price
+from tests.streams import move_price
 
 
 def _write_after_first_read(assets, write):

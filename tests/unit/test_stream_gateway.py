@@ -10,8 +10,7 @@ import requests
 import websocket
 
 from tests.conftest import ADMIN
-from tests.unit.test_stream_sse import SSE, move_price, served  # noqa: F401  (shared fixture)
-from tests.unit.test_stream_ws import UPGRADE, connect, receive
+from tests.streams import SSE, UPGRADE, connect, move_price, receive
 
 
 @pytest.fixture

@@ -2,120 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from datetime import timedelta
-from decimal import Decimal
-
 import pytest
 import requests
-from werkzeug.serving import make_server
 
-from inventory.store import PriceStore
-from inventory.store.prices import PriceUpdate
-from tests.conftest import ADMIN, build_asset
+from tests.conftest import build_asset
+from tests.streams import SSE, categorized, move_price, set_categories, suspend
 
 
 @pytest.fixture
 def config(config):
     return config.replace(STREAM_POLL_SECONDS=0.05, STREAM_HEARTBEAT_SECONDS=3, STREAM_MAX_CONNECTIONS=3)
-
-
-@pytest.fixture
-def served(app, add_assets):
-    add_assets(build_asset("BTC", 1, price="97000"), build_asset("ETH", 2, price="3500"))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    # server_close() then waits for every connection's thread, so no socket outlives the test.
-    server.daemon_threads = False
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    with app.app_context():
-        from inventory.api.extension import services
-
-        hub = services().hub
-        if hub is not None:  # None on the API role (STREAM_MAX_CONNECTIONS=0)
-            hub.close_all()
-    server.shutdown()
-    server.server_close()
-
-
-class SSE:
-    """A minimal event-stream reader: (event, data, last id) per dispatched event."""
-
-    def __init__(self, url: str, **kwargs):
-        self.response = requests.get(url, stream=True, timeout=10, **kwargs)
-        self.lines = self.response.iter_lines(decode_unicode=True)
-        self.last_id = None
-        self.retry = None
-
-    def next(self, skip_heartbeats: bool = True) -> tuple[str, dict]:
-        event, data = "message", None
-        for line in self.lines:
-            if line == "":
-                if data is not None and not (skip_heartbeats and event == "heartbeat"):
-                    return event, json.loads(data)
-                data = None
-                event = "message"
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "id":
-                self.last_id = value
-            elif name == "retry":
-                self.retry = int(value)
-            elif name == "event":
-                event = value
-            elif name == "data":
-                data = value
-        raise EOFError
-
-    def until_id(self) -> str:
-        """Read up to the next `id:` line (the resume point after an entry's last message)."""
-        for line in self.lines:
-            if line.startswith("id:"):
-                self.last_id = line[3:].strip()
-                return self.last_id
-        raise EOFError
-
-    def take(self, n: int) -> list[dict]:
-        return [self.next()[1] for _ in range(n)]
-
-    def close(self):
-        self.response.close()
-
-
-def move_price(app, asset_id: str, price: str, seconds_later: int) -> None:
-    with app.app_context():
-        from inventory.api.extension import services
-
-        current = services().catalog.stores.assets.get(asset_id)  # as stored now, whatever the model applied
-    cfg = app.extensions["inventory"].config
-    from inventory.store import make_client  # noqa: F401  (moto is active: the same table)
-
-    prices = PriceStore(_client(app), cfg.DYNAMODB_TABLE_NAME, 30, 1)
-    at = current.last_price_update + timedelta(seconds=seconds_later)
-    result = prices.apply([PriceUpdate(
-        asset_id, {"current_price": Decimal(price), "last_price_update": at}, at, {"price": Decimal(price)},
-        stream_seq=current.stream_seq,
-    )])
-    assert result.applied == [asset_id]
-
-
-def _client(app):
-    with app.app_context():
-        from inventory.api.extension import services
-
-        return services().catalog.stores.client
-
-
-def suspend(base: str) -> None:
-    etag = requests.get(f"{base}/inventory/assets/BTC", timeout=5).headers["ETag"]
-    response = requests.patch(f"{base}/inventory/assets/BTC/status", json={"status": "SUSPENDED", "reason": "t"},
-                              headers={**ADMIN, "If-Match": etag}, timeout=5)
-    assert response.status_code == 200, response.text
 
 
 def test_snapshot_then_a_price_move_and_a_suspension_with_consecutive_asset_sequences(app, served):
@@ -183,15 +79,6 @@ def test_shutdown_sends_a_close_notice_with_a_reconnect_hint(app, served):
     stream.close()
 
 
-def categorized(add_assets):
-    add_assets(
-        build_asset("UNI", 3, price="7", category="defi", categories=("defi",)),
-        build_asset("SOL", 4, price="150", category="layer-1", categories=("layer-1",)),
-        # layer-1 is DOGE's second slug: a category filter matches any slug, not only the primary.
-        build_asset("DOGE", 5, price="0.2", category="meme", categories=("meme", "layer-1")),
-    )
-
-
 def test_categories_follow_every_asset_carrying_one_of_them_and_an_unknown_slug_is_422(app, served, add_assets):
     categorized(add_assets)
     stream = SSE(f"{served}/inventory/assets/stream?categories=layer-1")
@@ -236,14 +123,6 @@ def test_an_asset_created_after_subscribing_reaches_the_all_stream_and_its_categ
         event, price = stream.next()
         assert (event, price["asset_id"], price["price"], price["asset_seq"]) == ("price", "SOL", "152", 2)
         stream.close()
-
-
-def set_categories(base: str, asset_id: str, slugs: list[str]) -> None:
-    etag = requests.get(f"{base}/inventory/assets/{asset_id}", timeout=5).headers["ETag"]
-    response = requests.patch(f"{base}/inventory/assets/{asset_id}/categories",
-                              json={"categories": slugs, "reason": "reclassified"},
-                              headers={**ADMIN, "If-Match": etag}, timeout=5)
-    assert response.status_code == 200, response.text
 
 
 def test_an_open_category_stream_sees_an_asset_join_and_leave(app, served, add_assets):

@@ -8,32 +8,16 @@ import requests
 import websocket
 
 from tests.conftest import build_asset
-from tests.unit.test_stream_sse import (  # noqa: F401  (shared fixtures)
+from tests.streams import (
     SSE,
+    UPGRADE,
     categorized,
-    config,
+    connect,
     move_price,
-    served,
+    receive,
     suspend,
 )
-
-# The handshake headers: without them the route does not match (400) and validation never runs.
-UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
-
-
-def connect(base: str, query: str = ""):
-    return websocket.create_connection(base.replace("http", "ws", 1) + "/inventory/stream" + query, timeout=5)
-
-
-def receive(ws, skip=("checkpoint", "heartbeat")) -> dict:
-    while True:
-        raw = ws.recv()
-        if not raw:  # a control frame (the server's pings) surfaced as an empty read
-            continue
-        message = json.loads(raw)
-        if message["type"] not in skip:
-            return message
+from tests.unit.test_stream_sse import config  # noqa: F401  (the same stream settings)
 
 
 def test_query_subscription_gets_a_snapshot_then_a_price_move_and_a_suspension(app, served):
