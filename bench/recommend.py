@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from inventory.domain import Asset
-from inventory.jobs.recommend import build_profiles, diversifiers
+from inventory.domain.similarity import build_profiles, diversifiers
 
 CATEGORIES = ("layer-1", "defi", "meme", "ai", "gaming", "oracle")
 DAYS = [date(2026, 10, 1) + timedelta(days=i) for i in range(31)]  # 30 returns: RECOMMEND_WINDOW_DAYS

@@ -130,3 +130,14 @@ class NoRecommendations(InventoryError):
 class ReportExpired(InventoryError):
     http_status = 404
     message = f"Daily reports are kept {CANDLE_RETENTION_DAYS} days; that date is older."
+
+
+def candles_of(points, width_seconds: int) -> list[Candle]:
+    """Points (oldest first) grouped into buckets of `width_seconds` from the epoch; one candle per non-empty bucket."""
+    buckets: dict[int, list] = {}
+    for point in points:
+        buckets.setdefault(int(point.at.timestamp()) // width_seconds, []).append(point)
+    return [
+        Candle.of(datetime.fromtimestamp(slot * width_seconds, tz=timezone.utc), group)
+        for slot, group in buckets.items()
+    ]

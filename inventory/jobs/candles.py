@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from ..domain import Fence
@@ -23,17 +23,6 @@ MAX_POINTS_PER_DAY = 20_000
 class RollupReport:
     days: list[date] = field(default_factory=list)  # rolled up by this run
     candles: int = 0
-
-
-def candles_of(points, width_seconds: int) -> list[Candle]:
-    """Points (oldest first) grouped into buckets of `width_seconds` from the epoch; one candle per non-empty bucket."""
-    buckets: dict[int, list] = {}
-    for point in points:
-        buckets.setdefault(int(point.at.timestamp()) // width_seconds, []).append(point)
-    return [
-        Candle.of(datetime.fromtimestamp(slot * width_seconds, tz=timezone.utc), group)
-        for slot, group in buckets.items()
-    ]
 
 
 def roll_up_day(assets: list[str], prices: PriceStore, day: date) -> dict[str, Candle]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from ..domain.history import candles_of
 from ..store import AssetStore, PriceStore
-from .candles import MAX_POINTS_PER_DAY, candles_of
+from .candles import MAX_POINTS_PER_DAY
 
 HOUR = 3600
 DAYS = 7

@@ -15,11 +15,11 @@ from ..domain.history import (
     ReportExpired,
     ReportNotFound,
     Similar,
+    candles_of,
     categories_of,
     day_start,
 )
-from ..jobs.candles import candles_of
-from ..jobs.recommend import diversifiers
+from ..domain.similarity import diversifiers
 from ..store import Stores
 from .cache import LoadingCache
 from .catalog import MAX_RAW_POINTS, CatalogService, history_range

@@ -9,9 +9,8 @@ import pytest
 import simplejson
 
 from inventory.domain import PricePoint
-from inventory.domain.history import day_bounds, day_start
+from inventory.domain.history import candles_of, day_bounds, day_start
 from inventory.jobs.candles import (
-    candles_of,
     finished_days,
     roll_up_backfilled,
     roll_up_days,

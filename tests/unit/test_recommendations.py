@@ -10,13 +10,13 @@ import simplejson
 
 from inventory.domain import AssetStatus
 from inventory.domain.history import Candle, DayTotals, Profile, day_start
-from inventory.jobs.recommend import (
+from inventory.domain.similarity import (
     build_profiles,
     correlation,
     daily_returns,
     diversifiers,
-    recommend,
 )
+from inventory.jobs.recommend import recommend
 from inventory.store import CandleStore, ProfileStore
 from tests.conftest import build_asset
 
@@ -196,7 +196,7 @@ def test_a_stale_price_keeps_the_profile_but_not_the_place_in_answers(client, co
 def test_the_shortlist_gives_the_same_top_k_as_scoring_every_pair_exactly():
     import random
 
-    from inventory.jobs.recommend import similarity
+    from inventory.domain.similarity import similarity
 
     rng = random.Random(7)
     cats = ["layer-1", "defi", "meme"]
