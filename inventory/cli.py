@@ -208,11 +208,7 @@ def create_token_command(name: str, scopes: tuple[str, ...], write: bool):
     token = new_token()
     entry = {"name": name, "scopes": sorted(set(scopes)), "hash": hash_token(token)}
     if write:
-        path = os.environ.get("API_TOKENS_FILE") or DEFAULT_TOKEN_FILE
-        try:
-            append_token(path, entry)
-        except (OSError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
+        path = _change_token_file(append_token, entry)
         # stdout is the token alone, so `TOKEN=$(... --write)` captures it.
         click.echo(f"added {name} to {path}; a running service accepts it within seconds", err=True)
         click.echo(token)
@@ -226,9 +222,15 @@ def create_token_command(name: str, scopes: tuple[str, ...], write: bool):
 @click.argument("name")
 def revoke_token_command(name: str):
     """Remove a token from API_TOKENS_FILE: a running service refuses it within seconds."""
+    path = _change_token_file(remove_token, name)
+    click.echo(f"removed {name} from {path}; a running service refuses it within seconds", err=True)
+
+
+def _change_token_file(change, argument) -> str:
+    """Apply `change(path, argument)` to API_TOKENS_FILE (DEFAULT_TOKEN_FILE unless set); its path."""
     path = os.environ.get("API_TOKENS_FILE") or DEFAULT_TOKEN_FILE
     try:
-        remove_token(path, name)
+        change(path, argument)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"removed {name} from {path}; a running service refuses it within seconds", err=True)
+    return path
