@@ -103,8 +103,11 @@ def peer_gone(sock) -> bool:
     if sock is None or isinstance(sock, ssl.SSLSocket):  # no peek through TLS: a failed write tells
         return False
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+        # poll, not select: select refuses descriptors above 1023, which a process holding
+        # hundreds of streams reaches, and a refusal here would end a healthy stream.
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0)) and sock.recv(1, socket.MSG_PEEK) == b""
     except (OSError, ValueError):
         return True
 

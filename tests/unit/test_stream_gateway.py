@@ -168,3 +168,25 @@ def test_without_a_stream_role_to_point_at_the_api_role_says_where_streams_live(
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         connect(served)
     assert refused.value.status_code == 421
+
+
+def test_an_open_socket_past_descriptor_1023_is_not_taken_for_a_gone_client():
+    # A stream role with hundreds of streams holds descriptors past select()'s limit.
+    import os
+    import resource
+    import socket
+
+    from inventory.stream.views import peer_gone
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] <= 2000:
+        pytest.skip("the descriptor limit is too low to place a socket past 1023")
+    ours, theirs = socket.socketpair()
+    high = os.dup2(ours.fileno(), 2000)
+    far = socket.socket(fileno=high)
+    try:
+        assert peer_gone(far) is False  # open, nothing sent
+        theirs.close()
+        assert peer_gone(far) is True  # the other end closed
+    finally:
+        for sock in (far, ours, theirs):
+            sock.close()
