@@ -55,6 +55,22 @@ class Config:
     REFRESH_LEASE_SECONDS: int = 30
     INSTANCE_ID: str = ""  # empty: hostname-pid-random
 
+    # Cross-checked prices (issue 22; docs/configuration.md "Cross-checked prices"): every
+    # CROSSCHECK_INTERVAL_SECONDS the lease holder compares each mapped asset's price with
+    # the exchange's (one call for every pair, weight 4 of Binance's 6,000/minute); a second
+    # price older than CROSSCHECK_MAX_AGE_SECONDS is not compared (secondary_stale). Pairs are
+    # mapped from CoinGecko's tickers of CROSSCHECK_EXCHANGE every CROSSCHECK_PAIRS_HOURS.
+    CROSSCHECK_ENABLED: bool = True
+    CROSSCHECK_INTERVAL_SECONDS: int = 60
+    CROSSCHECK_MAX_AGE_SECONDS: int = 180
+    CROSSCHECK_EXCHANGE: str = "binance"
+    CROSSCHECK_PAIRS_HOURS: float = 24.0
+    BINANCE_API_URL: str = "https://api.binance.com"
+    BINANCE_TIMEOUT_SECONDS: float = 5.0
+    BINANCE_RETRIES: int = 2
+    # The client's own ceiling: 6 calls (weight 24) a minute is 0.4% of Binance's published 6,000.
+    BINANCE_CALLS_PER_MINUTE: int = 6
+
     # Categories (issue 12): CoinGecko category membership, refreshed by the
     # price lease's holder every CATEGORY_REFRESH_HOURS (0: never); at most
     # CATEGORY_MAX_PAGES pages of 250 per CoinGecko category a run.

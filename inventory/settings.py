@@ -23,6 +23,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     from .services.health import WatchedAssets
 
     WatchedAssets.parse(config.HEALTH_TOP_ASSETS)
+    if config.CROSSCHECK_ENABLED and config.CROSSCHECK_INTERVAL_SECONDS < 1:
+        raise ValueError("CROSSCHECK_INTERVAL_SECONDS: must be 1 or more while CROSSCHECK_ENABLED is on")
     return config
 
 

@@ -18,6 +18,9 @@ os.environ.update(
     AWS_DEFAULT_REGION="us-west-2",
 )
 os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+# The second price source is never the internet either: a closed loopback port unless a
+# test points it at the Binance fake (every service a test starts inherits this).
+os.environ["BINANCE_API_URL"] = "http://127.0.0.1:9"
 
 from moto import mock_aws  # noqa: E402
 
@@ -58,6 +61,7 @@ def config() -> Config:
         # Health pings and scrapes ping the source: never the internet from a test
         # (a closed loopback port; tests that need an answer point it at the fake).
         COINGECKO_API_URL="http://127.0.0.1:9/api/v3",
+        BINANCE_API_URL="http://127.0.0.1:9",
         API_TOKENS=json.dumps([{"name": "test-admin", "scopes": ["assets:admin"], "hash": hash_token(ADMIN_TOKEN)}]),
     )
 

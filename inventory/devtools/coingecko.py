@@ -12,9 +12,16 @@ Standalone (benchmarks)::
 
     python -m inventory.devtools.coingecko --port 8765 --coins 10000
 
+    python -m inventory.devtools.coingecko --port 8765 --binance-port 8766   # and a FakeBinance
+
 Serves ``/api/v3/ping``, ``/api/v3/coins/markets`` (with the ``category=``
-filter), ``/api/v3/coins/categories/list`` and
-``/api/v3/coins/{id}/market_chart`` (the ``/api/v3`` prefix is optional).
+filter), ``/api/v3/coins/categories/list``,
+``/api/v3/coins/{id}/market_chart`` and ``/api/v3/exchanges/{id}/tickers``
+(the ``/api/v3`` prefix is optional).  The last serves, 100 a page and
+``coin_ids=`` filtered, the pairs of an exchange fake attached with
+``attach_exchange`` (a ``FakeBinance``, ``inventory/devtools/binance.py``,
+attaches itself as ``binance``), at that exchange's own prices: how a second
+price source's tickers map to CoinGecko coin ids.
 Category membership is deterministic: the seeded real coins are in the
 CoinGecko categories of their hand labels (inventory/data/seed_catalog.json),
 other coins in at most one category chosen by a hash of their id.
@@ -34,8 +41,9 @@ puts the coins of ``levels`` at their recorded price, market cap, volume and
 Without ``levels`` and ``tick_seconds`` nothing of this happens: the catalog
 and ``tick()`` are what the tests have always had.
 
-Faults (``set_fault``) apply to *every* request, whatever its path, and each
-request consumes one unit of ``count``.  Faults that only make sense for a
+Faults (``set_fault``) apply to *every* request, whatever its path (but not
+to an attached exchange's own API, which has its own), and each request
+consumes one unit of ``count``.  Faults that only make sense for a
 list endpoint (``object``, ``bad_rows``) change ``/coins/markets`` only; on
 other paths they are consumed but the answer is normal.
 """
@@ -43,6 +51,7 @@ other paths they are consumed but the answer is normal.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import re
@@ -52,14 +61,18 @@ import sys
 import threading
 import time
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from socketserver import TCPServer
+from typing import TYPE_CHECKING, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-__all__ = ["FakeCoinGecko", "generate_catalog", "reference_levels", "pegged_ids", "dumps", "FAULTS"]
+if TYPE_CHECKING:
+    from .binance import FakeBinance
+
+__all__ = ["FAULTS", "FakeCoinGecko", "dumps", "generate_catalog", "pegged_ids", "reference_levels"]
 
 FAULTS = frozenset(
     {"429", "500", "502", "503", "slow", "truncated", "html", "object", "bad_rows", "401"}
@@ -149,12 +162,12 @@ def dumps(obj) -> str:
 # --------------------------------------------------------------------------
 
 def _iso(dt: datetime) -> str:
-    dt = dt.astimezone(timezone.utc)
+    dt = dt.astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def _iso_now() -> str:
-    return _iso(datetime.now(timezone.utc))
+    return _iso(datetime.now(UTC))
 
 
 def _is_num(v) -> bool:
@@ -164,6 +177,19 @@ def _is_num(v) -> bool:
 def _unit(d: Decimal) -> Decimal:
     """The smallest step at the precision of ``d`` (at least cents)."""
     return Decimal(1).scaleb(min(d.as_tuple().exponent, -2))
+
+
+def _plain(d: Decimal) -> Decimal:
+    """``d`` without trailing zeros, never in exponent form for a whole number (87000, not 8.7E+4)."""
+    d = d.normalize()
+    return d.quantize(Decimal(1)) if d.as_tuple().exponent > 0 else d
+
+
+def _significant(d: Decimal, digits: int = 8) -> Decimal:
+    """``d`` rounded to ``digits`` significant digits, as CoinGecko's converted figures are."""
+    if not d:
+        return Decimal(0)
+    return _plain(d.quantize(Decimal(1).scaleb(d.adjusted() - digits + 1)))
 
 
 def _moved(price: Decimal, step: Decimal, digits: int = 4) -> Decimal:
@@ -298,7 +324,7 @@ def _make_row(ident: dict, rank, rng: random.Random, now: str, level: dict | Non
     else:
         high = low = change = ath = atl = ath_pct = atl_pct = None
     mc_change = None if unranked else (Decimal(market_cap) * mc_pct / (100 + mc_pct)).quantize(Decimal("0.01"))
-    epoch = datetime(2013, 4, 28, tzinfo=timezone.utc)
+    epoch = datetime(2013, 4, 28, tzinfo=UTC)
     atl_date = epoch + timedelta(days=rng.randint(0, 2500), seconds=rng.randint(0, 86399))
     ath_date = atl_date + timedelta(days=rng.randint(1, 1500), seconds=rng.randint(0, 86399),
                                     milliseconds=rng.randint(0, 999))
@@ -515,7 +541,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, addr, handler, fake: "FakeCoinGecko"):
+    def __init__(self, addr, handler, fake: _FakeServer):
         self.fake = fake
         self.conns: set = set()
         self.conns_lock = threading.Lock()
@@ -539,12 +565,11 @@ class _Server6(_Server):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API
-    server_version = "FakeCoinGecko/1.0"
     sys_version = ""
     timeout = 300
 
     def version_string(self):
-        return self.server_version
+        return self.server.fake.server_version
 
     def setup(self):
         super().setup()
@@ -576,7 +601,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
 
     def _serve(self, head: bool = False, method_not_allowed: bool = False):
-        fake: FakeCoinGecko = self.server.fake
+        fake: _FakeServer = self.server.fake
         started = time.time()
         split = urlsplit(self.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
@@ -597,7 +622,7 @@ class _Handler(BaseHTTPRequestHandler):
                 ctype = "text/html; charset=utf-8"
             if fault is not None and fault[0] == "truncated":
                 data = data[: len(data) // 2]
-        except Exception as exc:  # a bug in the fake: answer 500, keep serving
+        except Exception as exc:  # noqa: BLE001 - a bug in the fake: answer 500, keep serving
             import traceback
             traceback.print_exc()
             status, extra = 500, []
@@ -609,7 +634,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "max-age=30, public")
+        if fake.cache_control:
+            self.send_header("Cache-Control", fake.cache_control)
         for k, v in extra:
             self.send_header(k, v)
         self.end_headers()
@@ -618,41 +644,32 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _CHART_RE = re.compile(r"^/coins/([^/]+)/market_chart$")
+_TICKERS_RE = re.compile(r"^/exchanges/([^/]+)/tickers$")
+TICKERS_PER_PAGE = 100  # what /exchanges/{id}/tickers gives a page, whatever is asked
+_UNIT_COINS = {"bitcoin": "btc", "ethereum": "eth"}  # converted_last/converted_volume units besides usd
 
 
-class FakeCoinGecko:
-    """A CoinGecko v3 compatible HTTP server on localhost.
+class _FakeServer:
+    """What every local fake API shares: an HTTP server on its own thread
+    (``start``/``stop``, a context manager, the same port again after a
+    restart), faults (``set_fault``) and a request log (``requests``,
+    ``count``, ``reset_log``).
 
-    ``coins`` is the live catalog (list of market rows); mutate it only while
-    holding ``lock``, or use ``set_price``/``tick``/``walk``.  The rows passed in are
-    copied (shallowly), so one generated catalog can feed several fakes.
-
-    ``tick_seconds`` (optional): while the fake is started, a daemon thread
-    calls ``walk()`` every that many seconds; ``stop()`` ends it.  ``pegged``:
-    coin ids ``walk()`` moves like stablecoins (``pegged_ids(levels)``).
+    A subclass answers with ``_respond(path, query, headers, fault)`` ->
+    ``(status, extra_headers, "json"|"html", body)`` and names the faults it
+    knows in ``faults``.  Each fake has its own faults and log, so one source
+    can fail while another answers.
     """
 
-    def __init__(self, coins: list[dict] | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 tick_seconds: float | None = None, pegged=()):
-        if tick_seconds is not None and not tick_seconds > 0:
-            raise ValueError("tick_seconds must be > 0 or None")
-        self.tick_seconds = tick_seconds
-        self.pegged = frozenset(pegged)
-        self._walks: dict[str, dict] = {}  # coin id -> where its walk started (see walk())
-        self._ticker: threading.Thread | None = None
-        self._ticker_stop = threading.Event()
+    faults: frozenset = FAULTS
+    server_version = "FakeCoinGecko/1.0"
+    cache_control: str | None = "max-age=30, public"
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0):
         self.lock = threading.RLock()
-        self.coins: list[dict] = [dict(r) for r in (generate_catalog(100) if coins is None else coins)]
         self.requests: list[dict] = []
-        self.require_key: str | None = None
         self.host = host
         self._fault: tuple | None = None  # (name, remaining|None, retry_after|None, delay)
-        self._rng = random.Random(0x5EED)
-        self._seeded = _seeded_memberships()
-        self.memberships: dict[str, tuple[str, ...]] = {}  # coin id -> category ids, over the defaults
-        # The real API has answered category queries with 50 rows a page whatever
-        # per_page said; set this to mimic it (None: per_page is obeyed).
-        self.category_page_size: int | None = None
         self._thread: threading.Thread | None = None
         self._server: _Server | None = None
         self._port = port
@@ -669,39 +686,22 @@ class FakeCoinGecko:
         return self._port
 
     @property
-    def url(self) -> str:
+    def _origin(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self._port}{API_PREFIX}"
+        return f"http://{host}:{self._port}"
 
-    def start(self) -> "FakeCoinGecko":
+    def start(self) -> Self:
         if self._thread is not None and self._thread.is_alive():
             return self
         if self._server is None:  # restarted after stop(): same port
             self._bind()
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.1},
-                                        name=f"FakeCoinGecko:{self._port}", daemon=True)
+                                        name=f"{type(self).__name__}:{self._port}", daemon=True)
         self._thread.start()
-        if self.tick_seconds and (self._ticker is None or not self._ticker.is_alive()):
-            self._ticker_stop = threading.Event()
-            self._ticker = threading.Thread(target=self._tick_every, args=(self.tick_seconds, self._ticker_stop),
-                                            name=f"FakeCoinGecko-ticker:{self._port}", daemon=True)
-            self._ticker.start()
         return self
 
-    def _tick_every(self, seconds: float, stopped: threading.Event) -> None:
-        while not stopped.wait(seconds):
-            try:
-                self.walk()
-            except Exception:  # a bug in the walk: say so, keep ticking
-                import traceback
-                traceback.print_exc()
-
     def stop(self) -> None:
-        ticker, self._ticker = self._ticker, None
-        if ticker is not None:
-            self._ticker_stop.set()
-            ticker.join(timeout=5)
         server, thread = self._server, self._thread
         if server is None:
             return
@@ -721,18 +721,133 @@ class FakeCoinGecko:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> "FakeCoinGecko":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     def __del__(self):
-        try:
+        with contextlib.suppress(Exception):  # at interpreter exit anything may be gone already
             if self._server is not None and self._thread is None:
                 self._server.server_close()
-        except Exception:
-            pass
+
+    # -- faults and log ------------------------------------------------------
+    def set_fault(self, fault: str | None, *, count: int | None = None,
+                  retry_after: int | None = None, delay: float = 0.0) -> None:
+        """Answer the next ``count`` requests (every one if None) with ``fault``;
+        ``None`` or ``count=0`` clears it.  ``retry_after`` is sent as a
+        ``Retry-After`` header where the fault has one, ``delay`` is how long
+        ``slow`` waits before answering."""
+        if fault is not None and fault not in self.faults:
+            raise ValueError(f"unknown fault {fault!r}; expected one of {sorted(self.faults)}")
+        if count is not None and count < 0:
+            raise ValueError("count must be >= 0 or None")
+        with self.lock:
+            if fault is None or count == 0:
+                self._fault = None
+            else:
+                self._fault = (fault, count, retry_after, float(delay))
+
+    def _take_fault(self):
+        with self.lock:
+            f = self._fault
+            if f is None:
+                return None
+            name, remaining, retry_after, delay = f
+            if remaining is not None:
+                remaining -= 1
+                self._fault = None if remaining <= 0 else (name, remaining, retry_after, delay)
+            return (name, retry_after, delay)
+
+    def _log(self, entry: dict) -> None:
+        with self.lock:
+            self.requests.append(entry)
+
+    def count(self, path_suffix: str) -> int:
+        """Requests so far whose path ends with ``path_suffix`` (a trailing / ignored)."""
+        with self.lock:
+            return sum(1 for r in self.requests
+                       if r["path"].endswith(path_suffix) or r["path"].rstrip("/").endswith(path_suffix))
+
+    def reset_log(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+    def _respond(self, raw_path: str, query: dict, headers: dict, fault):
+        raise NotImplementedError
+
+
+class FakeCoinGecko(_FakeServer):
+    """A CoinGecko v3 compatible HTTP server on localhost.
+
+    ``coins`` is the live catalog (list of market rows); mutate it only while
+    holding ``lock``, or use ``set_price``/``tick``/``walk``.  The rows passed in are
+    copied (shallowly), so one generated catalog can feed several fakes.
+
+    ``tick_seconds`` (optional): while the fake is started, a daemon thread
+    calls ``walk()`` every that many seconds; ``stop()`` ends it.  ``pegged``:
+    coin ids ``walk()`` moves like stablecoins (``pegged_ids(levels)``).
+
+    ``attach_exchange`` (``FakeBinance`` does it itself) serves an exchange's
+    pairs at ``/exchanges/{id}/tickers``, as CoinGecko maps exchange tickers
+    to its coin ids.
+    """
+
+    def __init__(self, coins: list[dict] | None = None, *, host: str = "127.0.0.1", port: int = 0,
+                 tick_seconds: float | None = None, pegged=()):
+        if tick_seconds is not None and not tick_seconds > 0:
+            raise ValueError("tick_seconds must be > 0 or None")
+        self.tick_seconds = tick_seconds
+        self.pegged = frozenset(pegged)
+        self._walks: dict[str, dict] = {}  # coin id -> where its walk started (see walk())
+        self._ticker: threading.Thread | None = None
+        self._ticker_stop = threading.Event()
+        self.coins: list[dict] = [dict(r) for r in (generate_catalog(100) if coins is None else coins)]
+        self.require_key: str | None = None
+        self._rng = random.Random(0x5EED)
+        self._seeded = _seeded_memberships()
+        self.memberships: dict[str, tuple[str, ...]] = {}  # coin id -> category ids, over the defaults
+        # The real API has answered category queries with 50 rows a page whatever
+        # per_page said; set this to mimic it (None: per_page is obeyed).
+        self.category_page_size: int | None = None
+        self.exchanges: dict[str, FakeBinance] = {}  # exchange id -> exchange (attach_exchange)
+        super().__init__(host=host, port=port)
+
+    # -- lifecycle ---------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self._origin + API_PREFIX
+
+    def start(self) -> Self:
+        super().start()
+        if self.tick_seconds and (self._ticker is None or not self._ticker.is_alive()):
+            self._ticker_stop = threading.Event()
+            self._ticker = threading.Thread(target=self._tick_every, args=(self.tick_seconds, self._ticker_stop),
+                                            name=f"FakeCoinGecko-ticker:{self._port}", daemon=True)
+            self._ticker.start()
+        return self
+
+    def _tick_every(self, seconds: float, stopped: threading.Event) -> None:
+        while not stopped.wait(seconds):
+            try:
+                self.walk()
+            except Exception:  # noqa: BLE001 - a bug in the walk: say so, keep ticking
+                import traceback
+                traceback.print_exc()
+
+    def stop(self) -> None:
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            self._ticker_stop.set()
+            ticker.join(timeout=5)
+        super().stop()
+
+    def attach_exchange(self, exchange_id: str, exchange: FakeBinance) -> None:
+        """Serve ``exchange``'s listed pairs at ``/exchanges/{exchange_id}/tickers``
+        (replacing any exchange attached under that id)."""
+        with self.lock:
+            self.exchanges[exchange_id] = exchange
 
     # -- catalog -----------------------------------------------------------
     def set_price(self, coin_id: str, price, last_updated: str | None = None) -> None:
@@ -771,7 +886,7 @@ class FakeCoinGecko:
 
     def walk(self) -> None:
         """One step of a random walk, what ``tick_seconds`` repeats: every
-        numeric price moves 0.1% to 1% (a ``pegged`` coin 0.001% to 0.01%,
+        numeric price moves 0.01% to 0.2% (a ``pegged`` coin 0.001% to 0.01%,
         with 6 significant digits), drawn back toward the price its walk
         started from as it strays, so hours of steps stay near the reference
         level.  The market cap follows (price x circulating supply), as do the
@@ -803,7 +918,8 @@ class FakeCoinGecko:
         drift = price / start["price"] - 1
         p_down = min(max(Decimal("0.5") + drift * (1000 if pegged else 5), Decimal("0.05")), Decimal("0.95"))
         down = Decimal(self._rng.randint(0, 9999)) / 10000 < p_down
-        size = Decimal(self._rng.randint(1, 10) if pegged else self._rng.randint(10, 100)).scaleb(-5 if pegged else -4)
+        # about what a large coin moves in 20 s: a second source read a minute apart stays close
+        size = Decimal(self._rng.randint(1, 10) if pegged else self._rng.randint(1, 20)).scaleb(-5 if pegged else -4)
         new = _moved(price, -size if down else size, 6 if pegged else 4)
         row["current_price"] = new
         if _is_num(row.get("high_24h")):
@@ -835,42 +951,9 @@ class FakeCoinGecko:
                 row[mark], row[f"{mark}_date"], level = new, now, new
             row[f"{mark}_change_percentage"] = ((new - level) / level * 100).quantize(Decimal("0.00001"))
 
-    # -- faults and log ------------------------------------------------------
-    def set_fault(self, fault: str | None, *, count: int | None = None,
-                  retry_after: int | None = None, delay: float = 0.0) -> None:
-        if fault is not None and fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; expected one of {sorted(FAULTS)}")
-        if count is not None and count < 0:
-            raise ValueError("count must be >= 0 or None")
-        with self.lock:
-            if fault is None or count == 0:
-                self._fault = None
-            else:
-                self._fault = (fault, count, retry_after, float(delay))
-
-    def _take_fault(self):
-        with self.lock:
-            f = self._fault
-            if f is None:
-                return None
-            name, remaining, retry_after, delay = f
-            if remaining is not None:
-                remaining -= 1
-                self._fault = None if remaining <= 0 else (name, remaining, retry_after, delay)
-            return (name, retry_after, delay)
-
-    def _log(self, entry: dict) -> None:
-        with self.lock:
-            self.requests.append(entry)
-
+    # -- log -----------------------------------------------------------------
     def count(self, path_suffix: str = "/coins/markets") -> int:
-        with self.lock:
-            return sum(1 for r in self.requests
-                       if r["path"].endswith(path_suffix) or r["path"].rstrip("/").endswith(path_suffix))
-
-    def reset_log(self) -> None:
-        with self.lock:
-            self.requests.clear()
+        return super().count(path_suffix)
 
     def categories_of(self, coin_id: str) -> tuple[str, ...]:
         with self.lock:
@@ -920,6 +1003,9 @@ class FakeCoinGecko:
         m = _CHART_RE.match(path)
         if m:
             return self._market_chart(m.group(1), query)
+        m = _TICKERS_RE.match(path)
+        if m:
+            return self._exchange_tickers(m.group(1), query)
         return 404, [], "json", {"error": "Not Found"}
 
     def _markets(self, q: dict, fault):
@@ -1051,6 +1137,61 @@ class FakeCoinGecko:
                     vols.append([ts, Decimal(vol) if last else (Decimal(vol) * fv).quantize(Decimal(1))])
         return 200, [], "json", {"prices": prices, "market_caps": caps, "total_volumes": vols}
 
+    def _exchange_tickers(self, exchange_id: str, q: dict):
+        """An attached exchange's pairs as CoinGecko maps them to its coins, from the
+        exchange's own prices at this moment (so both sources agree on them)."""
+        with self.lock:
+            exchange = self.exchanges.get(exchange_id)
+        if exchange is None:
+            return 404, [], "json", {"error": "exchange not found"}
+        try:
+            page = int(q.get("page") or 1)
+        except ValueError:
+            return 400, [], "json", {"error": "invalid page"}
+        if page < 1:
+            return 400, [], "json", {"error": "page must be 1 or more"}
+        wanted = {s.strip().lower() for s in (q.get("coin_ids") or "").split(",") if s.strip()}
+        # never hold our lock while the exchange reads our prices (it takes it itself)
+        quotes = [x for x in exchange.quotes() if not wanted or x.listing.coin_id in wanted]
+        quotes = quotes[(page - 1) * TICKERS_PER_PAGE: page * TICKERS_PER_PAGE]
+        with self.lock:  # what converted_* is also given in
+            units = {_UNIT_COINS[cid]: Decimal(row["current_price"]) for row in self.coins
+                     if (cid := row.get("id")) in _UNIT_COINS and _is_num(row.get("current_price"))
+                     and row["current_price"] > 0}
+        stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
+        market = {"name": exchange.name, "identifier": exchange_id, "has_trading_incentive": False}
+
+        def converted(value_usd: Decimal, whole_usd: bool = False) -> dict:
+            out = {unit: _significant(value_usd / px) for unit, px in units.items()}
+            out["usd"] = int(value_usd) if whole_usd else _significant(value_usd)
+            return out
+
+        tickers = []
+        for x in quotes:
+            listing = x.listing
+            tickers.append({
+                "base": listing.base,
+                "target": listing.target,
+                "market": dict(market),
+                "last": _plain(x.price),
+                "volume": _plain(x.volume),
+                "converted_last": converted(x.usd),
+                "converted_volume": converted(x.volume_usd, whole_usd=True),
+                "trust_score": "green",
+                "bid_ask_spread_percentage": x.spread_pct,
+                "timestamp": stamp,
+                "last_traded_at": stamp,
+                "last_fetch_at": stamp,
+                "is_anomaly": False,
+                "is_stale": False,
+                "trade_url": exchange.trade_url(listing),
+                "token_info_url": None,
+                "coin_id": listing.coin_id,
+                "target_coin_id": listing.target_coin_id,
+                "coin_mcap_usd": x.coin_mcap_usd,
+            })
+        return 200, [], "json", {"name": exchange.name, "tickers": tickers}
+
 
 # --------------------------------------------------------------------------
 # Standalone
@@ -1067,6 +1208,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tick", type=float, default=0.0, metavar="SECONDS",
                    help="move all prices every SECONDS (0 = never)")
     p.add_argument("--require-key", help="answer 401 unless this API key is sent")
+    p.add_argument("--binance-port", type=int, default=0, metavar="PORT",
+                   help="also serve a FakeBinance of these coins on PORT (0 = off)")
     args = p.parse_args(argv)
 
     base = None
@@ -1083,14 +1226,23 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    binance = None
+    if args.binance_port:
+        from .binance import FakeBinance
+        binance = FakeBinance(fake, host=args.host, port=args.binance_port)
     fake.start()
     print(f"FakeCoinGecko serving {len(fake.coins)} coins at {fake.url}", flush=True)
+    if binance is not None:
+        binance.start()
+        print(f"FakeBinance serving {len(binance.listings)} pairs at {binance.url}", flush=True)
     try:
         wait = args.tick if args.tick > 0 else 0.5
         while not stop.wait(wait):
             if args.tick > 0:
                 fake.tick()
     finally:
+        if binance is not None:
+            binance.stop()
         fake.stop()
     return 0
 

@@ -2,7 +2,7 @@
 role's gunicorn on BIND (:8002) and the stream role's on STREAM_BIND (:8012).
 
 Any of them failing to start, or stopping, stops them all with one line naming its variable;
-Ctrl-C stops the gunicorns and the DynamoDB Local (and demo price source) this started.
+Ctrl-C stops the gunicorns and the DynamoDB Local (and demo price sources) this started.
 """
 
 from __future__ import annotations
@@ -66,6 +66,17 @@ def start_demo_source(env: dict):
                          tick_seconds=tick, pegged=pegged_ids(levels)).start()
 
 
+def start_demo_exchange(coingecko):
+    """A local Binance emulator over the demo's CoinGecko emulator: the second price source.
+
+    Its pairs (the top coins against USDT) are priced from the same catalog at the moment of each
+    request, so they follow the same walk and the cross-check between the two sources agrees.
+    """
+    from .binance import FakeBinance
+
+    return FakeBinance(coingecko).start()
+
+
 def demo_tick_seconds(env) -> float:
     """DEMO_TICK_SECONDS, else 20 s, or half the refresh interval when that is shorter."""
     raw = env.get("DEMO_TICK_SECONDS")
@@ -101,7 +112,7 @@ def main() -> int:
 
 
 def run(env: dict) -> int:
-    local = demo = None
+    local = demo = exchange = None
     env.setdefault("API_TOKENS_FILE", str(REPO / ".local" / "tokens.json"))
     api = Role("the API", "BIND", env.get("BIND", "0.0.0.0:8002"), {})
     streams = Role("the live stream", "STREAM_BIND", env.get("STREAM_BIND", "0.0.0.0:8012"), {"STREAM_ROLE": "1"})
@@ -121,6 +132,10 @@ def run(env: dict) -> int:
             print(f"demo: prices from the local CoinGecko emulator at {demo.url} (late-2025 levels, a small "
                   "random step every few seconds; not market data)",
                   flush=True)
+            exchange = start_demo_exchange(demo)
+            env["BINANCE_API_URL"] = exchange.url
+            print(f"demo: second source from the local Binance emulator at {exchange.url} (its pairs "
+                  "priced from the same emulated market)", flush=True)
         elif not source_reachable(env.get("COINGECKO_API_URL") or "https://api.coingecko.com/api/v3"):
             print("CoinGecko is not reachable from here: assets get no price, so lists (tradable=true) are "
                   "empty; `make demo` serves made-up prices from a local emulator", flush=True)
@@ -128,7 +143,7 @@ def run(env: dict) -> int:
               "`.venv/bin/flask --app wsgi create-token NAME --scope assets:write --write`; it works within seconds)", flush=True)
         flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
         for command in ("migrate", "seed"):
-            if subprocess.run([*flask, command], env=env, cwd=REPO).returncode:
+            if subprocess.run([*flask, command], check=False, env=env, cwd=REPO).returncode:
                 return 1  # the command printed its one-line reason
         # Two gunicorns: the API, and the live stream's role, so streams never hold request threads.
         for role in (api, streams):
@@ -148,6 +163,8 @@ def run(env: dict) -> int:
         for process in started:
             process.wait()
         local_run.forget()
+        if exchange:
+            exchange.stop()
         if demo:
             demo.stop()
         if local:

@@ -9,6 +9,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+from .pricecheck import (
+    OPERATOR_SOURCE,
+    PRIMARY_SOURCE,
+    CheckStatus,
+    PriceCheck,
+    SourcePrice,
+    default_band,
+)
+
 ASSET_ID_RE = re.compile(r"^[A-Z0-9]{1,10}$")
 CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
@@ -108,6 +117,14 @@ class Asset:
     # (jobs/sparklines.py). Not part of the version: no operator changes them.
     sparkline_7d: tuple[Decimal, ...] = ()
     sparkline_until: datetime | None = None
+    # Cross-checked prices (domain/pricecheck.py). `price_source` is set only while the price
+    # came from the second source (a CoinGecko outage); None: the primary's (or the operator's).
+    price_source: str | None = None
+    price_check: PriceCheck | None = None  # the last check of the price; None: never checked
+    price_band_bps: int | None = None  # an operator's band for the check; None: default_band
+    # When the primary last gave the market figures (cap, supply, ATH): their own age while
+    # the price comes from the second source.
+    market_as_of: datetime | None = None
 
     def max_age(self, default_seconds: int) -> int:
         """This asset's staleness bound: its own, else the service's `default_seconds`."""
@@ -134,6 +151,27 @@ class Asset:
             and self.current_price is not None
             and not self.price_stale(now, max_age_seconds)
         )
+
+    @property
+    def band_bps(self) -> int:
+        """The band this asset's price check is judged against: the operator's, else its default."""
+        if self.price_band_bps is not None:
+            return self.price_band_bps
+        return default_band(self.categories or ((self.category,) if self.category else ()), self.market_cap_rank)
+
+    @property
+    def source_of_price(self) -> str:
+        """Where the current price came from: the second source's name, coingecko, or operator."""
+        return self.price_source or (PRIMARY_SOURCE if self.coingecko_id else OPERATOR_SOURCE)
+
+    def check(self) -> PriceCheck:
+        """The price's check as served: the stored one, else single_source (nothing compared it)."""
+        if self.price_check is not None:
+            return self.price_check
+        sources = ()
+        if self.current_price is not None and self.last_price_update is not None:
+            sources = (SourcePrice(self.source_of_price, self.current_price, self.last_price_update),)
+        return PriceCheck(CheckStatus.SINGLE_SOURCE, sources, None, self.band_bps, None)
 
     def replace(self, **changes) -> "Asset":
         return dataclasses.replace(self, **changes)

@@ -17,11 +17,13 @@ from ..domain import (
     RefreshState,
     utcnow,
 )
+from ..domain.pricecheck import PRIMARY_SOURCE, SourcePrice
 from ..source.client import CoinGeckoClient
 from ..source.rows import match_rows
 from ..store import AssetStore, RefreshStateStore
 from ..store.dynamo import LeaseLost, count_calls
 from ..store.prices import PriceStore, PriceUpdate
+from .crosscheck import recheck
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ def refresh_prices(
     clock: Callable[[], datetime] = utcnow,
     fence: Fence | None = None,
     state: RefreshStateStore | None = None,
+    check_max_age: float | None = None,
 ) -> RefreshReport:
     """Fetch market pages, write changed figures (never operator fields), record the outcome.
 
@@ -81,14 +84,16 @@ def refresh_prices(
     is recorded in the refresh state for /health/detailed; it is not raised.
     `fence` (from the lease) joins every write, so an instance that lost the
     lease mid-refresh writes nothing more. `state` defaults to the refresh state
-    in the asset store's table.
+    in the asset store's table. `check_max_age` (cross-checks on): every new price
+    is checked against the second price its asset's last check had, if not older
+    than that (jobs/crosscheck.py recheck); None: stored checks are dropped.
     """
     state = state or RefreshStateStore(store.client, store.table_name)
     report = RefreshReport()
     started, began = clock(), time.perf_counter()
     with count_calls(store.client) as calls:
         try:
-            _refresh(client, store, prices, pages, started, report, fence)
+            _refresh(client, store, prices, pages, started, report, fence, check_max_age)
         except InventoryError as exc:
             report.error = str(exc)
             log.warning("price refresh failed: %s", exc)
@@ -102,7 +107,7 @@ def refresh_prices(
     return report
 
 
-def _refresh(client, store, prices, pages, now, report: RefreshReport, fence) -> None:
+def _refresh(client, store, prices, pages, now, report: RefreshReport, fence, check_max_age) -> None:
     existing = list(store.iter_all())
     fetch = client.fetch_markets(pages)
     report.source_calls = fetch.calls
@@ -115,11 +120,14 @@ def _refresh(client, store, prices, pages, now, report: RefreshReport, fence) ->
     for row, current in matched.known:
         # Market figures and the source's catalog facts (image), never an operator field.
         changes = {k: v for k, v in row.linked_facts().items() if getattr(current, k) != v}
+        # The second source stood in during an outage: CoinGecko's price takes over, whatever its time.
+        stood_in = current.price_source is not None
         if not changes:
             report.unchanged += 1
-        elif current.last_price_update and row.market["last_price_update"] < current.last_price_update:
+        elif not stood_in and current.last_price_update and row.market["last_price_update"] < current.last_price_update:
             report.skipped["older_than_stored"] += 1
         else:
+            changes.update(_provenance(current, row, now, check_max_age))
             updates.append(
                 PriceUpdate(
                     asset_id=current.asset_id,
@@ -155,6 +163,22 @@ def _refresh(client, store, prices, pages, now, report: RefreshReport, fence) ->
         if a.status is AssetStatus.ACTIVE and a.current_price is not None and a.last_price_update
     ]
     report.oldest_price_at = min(priced_times, default=None)
+
+
+def _provenance(current: Asset, row, now: datetime, check_max_age: float | None) -> dict:
+    """What a new primary price also writes: its source (the primary's), the market figures' time,
+    and its check against the second price the asset's last check had."""
+    priced_at = row.market["last_price_update"]
+    out = {"price_source": None} if current.price_source is not None else {}
+    if current.market_as_of != priced_at:
+        out["market_as_of"] = priced_at
+    check = None
+    if check_max_age is not None and row.market["current_price"] is not None:
+        primary = SourcePrice(PRIMARY_SOURCE, row.market["current_price"], priced_at)
+        check = recheck(current, primary, now, check_max_age)
+    if check != current.price_check:
+        out["price_check"] = check
+    return out
 
 
 def _record_state(state: RefreshStateStore, client: CoinGeckoClient, now: datetime, report: RefreshReport) -> None:

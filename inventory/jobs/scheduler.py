@@ -14,7 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..config import Config
 from ..domain import Fence, InventoryError, Lease, utcnow
-from ..source import client_from_config
+from ..source import client_from_config, exchange_from_config
 from ..store import (
     AssetStore,
     CandleStore,
@@ -25,11 +25,13 @@ from ..store import (
     RefreshStateStore,
     make_client,
 )
+from ..store.crosscheck import CrossCheckStore
 from ..store.dynamo import LeaseLost, instrument
 from ..telemetry.logs import configure_logging
 from ..telemetry.metrics import InventoryMetrics, RefreshMetrics
 from . import categories as category_job
 from .candles import RollupReport, roll_up_days
+from .crosscheck import CrossCheckReport, crosscheck_prices
 from .process import instance_id
 from .recommend import recommend
 from .refresh import RefreshReport, refresh_prices
@@ -39,10 +41,11 @@ log = logging.getLogger(__name__)
 
 JOB_ID = "refresh-prices"
 HISTORY_JOB_ID = "history-rollup"
+CROSSCHECK_JOB_ID = "crosscheck-prices"
 
 
 def build_refresher(
-    config: Config, metrics: RefreshMetrics | None = None, dynamodb=None, source=None
+    config: Config, metrics: RefreshMetrics | None = None, dynamodb=None, source=None, on_failure=None
 ) -> Callable[..., RefreshReport]:
     """Wire the client and stores for refreshes in this process; return the job (fence optional)."""
     client = source or client_from_config(config, on_response=metrics.source_response if metrics else None)
@@ -65,12 +68,51 @@ def build_refresher(
             prices,
             pages=config.PRICE_REFRESH_PAGES,
             fence=fence,
+            check_max_age=config.CROSSCHECK_MAX_AGE_SECONDS if config.CROSSCHECK_ENABLED else None,
         )
         if metrics:
             metrics.record(report, client.breaker.state, started, report.oldest_price_at)
+        if not report.ok and on_failure is not None:
+            on_failure()  # the second source may stand in now, not an interval later
         return report
 
     return run
+
+
+def build_crosscheck_job(
+    config: Config, metrics: RefreshMetrics | None = None, dynamodb=None, coingecko=None, exchange=None
+) -> Callable[..., CrossCheckReport]:
+    """Wire the second source, the stores and the primary's state; return the check (fence optional)."""
+    source_name = config.CROSSCHECK_EXCHANGE
+    exchange = exchange or exchange_from_config(
+        config, on_response=(lambda path, status: metrics.exchange_response(source_name, path, status))
+        if metrics else None,
+    )
+    dynamodb = dynamodb or make_client(config, patient=True)
+    table = config.DYNAMODB_TABLE_NAME
+    feed = FeedStore(dynamodb, table, config.STREAM_FEED_RETENTION_SECONDS)
+    from ..readmodel.model import instance_seq, publish_commits
+
+    publish_commits(feed, instance_seq(config))
+    assets = AssetStore(dynamodb, table, config.DYNAMODB_WRITE_CONCURRENCY, feed)
+    prices = PriceStore(dynamodb, table, config.PRICE_HISTORY_DAYS, config.DYNAMODB_WRITE_CONCURRENCY, feed)
+    checks, primary = CrossCheckStore(dynamodb, table), RefreshStateStore(dynamodb, table)
+
+    def crosscheck(fence: Fence | None = None) -> CrossCheckReport:
+        report = crosscheck_prices(
+            exchange, assets, prices, checks,
+            exchange_id=config.CROSSCHECK_EXCHANGE,
+            max_age_seconds=config.CROSSCHECK_MAX_AGE_SECONDS,
+            primary_failing=lambda: primary.get().last_error is not None,
+            coingecko=coingecko,
+            pairs_max_age=timedelta(hours=config.CROSSCHECK_PAIRS_HOURS),
+            fence=fence,
+        )
+        if metrics:
+            metrics.record_crosscheck(report)
+        return report
+
+    return crosscheck
 
 
 def build_history_job(config: Config, dynamodb=None) -> Callable[..., RollupReport]:
@@ -188,15 +230,21 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
     instrument(dynamodb, InventoryMetrics(None).dynamodb_call)
     # One client for every job: its rate limiter spaces all calls to the source.
     source = client_from_config(config, on_response=metrics.source_response)
+    scheduler = BackgroundScheduler(timezone=timezone.utc)
+
+    def check_now():
+        # A failed refresh runs the cross-check at once (APScheduler keeps it to one run at a time).
+        if scheduler.get_job(CROSSCHECK_JOB_ID) is not None:
+            scheduler.modify_job(CROSSCHECK_JOB_ID, next_run_time=utcnow())
+
     refresher = LeasedRefresher(
         config,
         LeaseStore(dynamodb, config.DYNAMODB_TABLE_NAME),
         RefreshStateStore(dynamodb, config.DYNAMODB_TABLE_NAME),
-        build_refresher(config, metrics, dynamodb, source),
+        build_refresher(config, metrics, dynamodb, source, on_failure=check_now),
         instance_id(config),
         metrics,
     )
-    scheduler = BackgroundScheduler(timezone=timezone.utc)
     scheduler.add_job(
         refresher.heartbeat,
         "interval",
@@ -226,6 +274,18 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
         coalesce=True,
         max_instances=1,
     )
+    if config.CROSSCHECK_ENABLED:
+        scheduler.add_job(
+            while_leased(refresher, build_crosscheck_job(config, metrics, dynamodb, source)),
+            "interval",
+            id=CROSSCHECK_JOB_ID,
+            seconds=config.CROSSCHECK_INTERVAL_SECONDS,
+            # Soon after the first refresh, so a new instance shows checks within seconds.
+            next_run_time=utcnow() + timedelta(seconds=min(5, config.CROSSCHECK_INTERVAL_SECONDS)),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=config.CROSSCHECK_INTERVAL_SECONDS,
+        )
     if config.CATEGORY_REFRESH_HOURS > 0:
         scheduler.add_job(
             category_job.build_category_job(config, source, dynamodb, lambda: refresher.lease is not None),

@@ -19,6 +19,7 @@ from ..domain import (
     StatusChange,
     utcnow,
 )
+from ..domain.pricecheck import CrossCheckState
 from ..domain.search import SearchIndex, SearchQuery, SortKey, WalkOrders
 from ..readmodel.model import ReadModel, build_read_model
 from ..store import Stores
@@ -50,6 +51,7 @@ class HealthFacts:
     table_status: str
     refresh: RefreshState
     lease: Lease | None
+    crosscheck: CrossCheckState | None = None  # None: cross-checks are off
 
 
 class CatalogService:
@@ -145,10 +147,12 @@ class CatalogService:
         """
         self.model.check_store()  # its poller already found the store silent: no need to wait again
         stores = self._stores
+        config = self.config
         return HealthFacts(
             table_status=table_status(stores.client, stores.table_name),
             refresh=stores.refresh_state.get(),
             lease=stores.leases.current(),
+            crosscheck=stores.crosschecks.state(config.CROSSCHECK_EXCHANGE) if config.CROSSCHECK_ENABLED else None,
         )
 
     # -- operator writes ------------------------------------------------------

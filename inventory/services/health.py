@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..domain import Asset, AssetStatus, StoreError
+from ..domain.pricecheck import CheckStatus
 from ..domain.search import SearchIndex, SearchQuery
 
 _BY_RANK = SearchQuery()  # the default order: by rank
@@ -74,6 +75,12 @@ def price_problems(index: SearchIndex, which: WatchedAssets, now: datetime, max_
         elif asset.price_stale(now, max_age):
             problems.append(AssetProblem(asset.asset_id, "stale", asset.last_price_update))
     return len(assets) + len(missing), problems
+
+
+def diverged_assets(index: SearchIndex, which: WatchedAssets, now: datetime, max_age: int) -> list:
+    """(asset, its check) for each watched asset whose price check is diverged: quotes refuse them."""
+    assets, _ = watched(index, which, now, max_age)
+    return [(a, a.check()) for a in assets if a.check().status is CheckStatus.DIVERGED]
 
 
 class Report:
@@ -145,7 +152,31 @@ class HealthService:
             report.problem("prices", "refresh_failed", f"last price refresh failed: {refresh.last_error}")
         body["prices"]["watched"] = self._watched(report, now)
         body["price_source"] = self._source(report)
+        body["price_check"] = self._crosscheck(report, facts.crosscheck, now)
         return body
+
+    def _crosscheck(self, report: Report, state, now) -> dict:
+        """The second source: whether the last cross-check reached it, and what the checks found."""
+        if state is None:
+            return {"enabled": False}
+        last = state.last_success_at
+        if state.last_error:
+            report.problem("price_check", "secondary_source_failing",
+                           f"second price source {state.source} is failing: {state.last_error}")
+        return {
+            "enabled": True,
+            "source": state.source,
+            "reachable": state.last_attempt_at is not None and not state.last_error,
+            "last_success_at": last,
+            "age_seconds": (now - last).total_seconds() if last else None,
+            "last_attempt_at": state.last_attempt_at,
+            "last_error": state.last_error,
+            "breaker_state": state.breaker_state,
+            "counts": state.counts,
+            "diverged": list(state.diverged),
+            "pairs": state.pairs,
+            "pairs_refreshed_at": state.mapping_refreshed_at,
+        }
 
     def _watched(self, report: Report, now) -> dict | None:
         """Check the watched assets in the catalog snapshot (no Scan: the snapshot search already keeps)."""
@@ -155,6 +186,13 @@ class HealthService:
         except StoreError:
             return None  # the store answered the facts a moment ago; the next call will tell
         checked, problems = price_problems(snapshot.value, which, now, service.max_age)
+        diverged = diverged_assets(snapshot.value, which, now, service.max_age)
+        if diverged:
+            listed = ", ".join(f"{a.asset_id} ({c.divergence_bps} bps > {c.band_bps})" for a, c in diverged)
+            report.problem(
+                "prices", "watched_assets_diverged", f"watched assets whose two price sources disagree: {listed}",
+                [a.asset_id for a, _ in diverged],
+            )
         if problems:
             listed = ", ".join(f"{p.asset_id} ({p.problem})" for p in problems)
             report.problem(

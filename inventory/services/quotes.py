@@ -20,6 +20,7 @@ from ..domain.errors import (
     QuotesUnavailable,
     UnknownAssets,
 )
+from ..domain.pricecheck import CheckStatus
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ def refusal(asset: Asset, now: datetime, max_age_seconds: int) -> str | None:
         return "no_price"
     if asset.price_stale(now, max_age_seconds):
         return "stale_price"
+    if asset.check().status is CheckStatus.DIVERGED:
+        return "price_diverged"  # the second source disagrees beyond the band: no price is certain
     return None
 
 
@@ -101,6 +104,9 @@ class QuoteLine:
     asset_id: str
     price: Decimal
     quantity: Decimal | None = None
+    # The price's check status when quoted (single_source: no second price agreed with it), and its source.
+    price_check: str | None = None
+    price_source: str | None = None
 
     @property
     def amount(self) -> Decimal | None:
@@ -210,12 +216,24 @@ class QuoteDesk:
         refused = {a.asset_id: reason for a in found if (reason := refusal(a, now, max_age))}
         if refused:
             self._count_refused(set(refused.values()))
+            errors = {"assets": refused}
+            diverged = {a.asset_id: a.check() for a in found if refused.get(a.asset_id) == "price_diverged"}
+            if diverged:
+                errors["price_checks"] = {
+                    asset_id: {"divergence_bps": check.divergence_bps, "band_bps": check.band_bps,
+                               "sources": [s.source for s in check.sources]}
+                    for asset_id, check in diverged.items()
+                }
             raise QuoteRefused(
                 "No quote: " + ", ".join(f"{a} ({r})" for a, r in refused.items()) + ".",
-                errors={"assets": refused},
+                errors=errors,
             )
-        prices = {a.asset_id: a.current_price for a in found}
-        lines = [QuoteLine(asset_id, prices[asset_id], quantity) for asset_id, quantity in items]
+        by_id = {a.asset_id: a for a in found}
+        lines = [
+            QuoteLine(asset_id, by_id[asset_id].current_price, quantity, by_id[asset_id].check().status.value,
+                      by_id[asset_id].source_of_price)
+            for asset_id, quantity in items
+        ]
         expires = now + self._ttl
         payload = {
             "v": 1,
@@ -223,6 +241,9 @@ class QuoteDesk:
             "exp": _iso(expires),
             # Strings: exact, and what the order service compares with Decimal(...).
             "items": [[line.asset_id, _text(line.price), _text(line.quantity)] for line in lines],
+            # Each line's check status and source, beside the items: verifiers that unpack three
+            # fields an item (docs/api.md "Verifying a quote in the order service") keep working.
+            "checks": [[line.price_check, line.price_source] for line in lines],
         }
         if self._metrics is not None:
             self._metrics.quote_issued()
@@ -237,9 +258,11 @@ class QuoteDesk:
         try:
             as_of = datetime.fromisoformat(payload["as_of"])
             expires = datetime.fromisoformat(payload["exp"])
+            # Quotes signed before checks have no "checks".
+            checks = payload.get("checks") or [[None, None]] * len(payload["items"])
             lines = [
-                QuoteLine(asset_id, Decimal(price), None if quantity is None else Decimal(quantity))
-                for asset_id, price, quantity in payload["items"]
+                QuoteLine(asset_id, Decimal(price), None if quantity is None else Decimal(quantity), check, source)
+                for (asset_id, price, quantity), (check, source) in zip(payload["items"], checks, strict=True)
             ]
         except (KeyError, TypeError, ValueError, ArithmeticError):
             # Signed by us yet not a quote: only if a key was reused elsewhere.
@@ -299,6 +322,8 @@ class Holding:
     price_updated_at: datetime | None
     price_stale: bool
     is_active: bool
+    price_check: str  # the price's check status (domain/pricecheck.py CheckStatus)
+    price_source: str
 
     @classmethod
     def of(cls, asset: Asset, quantity: Decimal, now: datetime, max_age_seconds: int) -> Holding:
@@ -315,6 +340,8 @@ class Holding:
             price_updated_at=asset.last_price_update,
             price_stale=asset.price_stale(now, max_age_seconds),
             is_active=asset.is_tradable(now, max_age_seconds),
+            price_check=asset.check().status.value,
+            price_source=asset.source_of_price,
         )
 
 

@@ -13,6 +13,7 @@ from ..domain import (
     TransitionNotAllowed,
     VersionConflict,
 )
+from ..domain.pricecheck import rebanded
 from ..store import PlannedChange
 from ..store.changes import written
 from .catalog import CatalogService
@@ -65,6 +66,31 @@ class CatalogWrites:
         _check_transition(asset, to_status)
         (changed,) = self._apply([PlannedChange(asset, to_status, reason)], actor, request_id)
         return changed
+
+    def set_price_band(
+        self, asset_id: str, band_bps: int | None, reason: str, expected_version: int, actor: str, request_id: str
+    ) -> Asset:
+        """Set (None: drop) the operator's band for the asset's price check, at the version the caller saw.
+
+        The stored check is judged against the new band at once, without new prices;
+        the next cross-check uses it too. Audited like a status change.
+
+        :raises AssetNotFound, VersionConflict:
+        """
+        self.model.check_store()
+        asset = self._assets.get(asset_id)
+        if asset.version != expected_version:
+            raise VersionConflict()
+        if asset.price_band_bps == band_bps:
+            return asset  # a no-op: no new version, no audit record
+        band = asset.replace(price_band_bps=band_bps).band_bps
+        check = rebanded(asset.price_check, band) if asset.price_check is not None else None
+        before = "default" if asset.price_band_bps is None else f"{asset.price_band_bps} bps"
+        after = "default" if band_bps is None else f"{band_bps} bps"
+        note = f"price band {before} -> {after}" + (f": {reason}" if reason else "")
+        self.stores.crosschecks.set_band(asset, band_bps, check, actor, note[:500], request_id, self.clock())
+        self.catalog.after_write([asset_id])
+        return self.catalog.get_asset(asset_id)
 
     def _apply(self, plans: list[PlannedChange], actor: str, request_id: str) -> list[Asset]:
         """Commit the changes and apply them to the model; return the assets exactly as written.

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 from ..domain import PriceSourceError
@@ -23,6 +24,9 @@ PRO_HOST = "pro-api.coingecko.com"
 PER_PAGE = 250
 # Percentage windows CoinGecko only returns when asked for explicitly.
 PRICE_CHANGE_WINDOWS = "1h,24h,7d,30d"
+# /exchanges/{id}/tickers: 100 tickers a page (CoinGecko's fixed page size); coins asked per call.
+TICKERS_PER_PAGE = 100
+TICKER_COINS_PER_CALL = 50
 
 
 class PriceSourceUnavailable(PriceSourceError):
@@ -94,6 +98,24 @@ class CircuitBreaker:
         return min(self.cooldown, self.initial_pause * 2 ** min(doublings, 32))
 
 
+class PauseOnLongRetryAfter(Retry):
+    """urllib3's Retry, except that a Retry-After longer than `retry_after_max` is not waited in-line.
+
+    urllib3 would sleep `retry_after_max` and ask again, before the time the source
+    asked for; blocking the refresh for minutes also ages every price. Such an answer
+    ends the fetch at once instead: the caller sees the 429 and pauses the breaker for
+    exactly the Retry-After, and the second source stands in meanwhile.
+    """
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if response is not None and response.status in self.RETRY_AFTER_STATUS_CODES:
+            # get_retry_after caps the value at retry_after_max: read it uncapped.
+            wait = self.new(retry_after_max=2**31).get_retry_after(response)
+            if wait is not None and wait > self.retry_after_max:
+                raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {wait:.0f} s"))
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 class RateLimiter:
     """Spaces calls so at most `per_minute` start in any minute (one process: the master)."""
 
@@ -119,17 +141,31 @@ class MarketFetch:
     statuses: dict[int, int] = field(default_factory=dict)
 
 
-class CoinGeckoClient:
+class JsonSource:
+    """A price source's HTTP contract: pooled session, retries that honour Retry-After, a breaker, a rate budget.
+
+    Every source (CoinGecko, the exchange that cross-checks it) is reached through
+    this one contract, so a misbehaving source costs the same bounded time and
+    is paused the same way. `name` labels its metrics and its errors.
+    """
+
+    name = "source"
+    # Statuses retried inside one fetch (with backoff, honouring Retry-After).
+    retry_statuses: tuple[int, ...] = (429, 500, 502, 503, 504)
+    # Statuses that mean the source refuses us (a key, a host, a region): retrying cannot help.
+    rejected_statuses: tuple[int, ...] = (400, 401, 403)
+    # Statuses that ask us to back off: their Retry-After pauses the breaker.
+    throttled_statuses: tuple[int, ...] = (429,)
+
     def __init__(
         self,
         base_url: str,
-        api_key: str | None = None,
         *,
         connect_timeout: float = 3.05,
         read_timeout: float = 10.0,
         retries: int = 3,
         backoff: float = 0.5,
-        retry_after_max: int = 30,
+        retry_after_max: int = 5,
         calls_per_minute: int = 30,
         breaker: CircuitBreaker | None = None,
         on_response: Callable[[str, int | str], None] | None = None,
@@ -141,28 +177,27 @@ class CoinGeckoClient:
         self.on_response = on_response
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        if api_key:
-            # The key header must match the host: a key sent to the wrong host is rejected.
-            pro = urlsplit(self.base_url).hostname == PRO_HOST
-            self.session.headers["x-cg-pro-api-key" if pro else "x-cg-demo-api-key"] = api_key
-        retry = Retry(
+        retry = PauseOnLongRetryAfter(
             total=retries,
             connect=retries,
             read=retries,
             status=retries,
-            status_forcelist=(429, 500, 502, 503, 504),
+            status_forcelist=self.retry_statuses,
             allowed_methods=frozenset({"GET"}),
             backoff_factor=backoff,
             backoff_jitter=backoff,
             backoff_max=30,
             respect_retry_after_header=True,
-            # A longer Retry-After is honoured by pausing the breaker instead of
-            # blocking the refresh thread for minutes.
+            # A longer Retry-After ends the fetch and pauses the breaker for it (PauseOnLongRetryAfter).
             retry_after_max=retry_after_max,
             raise_on_status=False,
         )
         self.session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=4))
         self.session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=4))
+
+    def rejected_hint(self, status: int) -> str:
+        """What to check when the source refuses us with `status`."""
+        return "check its URL"
 
     def get_json(self, path: str, params: dict | None = None):
         """GET one endpoint and parse its JSON with exact Decimals.
@@ -176,29 +211,48 @@ class CoinGeckoClient:
         except requests.RequestException as exc:
             self._report(path, "error")
             self.breaker.failure()
-            raise PriceSourceUnavailable(f"price source unreachable: {type(exc).__name__}") from exc
+            raise PriceSourceUnavailable(f"{self.name} unreachable: {type(exc).__name__}") from exc
         self._report(path, response.status_code)
-        if response.status_code == 429:
+        if response.status_code in self.throttled_statuses:
             retry_after = response.headers.get("Retry-After", "")
             self.breaker.failure(pause=float(retry_after) if retry_after.isdigit() else None)
-            raise PriceSourceUnavailable("price source rate limit exceeded (429)")
-        if response.status_code in (400, 401, 403):
+            raise PriceSourceUnavailable(f"{self.name} rate limit exceeded ({response.status_code})")
+        if response.status_code in self.rejected_statuses:
             self.breaker.failure()
             raise PriceSourceRejected(
-                f"price source rejected the request ({response.status_code}): check "
-                "COINGECKO_API_URL and COINGECKO_API_KEY (a demo key needs the public host, "
-                "a pro key pro-api.coingecko.com)"
+                f"{self.name} rejected the request ({response.status_code}): {self.rejected_hint(response.status_code)}"
             )
         if response.status_code >= 400:
             self.breaker.failure()
-            raise PriceSourceUnavailable(f"price source answered {response.status_code}")
+            raise PriceSourceUnavailable(f"{self.name} answered {response.status_code}")
         try:
             body = load_json(response.content)
         except ValueError as exc:
             self.breaker.failure()
-            raise MalformedResponse("price source sent a body that is not valid JSON") from exc
+            raise MalformedResponse(f"{self.name} sent a body that is not valid JSON") from exc
         self.breaker.success()
         return body
+
+    def _report(self, path: str, status) -> None:
+        if self.on_response:
+            self.on_response(path, status)
+
+
+class CoinGeckoClient(JsonSource):
+    """The primary: catalog rows, prices and market figures."""
+
+    name = "price source"
+
+    def __init__(self, base_url: str, api_key: str | None = None, **kwargs):
+        super().__init__(base_url, **kwargs)
+        if api_key:
+            # The key header must match the host: a key sent to the wrong host is rejected.
+            pro = urlsplit(self.base_url).hostname == PRO_HOST
+            self.session.headers["x-cg-pro-api-key" if pro else "x-cg-demo-api-key"] = api_key
+
+    def rejected_hint(self, status: int) -> str:
+        return ("check COINGECKO_API_URL and COINGECKO_API_KEY (a demo key needs the public host, "
+                "a pro key pro-api.coingecko.com)")
 
     def fetch_markets(self, pages: int = 1, ids: list[str] | None = None) -> MarketFetch:
         """Read /coins/markets page by page (250 rows each) until `pages` or a short page.
@@ -265,6 +319,26 @@ class CoinGeckoClient:
                 break
         return fetch
 
+    def exchange_tickers(self, exchange_id: str, coin_ids: list[str], max_pages: int = 10) -> MarketFetch:
+        """An exchange's tickers of `coin_ids` (/exchanges/{id}/tickers), page by page (100 a page).
+
+        Asked 50 coins a call, so a large catalog never builds a URL past what
+        proxies accept; a batch stops at a short page or after `max_pages`.
+        """
+        fetch = MarketFetch(rows=[])
+        for start in range(0, len(coin_ids), TICKER_COINS_PER_CALL):
+            batch = ",".join(coin_ids[start:start + TICKER_COINS_PER_CALL])
+            for page in range(1, max_pages + 1):
+                body = self.get_json(f"/exchanges/{exchange_id}/tickers", {"coin_ids": batch, "page": page})
+                fetch.calls += 1
+                tickers = body.get("tickers") if isinstance(body, dict) else None
+                if not isinstance(tickers, list):
+                    raise MalformedResponse("/exchanges/{id}/tickers did not return a ticker list")
+                fetch.rows.extend(tickers)
+                if len(tickers) < TICKERS_PER_PAGE:
+                    break
+        return fetch
+
     def market_chart(self, coin_id: str, days: int) -> dict:
         """Price, market cap and volume points for the past `days` days."""
         body = self.get_json(f"/coins/{coin_id}/market_chart", {"vs_currency": "usd", "days": days})
@@ -300,7 +374,3 @@ class CoinGeckoClient:
         if not isinstance(body, dict):
             raise MalformedResponse("price source ping was not a JSON object")
         return seconds
-
-    def _report(self, path: str, status) -> None:
-        if self.on_response:
-            self.on_response(path, status)

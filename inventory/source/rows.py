@@ -256,6 +256,7 @@ def new_asset(row: CoinRow, index: IdentityIndex, now: datetime) -> Asset:
         image=row.image,
         created_at=now,
         updated_at=now,
+        market_as_of=row.market["last_price_update"],
         **row.market,
     )
 

@@ -9,6 +9,7 @@ from .assets import AssetStore
 from .candles import CandleStore
 from .categories import CategoryStore, Membership
 from .changes import PlannedChange, StatusStore
+from .crosscheck import CrossCheckStore
 from .dynamo import make_client
 from .feed import FeedStore
 from .lease import LeaseStore
@@ -32,6 +33,7 @@ class Stores:
     profiles: ProfileStore
     categories: CategoryStore
     feed: FeedStore
+    crosschecks: CrossCheckStore
 
     @classmethod
     def build(cls, client, config: Config) -> "Stores":
@@ -49,6 +51,7 @@ class Stores:
             profiles=ProfileStore(client, table, concurrency),
             categories=CategoryStore(client, table, feed),
             feed=feed,
+            crosschecks=CrossCheckStore(client, table, feed),
         )
 
 
@@ -56,6 +59,7 @@ __all__ = [
     "AssetStore",
     "CandleStore",
     "CategoryStore",
+    "CrossCheckStore",
     "FeedStore",
     "LeaseStore",
     "Membership",

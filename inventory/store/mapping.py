@@ -39,6 +39,13 @@ from ..domain import (
     StatusChange,
 )
 from ..domain.history import Candle, DayTotals, Profile, Similar, day_start
+from ..domain.pricecheck import (
+    CheckStatus,
+    CrossCheckState,
+    Pair,
+    PriceCheck,
+    SourcePrice,
+)
 
 ASSET_KIND = "ASSET"
 ASSET_PREFIX = "ASSET#"
@@ -56,8 +63,10 @@ INDEXES = {"by_rank": "kind", "by_status": "status", "by_category": "category"}
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
-_DATETIME_FIELDS = {"ath_date", "atl_date", "last_price_update", "created_at", "updated_at", "sparkline_until"}
-_INT_FIELDS = {"market_cap_rank", "version", "price_max_age_seconds", "stream_seq"}
+_DATETIME_FIELDS = {
+    "ath_date", "atl_date", "last_price_update", "created_at", "updated_at", "sparkline_until", "market_as_of",
+}
+_INT_FIELDS = {"market_cap_rank", "version", "price_max_age_seconds", "stream_seq", "price_band_bps"}
 
 
 def asset_key(asset_id: str) -> dict:
@@ -93,7 +102,49 @@ def serialize(value) -> dict:
         value = to_iso(value)
     elif isinstance(value, AssetStatus):
         value = value.value
+    elif isinstance(value, PriceCheck):
+        value = _check_to_map(value)
     return _serializer.serialize(value)
+
+
+# A price check is one Map attribute on the asset (docs/design.md "Cross-checked prices"):
+# written with the price it checked, so the two never disagree, and read with the asset.
+def _source_to_map(source: SourcePrice) -> dict:
+    out = {"source": source.source, "price": source.price, "as_of": to_iso(source.as_of)}
+    for name in ("pair", "quote", "quote_price"):
+        if getattr(source, name) is not None:
+            out[name] = getattr(source, name)
+    return out
+
+
+def _check_to_map(check: PriceCheck) -> dict:
+    out = {
+        "status": check.status.value,
+        "sources": [_source_to_map(s) for s in check.sources],
+        "diverged_checks": check.diverged_checks,
+    }
+    if check.divergence_bps is not None:
+        out["divergence_bps"] = check.divergence_bps
+    if check.band_bps is not None:
+        out["band_bps"] = check.band_bps
+    if check.checked_at is not None:
+        out["checked_at"] = to_iso(check.checked_at)
+    return out
+
+
+def _map_to_check(raw: dict) -> PriceCheck:
+    return PriceCheck(
+        status=CheckStatus(raw["status"]),
+        sources=tuple(
+            SourcePrice(s["source"], s["price"], from_iso(s["as_of"]), s.get("pair"), s.get("quote"),
+                        s.get("quote_price"))
+            for s in raw["sources"]
+        ),
+        divergence_bps=raw.get("divergence_bps"),
+        band_bps=None if raw.get("band_bps") is None else int(raw["band_bps"]),
+        checked_at=from_iso(raw["checked_at"]) if raw.get("checked_at") else None,
+        diverged_checks=int(raw.get("diverged_checks", 0)),
+    )
 
 
 def deserialize(item: dict) -> dict:
@@ -177,6 +228,8 @@ def _asset_value(name: str, value):
         return AssetStatus(value)
     if name in ("categories", "sparkline_7d"):
         return tuple(value)
+    if name == "price_check":
+        return _map_to_check(value)
     return value
 
 
@@ -621,3 +674,72 @@ def stream_seq_step(previous: int) -> tuple[str, str, dict, dict]:
     if previous == 0:
         condition = f"(attribute_not_exists(#sseq) OR {condition})"
     return condition, "#sseq = :snext", names, values
+
+
+# -- cross-checked prices (issue 22; store/crosscheck.py) -------------------------
+CROSSCHECK_PK = "CROSSCHECK"
+
+
+def pairs_key(exchange: str) -> dict:
+    return {"PK": {"S": CROSSCHECK_PK}, "SK": {"S": f"PAIRS#{exchange}"}}
+
+
+def pairs_item(exchange: str, pairs: dict[str, Pair], refreshed_at: datetime) -> dict:
+    # One JSON attribute: a map of hundreds of small maps costs more to write and read as attributes.
+    body = {coin: [p.symbol, p.base, p.quote, p.quote_coin_id] for coin, p in sorted(pairs.items())}
+    return {
+        **pairs_key(exchange),
+        "pairs": {"S": json.dumps(body, separators=(",", ":"))},
+        "refreshed_at": serialize(refreshed_at),
+    }
+
+
+def item_to_pairs(item: dict | None) -> tuple[dict[str, Pair], datetime | None]:
+    if not item:
+        return {}, None
+    body = json.loads(item["pairs"]["S"])
+    return {coin: Pair(*fields) for coin, fields in body.items()}, from_iso(item["refreshed_at"]["S"])
+
+
+def band_audit_item(change: StatusChange, before: int | None, after: int | None) -> dict:
+    """The audit record of an operator's band change: in the asset's audit partition, status unchanged."""
+    item = {**audit_item(change), "field": {"S": "price_band_bps"}}
+    for name, value in (("from_band_bps", before), ("to_band_bps", after)):
+        item[name] = {"NULL": True} if value is None else {"N": str(value)}
+    return item
+
+
+def crosscheck_state_key(source: str) -> dict:
+    return {"PK": {"S": CROSSCHECK_PK}, "SK": {"S": f"STATE#{source}"}}
+
+
+_STATE_TIMES = ("last_success_at", "last_attempt_at", "mapping_refreshed_at")
+
+
+def crosscheck_state_item(state: CrossCheckState) -> dict:
+    item = crosscheck_state_key(state.source)
+    for name in _STATE_TIMES:
+        if getattr(state, name) is not None:
+            item[name] = serialize(getattr(state, name))
+    for name in ("last_error", "breaker_state"):
+        if getattr(state, name):
+            item[name] = {"S": getattr(state, name)}
+    item["counts"] = serialize({k: int(v) for k, v in state.counts.items()})
+    item["diverged"] = serialize(list(state.diverged))
+    item["pairs"] = {"N": str(state.pairs)}
+    return item
+
+
+def item_to_crosscheck_state(source: str, item: dict | None) -> CrossCheckState:
+    if not item:
+        return CrossCheckState(source)
+    raw = deserialize(item)
+    return CrossCheckState(
+        source=source,
+        **{name: from_iso(raw[name]) for name in _STATE_TIMES if name in raw},
+        last_error=raw.get("last_error"),
+        breaker_state=raw.get("breaker_state"),
+        counts={k: int(v) for k, v in raw.get("counts", {}).items()},
+        diverged=tuple(raw.get("diverged", ())),
+        pairs=int(raw.get("pairs", 0)),
+    )

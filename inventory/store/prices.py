@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain import Fence, PricePoint
+from ..domain.pricecheck import PRIMARY_SOURCE, PriceCheck, check_plain
 from . import mapping
 from .dynamo import query_items, write_groups
 from .feed import DEFAULT_FEED_RETENTION_SECONDS, FeedStore
@@ -16,7 +17,12 @@ log = logging.getLogger(__name__)
 
 # Write the new figures only onto an asset that exists and holds no newer price,
 # so a slow or late refresh can never replace a fresher price with an older one.
-_NOT_NEWER_STORED = "attribute_exists(PK) AND (attribute_not_exists(#lpu) OR #lpu <= :lpu)"
+# A price from the second source (price_source set, a CoinGecko outage) gives way to
+# the primary's next price whatever their times: CoinGecko is primary again at once.
+_NOT_NEWER_STORED = "attribute_exists(PK) AND (attribute_not_exists(#lpu) OR #lpu <= :lpu OR attribute_exists(#psrc))"
+# A check is written only onto the asset as it was read (its stream_seq): a price
+# written since then makes the check moot, and the next check is due anyway.
+_ASSET_EXISTS = "attribute_exists(PK)"
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,8 @@ class PriceUpdate:
     day_change: dict = field(default_factory=dict)
 
     def feed_event(self) -> dict:
-        """This update as the live stream's feed records it."""
-        return {
+        """This update as the live stream's feed records it: the price, where it came from, its check."""
+        event = {
             "type": "price",
             "asset_id": self.asset_id,
             "asset_seq": self.stream_seq + 1,
@@ -41,8 +47,32 @@ class PriceUpdate:
             "price_change_24h": self.day_change.get("price_change_24h"),
             "price_change_percentage_24h": self.day_change.get("price_change_percentage_24h"),
             "as_of": mapping.to_iso(self.last_price_update),
+            "source": self.changes.get("price_source") or PRIMARY_SOURCE,
             "fields": mapping.feed_fields({**self.changes, "last_price_update": self.last_price_update}),
         }
+        if self.changes.get("price_check") is not None:
+            event["price_check"] = check_plain(self.changes["price_check"])
+        return event
+
+
+@dataclass(frozen=True)
+class CheckUpdate:
+    """A new check of an asset's stored price (no new price): one conditional SET."""
+
+    asset_id: str
+    check: PriceCheck | None  # None: the asset lost its pair, nothing compares it now
+    stream_seq: int = 0
+
+    def feed_event(self) -> dict:
+        event = {
+            "type": "check",
+            "asset_id": self.asset_id,
+            "asset_seq": self.stream_seq + 1,
+            "fields": mapping.feed_fields({"price_check": self.check}),
+        }
+        if self.check is not None:
+            event["price_check"] = check_plain(self.check)
+        return event
 
 
 @dataclass
@@ -71,9 +101,20 @@ class PriceStore:
 
         :raises LeaseLost: the fence's lease has moved on.
         """
+        return self._write([self._actions(u) for u in updates], updates, fence)
+
+    def record_checks(self, updates: list[CheckUpdate], fence: Fence | None = None) -> ApplyResult:
+        """Write each asset's new check, only onto the asset as read (its stream_seq), 50 a transaction.
+
+        :raises LeaseLost: the fence's lease has moved on.
+        """
+        return self._write([[self._check_action(u)] for u in updates], updates, fence)
+
+    def _write(self, groups: list[list[dict]], updates: list, fence: Fence | None) -> ApplyResult:
+        """One group of actions per update, each update's feed event journalled with its transaction."""
         applied, rejected = write_groups(
             self.client,
-            [self._actions(u) for u in updates],
+            groups,
             self.write_concurrency,
             mapping.fence_check(self.table_name, fence),
             journal=lambda batch: self.feed.journal([updates[i].feed_event() for i in batch]),
@@ -82,6 +123,20 @@ class PriceStore:
             applied=[updates[i].asset_id for i in applied],
             rejected=[updates[i].asset_id for i in rejected],
         )
+
+    def _check_action(self, update: CheckUpdate) -> dict:
+        seq_condition, seq_set, seq_names, seq_values = mapping.stream_seq_step(update.stream_seq)
+        params = mapping.asset_update(
+            update.asset_id, {"price_check": update.check}, names=seq_names, values=seq_values, sets=(seq_set,)
+        )
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": mapping.asset_key(update.asset_id),
+                "ConditionExpression": f"{_ASSET_EXISTS} AND {seq_condition}",
+                **params,
+            }
+        }
 
     def record_first_points(self, assets, fence: Fence | None = None) -> None:
         """History points for newly added priced assets (their first price)."""
@@ -113,7 +168,7 @@ class PriceStore:
         params = mapping.asset_update(
             update.asset_id,
             update.changes,
-            names={"#lpu": "last_price_update", **seq_names},
+            names={"#lpu": "last_price_update", "#psrc": "price_source", **seq_names},
             values={":lpu": mapping.serialize(update.last_price_update), **seq_values},
             sets=(seq_set,),
         )

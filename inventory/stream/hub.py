@@ -14,6 +14,13 @@ from decimal import Decimal
 
 from ..api.bodies import plain_number
 from ..domain import Asset, InventoryError, utcnow
+from ..domain.pricecheck import (
+    PRIMARY_SOURCE,
+    CheckStatus,
+    PriceCheck,
+    SourcePrice,
+    check_plain,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,8 @@ def message(kind: str, seq: int, asset: Asset, now: datetime, max_age_seconds: i
         "as_of": as_of.isoformat() if as_of else None,
         "status": asset.status.value,
         "tradable": asset.is_tradable(now, max_age_seconds),
+        "source": asset.source_of_price,
+        "price_check": check_plain(asset.check()),
         **extra,
     }
 
@@ -76,12 +85,20 @@ def event_message(event: dict, seq: int, asset: Asset | None, now: datetime, max
     """The message of one feed event, from the event itself (a replay of the log says what
     happened then), with what only the model knows (status, tradable now) from `asset`."""
     kind = event.get("type")
-    if kind not in ("price", "status"):
+    if kind not in ("price", "status", "check"):
         return None
     out = {k: v for k, v in event.items() if k not in ("type", "fields")}
     for name in _NUMBERS:
         if out.get(name) is not None:
             out[name] = _text(Decimal(out[name]))
+    if kind == "price":
+        out.setdefault("source", PRIMARY_SOURCE)  # entries written before the second source
+        if "price_check" not in out and out.get("price") is not None:
+            # An unchecked asset's price: the check is the price itself, from one source.
+            only = SourcePrice(out["source"], Decimal(out["price"]), datetime.fromisoformat(out["as_of"]))
+            out["price_check"] = check_plain(PriceCheck(CheckStatus.SINGLE_SOURCE, (only,)))
+    if kind == "check" and "price_check" not in out and asset is not None:
+        out["price_check"] = check_plain(asset.check())
     if asset is not None:
         out.setdefault("status", asset.status.value)
         out["tradable"] = (

@@ -40,7 +40,8 @@ class StreamArgsSchema(ma.Schema):
 class StreamMessageSchema(ma.Schema):
     """One stream message (an SSE `data:` line or one WebSocket text frame)."""
 
-    type = fields.String(metadata={"description": "snapshot | price | status | stale | left (the asset left "
+    type = fields.String(metadata={"description": "snapshot | price | check (a new cross-check, no new price) | "
+                                                  "status | stale | left (the asset left "
                                                   "every followed category; `categories` says where it is now) | "
                                                   "heartbeat (`seq`: all sent up to here; `time`, `interval`) | close",
                                    "example": "price"})
@@ -56,6 +57,11 @@ class StreamMessageSchema(ma.Schema):
                                                      "example": "2026-01-01T12:00:00.000+00:00"})
     status = fields.String(metadata={"example": "ACTIVE"})
     tradable = fields.Boolean(metadata={"description": "ACTIVE, priced and the price is fresh"})
+    source = fields.String(metadata={"description": "Where the price came from: coingecko, or the exchange "
+                                                    "standing in during an outage", "example": "coingecko"})
+    price_check = fields.Dict(metadata={
+        "description": "On snapshot, price and check: status, sources (source, price, as_of, pair, quote, "
+                       "quote_price), divergence_bps, band_bps, checked_at; numbers as exact strings"})
     resync = fields.Boolean(metadata={"description": "A snapshot sent because the asked-for gap is no longer kept"})
     categories = fields.List(fields.String(), metadata={"description": "On `left`: the asset's categories now"})
     time = fields.String(metadata={"description": "On `heartbeat`: the server's time (ISO 8601)"})

@@ -284,11 +284,62 @@ class RefreshMetrics:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
+        # Cross-checked prices (issue 22): the second source's health and what the checks found.
+        self.exchange_calls = Counter(
+            "inventory_secondary_source_requests_total",
+            "Responses from the second price source by endpoint and status code (error = no response)",
+            ("source", "endpoint", "status"),
+            registry=registry,
+        )
+        self.secondary_up = Gauge(
+            "inventory_secondary_source_up",
+            "1 when the last cross-check reached the second price source, else 0",
+            ("source",), multiprocess_mode="mostrecent", registry=registry,
+        )
+        self.checks = Gauge(
+            "inventory_price_checks",
+            "Assets by the status of their price check at the last cross-check",
+            ("status",), multiprocess_mode="mostrecent", registry=registry,
+        )
+        self.max_divergence = Gauge(
+            "inventory_price_divergence_max_bps",
+            "The largest divergence between the two sources among the top 100 assets, in basis points",
+            multiprocess_mode="mostrecent", registry=registry,
+        )
+        self.diverged_checks = Gauge(
+            "inventory_price_diverged_checks",
+            "Consecutive cross-checks that found a top-20 asset diverged beyond its band (0: agrees)",
+            ("asset_id",), multiprocess_mode="mostrecent", registry=registry,
+        )
+        self.stood_in = Counter(
+            "inventory_price_stand_in_total",
+            "Prices taken from the second source while CoinGecko failed",
+            ("source",), registry=registry,
+        )
+        self._streak_labels: set[str] = set()
 
     def source_response(self, path: str, status) -> None:
         # Coin ids in paths would make unbounded labels; keep the endpoint template.
         endpoint = "/coins/{id}/market_chart" if path.endswith("/market_chart") else path
         self.source_calls.labels(endpoint=endpoint, status=str(status)).inc()
+
+    def exchange_response(self, source: str, path: str, status) -> None:
+        self.exchange_calls.labels(source=source, endpoint=path, status=str(status)).inc()
+
+    def record_crosscheck(self, report) -> None:
+        """One cross-check's findings (jobs/crosscheck.py CrossCheckReport)."""
+        self.secondary_up.labels(source=report.source).set(1 if report.ok else 0)
+        for status in ("ok", "diverged", "single_source", "secondary_stale"):
+            self.checks.labels(status=status).set(report.counts.get(status, 0))
+        self.max_divergence.set(float(report.max_divergence_bps or 0))
+        # An asset that left the top 20 reads 0, so a stale streak never keeps an alert firing.
+        for asset_id in self._streak_labels - set(report.top_streaks):
+            self.diverged_checks.labels(asset_id=asset_id).set(0)
+        for asset_id, streak in report.top_streaks.items():
+            self.diverged_checks.labels(asset_id=asset_id).set(streak)
+        self._streak_labels |= set(report.top_streaks)
+        if report.stood_in:
+            self.stood_in.labels(source=report.source).inc(report.stood_in)
 
     def record(self, report, breaker_state: str, started_at, oldest_price_at) -> None:
         self.duration.observe(report.duration_seconds)

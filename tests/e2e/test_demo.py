@@ -21,8 +21,8 @@ DEMO_TIMEOUT = 90.0
 MOVE_TIMEOUT = 30.0
 
 
-def btc(bind: str) -> dict:
-    answer = requests.get(f"http://{bind}/inventory/assets/BTC", timeout=5)
+def btc(bind: str, asset_id: str = "BTC") -> dict:
+    answer = requests.get(f"http://{bind}/inventory/assets/{asset_id}", timeout=5)
     assert answer.status_code == 200, answer.text
     return json.loads(answer.text, parse_float=Decimal)["data"]
 
@@ -41,6 +41,7 @@ def test_demo_serves_priced_assets_without_internet(dynamodb_local, tmp_path):
         "WEB_CONCURRENCY": "1",
         "API_TOKENS_FILE": str(tmp_path / "tokens.json"),
         "PRICE_REFRESH_INTERVAL_SECONDS": "2",
+        "CROSSCHECK_INTERVAL_SECONDS": "2",
         "DEMO_TICK_SECONDS": "1",
         "LOCAL_RUN_FILE": str(tmp_path / "run.json"),
     }
@@ -77,6 +78,14 @@ def test_demo_serves_priced_assets_without_internet(dynamodb_local, tmp_path):
         assert later["last_price_update"] > first["last_price_update"], (first, later)
         assert later["current_price"] != first["current_price"]
         assert abs(Decimal(str(later["current_price"])) / Decimal(str(first["current_price"])) - 1) < Decimal("0.2")
+        # The catalog is cross-checked against the demo's second source: BTC and ETH agree with it.
+        assert "demo: second source from the local Binance emulator" in log
+        deadline = time.monotonic() + MOVE_TIMEOUT
+        while time.monotonic() < deadline and {btc(bind, a)["price_check"]["status"] for a in ("BTC", "ETH")} != {"ok"}:
+            time.sleep(0.5)
+        for asset_id in ("BTC", "ETH"):
+            check = btc(bind, asset_id)["price_check"]
+            assert check["status"] == "ok" and [s["source"] for s in check["sources"]] == ["coingecko", "binance"]
         # A stream asked of the service's port reaches the stream role (a 307, which EventSource follows).
         with requests.get(f"http://{bind}/inventory/assets/stream?assets=BTC", stream=True, timeout=10) as stream:
             assert stream.history[0].status_code == 307

@@ -242,3 +242,4 @@ def test_the_pause_grows_while_failures_continue_up_to_the_cooldown():
     breaker.success()
     breaker.failure()
     assert breaker.state == "closed"  # a new run of failures starts below the threshold again
+

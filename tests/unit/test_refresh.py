@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -300,3 +301,20 @@ def test_apscheduler_says_only_warnings_and_errors():
     job_logger = logging.getLogger("apscheduler.executors.default")
     assert not job_logger.isEnabledFor(logging.INFO)  # "Running job", "executed successfully"
     assert job_logger.isEnabledFor(logging.WARNING) and job_logger.isEnabledFor(logging.ERROR)
+
+
+def test_a_retry_after_past_the_cap_ends_the_refresh_at_once_and_pauses_the_source(cg, store, prices):
+    # Waiting the cap and asking again would come back before the source asked, and hold the
+    # refresh (every price ageing) for retries x cap: the refresh fails now, the breaker pauses
+    # for exactly the Retry-After, and the second source can stand in meanwhile.
+    now = [0.0]
+    client = make_client(cg, retries=3, retry_after_max=5,
+                         breaker=CircuitBreaker(threshold=3, cooldown=10, clock=lambda: now[0]))
+    cg.set_fault("429", count=1, retry_after=30)
+    started = time.monotonic()
+    report = run(client, store, prices, pages=1)
+    assert not report.ok and "429" in report.error
+    assert time.monotonic() - started < 3 and cg.count() == 1
+    assert client.breaker.state == "open"
+    now[0] = 31
+    assert run(client, store, prices, pages=1).ok

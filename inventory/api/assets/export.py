@@ -23,6 +23,9 @@ COLUMNS = (
     "current_price", "market_cap", "market_cap_rank", "volume_24h", "price_change_percentage_1h",
     "price_change_percentage_24h", "price_change_percentage_7d", "price_change_percentage_30d",
     "circulating_supply", "total_supply", "max_supply", "last_price_update",
+    # Appended, so readers of the earlier columns by position keep working.
+    "price_source", "price_check_status", "price_check_divergence_bps", "price_check_band_bps",
+    "price_check_secondary_price", "price_checked_at",
 )
 _TEXT = ("symbol", "name")
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection):
@@ -56,11 +59,19 @@ def _rows(assets, now, max_age: int) -> Iterator[str]:
 
     yield line(COLUMNS)
     for asset in assets:
+        check = asset.check()
+        secondary = check.secondary
         derived = {
             "category": asset.category or UNCATEGORIZED,
             "categories": ";".join(asset.categories),
             "is_active": asset.is_tradable(now, max_age),
             "price_stale": asset.price_stale(now, max_age),
+            "price_source": asset.source_of_price,
+            "price_check_status": check.status.value,
+            "price_check_divergence_bps": check.divergence_bps,
+            "price_check_band_bps": check.band_bps,
+            "price_check_secondary_price": secondary.price if secondary else None,
+            "price_checked_at": check.checked_at,
         }
         yield line([_cell(name, derived[name] if name in derived else getattr(asset, name)) for name in COLUMNS])
 
@@ -80,7 +91,8 @@ class AssetExport(MethodView):
     @blp.alt_response(406, schema=ErrorSchema, description="Neither `Accept: text/csv` nor `format=csv`")
     @blp.doc(responses={"200": {"description": _DESCRIBED, "content": {"text/csv": {"schema": {"type": "string"}, "example": (
         ",".join(COLUMNS) + "\r\nBTC,btc,Bitcoin,layer-1,layer-1,ACTIVE,true,false,97000.12,1900000000000,1,"
-        "40000000000.1,0.1,2.5,-1.25,10,19800000,19800000,21000000,2026-11-25T12:00:00+00:00\r\n"
+        "40000000000.1,0.1,2.5,-1.25,10,19800000,19800000,21000000,2026-11-25T12:00:00+00:00,"
+        "coingecko,ok,3.1416,100,97030.6,2026-11-25T12:00:30+00:00\r\n"
     )}}}})
     def get(self, args):
         """Export the catalog as CSV, with every filter of list and search

@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 from webargs.fields import DelimitedList
 
 from ...domain import ASSET_ID_RE, CATEGORY_RE, MAX_ATOMIC_CHANGES, Asset, AssetStatus
+from ...domain.pricecheck import MAX_BAND_BPS, MIN_BAND_BPS, CheckStatus
 from ...domain.search import DEFAULT_SORT, RANGE_ATTRIBUTE, SORT_KEYS, SearchQuery
 from ...domain.taxonomy import UNCATEGORIZED, members_of
 
@@ -65,6 +66,14 @@ class AssetView:
         return "available" if self.is_active else "unavailable"
 
     @property
+    def price_source(self) -> str:
+        return self.asset.source_of_price
+
+    @property
+    def price_check(self):
+        return self.asset.check()
+
+    @property
     def sparkline_7d(self) -> dict:
         # CoinGecko's shape (sparkline_in_7d), which the original frontend reads.
         return {"price": list(self.asset.sparkline_7d)}
@@ -80,6 +89,39 @@ def _money(description: str):
 
 class SparklineSchema(ma.Schema):
     price = fields.List(fields.Decimal(), metadata={"example": ["97012.5", "97110.25"]})
+
+
+class SourcePriceSchema(ma.Schema):
+    source = fields.String(metadata={"description": "coingecko, the exchange (binance), or operator",
+                                     "example": "binance"})
+    price = fields.Decimal(metadata={"description": "USD, exact", "example": "2911.8812"})
+    as_of = fields.DateTime()
+    pair = fields.String(metadata={"description": "The exchange's pair, e.g. ETHUSDT (exchange prices only)"})
+    quote = fields.String(metadata={"description": "The pair's quote when not USD (USDT, USDC)"})
+    quote_price = fields.Decimal(metadata={
+        "description": "The quote coin's own USD price (CoinGecko's) the pair's price was converted with"})
+
+    @ma.post_dump
+    def _only_known(self, data, **kwargs):
+        # pair and quote exist for exchange prices only: absent, not null, elsewhere.
+        return {k: v for k, v in data.items() if v is not None}
+
+
+class PriceCheckSchema(ma.Schema):
+    status = fields.Enum(CheckStatus, by_value=True, metadata={
+        "enum": ["ok", "diverged", "single_source", "secondary_stale"],
+        "description": "ok: the second source agrees within band_bps; diverged: it does not (quotes refuse the "
+                       "asset); single_source: no second price for this asset (never guessed); "
+                       "secondary_stale: the second source has not answered within CROSSCHECK_MAX_AGE_SECONDS",
+    })
+    sources = fields.List(fields.Nested(SourcePriceSchema), metadata={
+        "description": "The prices compared, the served one first"})
+    divergence_bps = fields.Decimal(allow_none=True, metadata={
+        "description": "|first - second| / first x 10,000, to 4 decimals (half-even); null when not compared",
+        "example": "3.1416"})
+    band_bps = fields.Integer(allow_none=True, metadata={
+        "description": "The band: stablecoins 50, top 20 by market cap 100, the rest 300, or the operator's"})
+    checked_at = fields.DateTime(allow_none=True, metadata={"description": "null: never checked"})
 
 
 class AssetSchema(ma.Schema):
@@ -135,6 +177,16 @@ class AssetSchema(ma.Schema):
     price_max_age_seconds = fields.Integer(allow_none=True, metadata={
         "description": "Operator-priced assets: this asset's staleness bound; null: PRICE_MAX_AGE_SECONDS",
     })
+    price_source = fields.String(metadata={
+        "description": "Where current_price came from: coingecko; the exchange's name while it stands in for "
+                       "CoinGecko during an outage; operator for imported assets", "example": "coingecko"})
+    price_check = fields.Nested(PriceCheckSchema, metadata={
+        "description": "How sure we are of the price: the second source's price, their divergence and the band"})
+    price_band_bps = fields.Integer(allow_none=True, metadata={
+        "description": "The operator's band for this asset's check; null: the default band"})
+    market_as_of = fields.DateTime(allow_none=True, metadata={
+        "description": "When CoinGecko last gave the market figures (cap, supply, ATH, 24h change): older than "
+                       "last_price_update while another source stands in"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     sparkline_7d = fields.Nested(SparklineSchema, metadata={
@@ -428,6 +480,15 @@ def _no_control_chars(value: str) -> None:
 
 class StatusChangeSchema(_Body):
     status = fields.Enum(AssetStatus, required=True)
+    reason = fields.String(load_default="", validate=[validate.Length(max=500), _no_control_chars])
+
+
+class PriceBandSchema(_Body):
+    band_bps = fields.Integer(required=True, allow_none=True, strict=True,
+                              validate=validate.Range(min=MIN_BAND_BPS, max=MAX_BAND_BPS), metadata={
+        "description": "The band (basis points) this asset's two price sources may differ by before its check "
+                       "is `diverged`; null: back to the default (stablecoins 50, top 20 100, the rest 300)",
+        "example": 150})
     reason = fields.String(load_default="", validate=[validate.Length(max=500), _no_control_chars])
 
 

@@ -20,6 +20,7 @@ from .schemas import (
     AssetView,
     AuditArgsSchema,
     AuditPageSchema,
+    PriceBandSchema,
     StatusChangeSchema,
 )
 
@@ -88,6 +89,27 @@ class AssetCategoriesChange(MethodView):
         """
         asset = services().categories.release(
             asset_id, args["reason"], expected_version(), g.token_name, current_request_id()
+        )
+        return json_response(_view(asset), _DETAIL, version=asset.version)
+
+
+@blp.route("/<asset_id:asset_id>/price-band")
+class AssetPriceBand(MethodView):
+    @blp.arguments(PriceBandSchema, example={"band_bps": 150, "reason": "thin market on the exchange"})
+    @blp.response(200, _DETAIL.__class__)
+    @versioned_write
+    def put(self, body, asset_id):
+        """Set the band of an asset's price check
+
+        Needs `If-Match` with the asset's current ETag. `band_bps` is how far
+        the second source's price may be from CoinGecko's before the check is
+        `diverged` (and quotes refuse the asset); null restores the default
+        (stablecoins 50, top 20 by market cap 100, the rest 300). The stored
+        check is judged against the new band at once. Audited with the token's
+        name (in the asset's audit log, status unchanged, the reason naming the change).
+        """
+        asset = services().writes.set_price_band(
+            asset_id, body["band_bps"], body["reason"], expected_version(), g.token_name, current_request_id()
         )
         return json_response(_view(asset), _DETAIL, version=asset.version)
 

@@ -72,18 +72,37 @@ class SourceHealthSchema(ma.Schema):
     last_error_at = ma.fields.DateTime(allow_none=True)
 
 
+class CrossCheckHealthSchema(ma.Schema):
+    enabled = ma.fields.Boolean(metadata={"description": "CROSSCHECK_ENABLED; nothing else is reported when off"})
+    source = ma.fields.String(metadata={"description": "The second source (CROSSCHECK_EXCHANGE)", "example": "binance"})
+    reachable = ma.fields.Boolean(metadata={"description": "The last cross-check reached the second source"})
+    last_success_at = ma.fields.DateTime(allow_none=True)
+    age_seconds = ma.fields.Float(allow_none=True)
+    last_attempt_at = ma.fields.DateTime(allow_none=True)
+    last_error = ma.fields.String(allow_none=True, metadata={"example": "binance answered 503"})
+    breaker_state = ma.fields.String(allow_none=True)
+    counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), metadata={
+        "description": "Assets by check status at the last cross-check", "example": {"ok": 61, "single_source": 41}})
+    diverged = ma.fields.List(ma.fields.String(), metadata={
+        "description": "Assets whose sources disagreed beyond their band at the last check", "example": []})
+    pairs = ma.fields.Integer(metadata={"description": "Assets mapped to an exchange pair"})
+    pairs_refreshed_at = ma.fields.DateTime(allow_none=True)
+
+
 class ProblemSchema(ma.Schema):
     dependency = ma.fields.String(metadata={
-        "description": "What is degraded: store, prices or price_source", "example": "prices",
+        "description": "What is degraded: store, prices, price_source or price_check", "example": "prices",
     })
     code = ma.fields.String(metadata={
         "description": "Stable machine-readable cause: store_unreachable, no_refresh_yet, refresh_too_old, "
-        "refresh_failed, watched_assets_untradable, ping_failed",
+        "refresh_failed, watched_assets_untradable, watched_assets_diverged, ping_failed, "
+        "secondary_source_failing",
         "example": "watched_assets_untradable",
     })
     message = ma.fields.String(metadata={"example": "watched assets without a tradable price: BTC (stale)"})
     assets = ma.fields.List(ma.fields.String(), metadata={
-        "description": "The assets concerned (watched_assets_untradable only)", "example": ["BTC"],
+        "description": "The assets concerned (watched_assets_untradable, watched_assets_diverged)",
+        "example": ["BTC"],
     })
 
 
@@ -97,6 +116,8 @@ class HealthSchema(ma.Schema):
     assets = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     prices = ma.fields.Nested(PriceHealthSchema)
     price_source = ma.fields.Nested(SourceHealthSchema)
+    price_check = ma.fields.Nested(CrossCheckHealthSchema, metadata={
+        "description": "The second price source and what the cross-checks found"})
     refresh_lease = ma.fields.Nested(LeaseSchema)
 
 

@@ -57,7 +57,8 @@ class QuoteIssue(MethodView):
     @blp.response(200, QuoteSchema)
     @blp.alt_response(409, schema=ErrorSchema, description=(
         "`quote_refused`: some assets are not tradable now; `errors.assets` maps each to "
-        "suspended, inactive, no_price or stale_price"
+        "suspended, inactive, no_price, stale_price or price_diverged (the second source disagrees beyond "
+        "the band: `errors.price_checks` gives each one's divergence_bps and band_bps)"
     ))
     @blp.alt_response(422, schema=ErrorSchema, description=(
         "`unknown_assets` (`errors.assets` names them) or `validation_failed` (the item index is named)"

@@ -105,6 +105,12 @@ class QuoteLineSchema(ma.Schema):
     price = fields.Decimal(metadata={"description": "USD price, exact, as stored at as_of", "example": "64012.5"})
     quantity = fields.Decimal(allow_none=True, metadata={"description": "As asked; null when not asked"})
     amount = fields.Decimal(allow_none=True, metadata={"description": "price x quantity, exact; null without quantity"})
+    price_check = fields.String(allow_none=True, metadata={
+        "description": "The price's check when quoted: `ok` (a second source agrees within its band) or "
+                       "`single_source` / `secondary_stale` (nothing confirmed it); diverged assets are refused",
+        "example": "ok"})
+    price_source = fields.String(allow_none=True, metadata={
+        "description": "coingecko; the exchange's name while it stands in for CoinGecko", "example": "coingecko"})
 
 
 class QuoteSchema(ma.Schema):
@@ -160,6 +166,9 @@ class HoldingValueSchema(ma.Schema):
     price_updated_at = fields.DateTime(allow_none=True)
     price_stale = fields.Boolean(metadata={"description": "The price is older than the asset's staleness bound"})
     is_active = fields.Boolean(metadata={"description": "Tradable now (ACTIVE, priced, fresh)"})
+    price_check = fields.String(metadata={
+        "description": "The price's check status: ok, diverged, single_source or secondary_stale", "example": "ok"})
+    price_source = fields.String(metadata={"description": "Where the price came from", "example": "coingecko"})
 
 
 class ValuationSchema(ma.Schema):
