@@ -368,3 +368,34 @@ def test_a_refresh_between_the_checks_read_and_write_does_not_lose_the_check(wor
     assert body["price_check"]["sources"][0]["price"] == body["current_price"] == _row(world.cg, "bitcoin")[
         "current_price"]
     assert at(body["price_check"]["sources"][0]["as_of"]) == at(body["last_updated"])  # the raced-in price
+
+
+def test_metrics_count_statuses_and_streaks_and_zero_an_asset_that_left_the_top(world):
+    from prometheus_client import CollectorRegistry
+
+    from inventory.telemetry.metrics import RefreshMetrics
+
+    registry = CollectorRegistry()
+    metrics = RefreshMetrics(registry)
+    world.refresh()
+    world.bn.skew("ethereum", 250)
+    world.check()
+    metrics.record_crosscheck(world.check())  # the second diverged check in a row
+
+    def value(name, **labels):
+        return registry.get_sample_value(name, labels)
+
+    assert value("inventory_price_diverged_checks", asset_id="ETH") == 2
+    assert value("inventory_price_diverged_checks", asset_id="BTC") == 0
+    assert value("inventory_price_checks", status="diverged") == 1
+    assert value("inventory_price_checks", status="ok") >= 10
+    assert value("inventory_price_divergence_max_bps") == pytest.approx(250, abs=1)
+    assert value("inventory_secondary_source_up", source="binance") == 1
+
+    report = world.check()
+    del report.top_streaks["ETH"]  # as if ETH left the top 20
+    world.bn.set_fault("503")
+    metrics.record_crosscheck(report)
+    assert value("inventory_price_diverged_checks", asset_id="ETH") == 0
+    metrics.record_crosscheck(world.check())
+    assert value("inventory_secondary_source_up", source="binance") == 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+
 import pytest
 import requests
 
 from tests.conftest import build_asset
-from tests.streams import SSE, categorized, move_price, set_categories, suspend
+from tests.streams import SSE, _client, categorized, move_price, set_categories, suspend
 
 
 @pytest.fixture
@@ -146,4 +149,39 @@ def test_an_open_category_stream_sees_an_asset_join_and_leave(app, served, add_a
     move_price(app, "UNI", "7.7", 30)
     event, price = stream.next()
     assert (event, price["asset_id"]) == ("price", "UNI")
+    stream.close()
+
+
+def test_checks_and_stood_in_prices_reach_the_stream_with_their_source(app, served):
+    from inventory.domain import utcnow
+    from inventory.domain.pricecheck import SourcePrice, compare
+    from inventory.jobs.crosscheck import stand_in
+    from inventory.store import Stores
+    from inventory.store.prices import CheckUpdate
+
+    stream = SSE(f"{served}/inventory/assets/stream?assets=BTC")
+    event, snapshot = stream.next()
+    assert snapshot["source"] == "coingecko" and snapshot["price_check"]["status"] == "single_source"
+    (only,) = snapshot["price_check"]["sources"]
+    assert (only["source"], only["price"]) == ("coingecko", "97000")
+    assert datetime.fromisoformat(only["as_of"]) == datetime.fromisoformat(snapshot["as_of"])
+
+    stores = Stores.build(_client(app), app.extensions["inventory"].config)
+    btc, now = stores.assets.get("BTC"), utcnow()
+    check = compare(SourcePrice("coingecko", btc.current_price, btc.last_price_update),
+                    SourcePrice("binance", Decimal("97010"), now, "BTCUSDT"), btc.band_bps, now, 180)
+    assert stores.prices.record_checks([CheckUpdate("BTC", check, btc.stream_seq)]).applied == ["BTC"]
+    event, checked = stream.next()
+    assert event == "check" and checked["asset_seq"] == snapshot["asset_seq"] + 1
+    assert checked["price_check"]["status"] == "ok" and checked["price_check"]["divergence_bps"] == "1.0309"
+    assert checked["price_check"]["sources"][1] == {"source": "binance", "price": "97010", "pair": "BTCUSDT",
+                                                    "as_of": now.isoformat(timespec="milliseconds")}
+
+    btc = stores.assets.get("BTC")
+    update = stand_in(btc, SourcePrice("binance", Decimal("97020.5"), now, "BTCUSDT"), now)
+    assert stores.prices.apply([update]).applied == ["BTC"]
+    event, price = stream.next()
+    assert event == "price" and price["price"] == "97020.5" and price["source"] == "binance"
+    assert price["price_check"]["status"] == "single_source"
+    assert price["price_check"]["sources"][0]["source"] == "binance"
     stream.close()

@@ -109,7 +109,6 @@ class SourcePriceSchema(ma.Schema):
 
 class PriceCheckSchema(ma.Schema):
     status = fields.Enum(CheckStatus, by_value=True, metadata={
-        "enum": ["ok", "diverged", "single_source", "secondary_stale"],
         "description": "ok: the second source agrees within band_bps; diverged: it does not (quotes refuse the "
                        "asset); single_source: no second price for this asset (never guessed); "
                        "secondary_stale: the second source has not answered within CROSSCHECK_MAX_AGE_SECONDS",
