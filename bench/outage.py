@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         "DYNAMODB_TABLE_NAME": f"bench-outage-{uuid.uuid4().hex[:8]}",
         "COINGECKO_API_URL": cg.url,
         "BINANCE_API_URL": bn.url,
+        "CROSSCHECK_ENABLED": "1",
         "PRICE_REFRESH_INTERVAL_SECONDS": str(args.refresh),
         "CROSSCHECK_INTERVAL_SECONDS": str(args.check),
         "CATEGORY_REFRESH_HOURS": "0",

@@ -72,6 +72,7 @@ def service(dynamodb_local, tmp_path_factory):
         "BINANCE_RETRIES": "0",
         "COINGECKO_BREAKER_THRESHOLD": "100",
         "PRICE_REFRESH_INTERVAL_SECONDS": str(REFRESH),
+        "CROSSCHECK_ENABLED": "1",
         "CROSSCHECK_INTERVAL_SECONDS": str(CHECK),
         "CROSSCHECK_MAX_AGE_SECONDS": str(CHECK_MAX_AGE),
         "CATEGORY_REFRESH_HOURS": "0",

@@ -41,6 +41,7 @@ def test_demo_serves_priced_assets_without_internet(dynamodb_local, tmp_path):
         "WEB_CONCURRENCY": "1",
         "API_TOKENS_FILE": str(tmp_path / "tokens.json"),
         "PRICE_REFRESH_INTERVAL_SECONDS": "2",
+        "CROSSCHECK_ENABLED": "1",
         "CROSSCHECK_INTERVAL_SECONDS": "2",
         "DEMO_TICK_SECONDS": "1",
         "LOCAL_RUN_FILE": str(tmp_path / "run.json"),
