@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..domain import Asset, AssetStatus, StoreError
+from ..domain.numbers import plain_number
 from ..domain.pricecheck import CheckStatus
 from ..domain.search import SearchIndex, SearchQuery
 
@@ -188,7 +189,8 @@ class HealthService:
         checked, problems = price_problems(snapshot.value, which, now, service.max_age)
         diverged = diverged_assets(snapshot.value, which, now, service.max_age)
         if diverged:
-            listed = ", ".join(f"{a.asset_id} ({c.divergence_bps} bps > {c.band_bps})" for a, c in diverged)
+            listed = ", ".join(f"{a.asset_id} ({plain_number(c.divergence_bps)} bps > {c.band_bps})"
+                               for a, c in diverged)
             report.problem(
                 "prices", "watched_assets_diverged", f"watched assets whose two price sources disagree: {listed}",
                 [a.asset_id for a, _ in diverged],

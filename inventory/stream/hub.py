@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from ..api.bodies import plain_number
 from ..domain import Asset, InventoryError, utcnow
+from ..domain.numbers import plain_number
 from ..domain.pricecheck import (
     PRIMARY_SOURCE,
     CheckStatus,

@@ -23,6 +23,7 @@ import pytest
 from inventory.config import Config
 from inventory.devtools.dynamodb_local import free_port
 from inventory.domain import AssetStatus
+from inventory.domain.pricecheck import SourcePrice, compare
 from inventory.store import AssetStore, make_client
 from inventory.store.migrate import migrate
 from inventory.store.prices import PriceStore, PriceUpdate
@@ -51,19 +52,27 @@ CATALOG = (
     ("AAA", None, "Aardvark", "0.0042", "12.5", None, None, ("meme",), {"sparkline_7d": (Decimal("0.0042"),)}),
     ("ADA", 9, "Cardano", "0.71", "1.1", "15000000000", "600000000", ("layer-1",), {"status": AssetStatus.SUSPENDED}),
     ("BTC", 1, "Bitcoin", "97123.5", "-0.4", "1900000000000", "34000000000", ("layer-1",),
-     {"sparkline_7d": series(94000, 97123.5, 600)}),
+     {"sparkline_7d": series(94000, 97123.5, 600), "second_price": "97140"}),
     ("DOGE", 8, "Dogecoin", "0.1642", "-3.1", "25000000000", "1200000000", ("meme",), {"age_seconds": 3600}),
     ("ETH", 2, "Ethereum", "3412.25", "-1.75", "420000000000", "18000000000", ("layer-1",),
-     {"sparkline_7d": series(3600, 3412.25, 40)}),
+     {"sparkline_7d": series(3600, 3412.25, 40), "second_price": "3500"}),
     ("SOL", 5, "Solana", "187.4", "0", "90000000000", "4000000000", ("layer-1",), {}),
 )
 RANK_ORDER = ["BTC", "ETH", "SOL", "DOGE", "ADA", "AAA"]
 
 
 def catalog_asset(asset_id, rank, name, price, change, cap, volume, categories, extra, now):
-    return build_asset(asset_id, rank, price=price, name=name, now=now, category=categories[0], categories=categories,
-                       price_change_percentage_24h=Decimal(change), market_cap=cap and Decimal(cap),
-                       volume_24h=volume and Decimal(volume), **extra)
+    extra = dict(extra)
+    second = extra.pop("second_price", None)
+    asset = build_asset(asset_id, rank, price=price, name=name, now=now, category=categories[0],
+                        categories=categories, price_change_percentage_24h=Decimal(change),
+                        market_cap=cap and Decimal(cap), volume_24h=volume and Decimal(volume), **extra)
+    if second is None:
+        return asset
+    # A cross-check as the job stores it: BTC's second price agrees, ETH's is 257 bp away (band 100).
+    check = compare(SourcePrice("coingecko", asset.current_price, asset.last_price_update),
+                    SourcePrice("binance", Decimal(second), now, f"{asset_id}USDT"), asset.band_bps, now, 180)
+    return asset.replace(price_check=check)
 
 
 @pytest.fixture
@@ -194,6 +203,13 @@ def test_the_board_people_keep_open(server, page):  # noqa: F811
     assert 25 < hue(stale) < 50, f"stale is amber: {stale}"
     assert hue(suspended) < 12 or hue(suspended) > 348, f"suspended is red: {suspended}"
     assert 90 < hue(fresh) < 170, f"fresh is green: {fresh}"
+    # AND the price's cross-check beside it: the agreeing one quiet, the diverged one red (quotes refuse it)
+    checks = page.js("Object.fromEntries(['BTC', 'ETH', 'SOL'].map(id => [id, [document.querySelector("
+                     "'#asset-' + id + ' .check').textContent, document.getElementById('asset-' + id)"
+                     ".classList.contains('diverged')]]))")
+    assert checks == {"BTC": ["✓ 1.7 bp", False], "ETH": ["diverged 257.2 bp", True], "SOL": ["", False]}
+    diverged = page.js("getComputedStyle(document.querySelector('#asset-ETH .check')).color")
+    assert hue(diverged) < 12 or hue(diverged) > 348, f"diverged is red: {diverged}"
 
     # AND the overview's totals at the top (total market cap, 24h volume, BTC dominance, counts)
     totals = page.js("""Object.fromEntries(['total-market-cap', 'total-volume', 'btc-dominance', 'tradable-count',

@@ -84,9 +84,11 @@ function entry(assetId) {
   cells.asset.append(name, symbol);
   const pill = document.createElement("span");
   pill.className = "pill";
-  cells.freshness.appendChild(pill);
+  const check = document.createElement("span");
+  check.className = "check";
+  cells.freshness.append(pill, check);
   item = {
-    id: assetId, row, cells, name, symbol, pill, live: false, listed: false, detailAsked: false,
+    id: assetId, row, cells, name, symbol, pill, check, live: false, listed: false, detailAsked: false,
     data: { name: null, symbol: null, market_cap_rank: null, categories: [], sparkline: null },
   };
   assets.set(assetId, item);
@@ -142,6 +144,31 @@ function freshness(item) {
   const text = age !== null && (state === "fresh" || state === "stale") ? label + " · " + ago(age) + " ago" : label;
   if (item.pill.textContent !== text) item.pill.textContent = text;
   item.pill.title = d.as_of ? "price as of " + d.as_of : "";
+  priceCheck(item);
+}
+
+// The price's cross-check beside its freshness: how far the second source is (in basis points),
+// "diverged" in red past the asset's band, or which source stands in for CoinGecko.
+function priceCheck(item) {
+  const check = item.data.price_check;
+  const source = item.data.source;
+  let text = "", title = "";
+  if (source && source !== "coingecko" && source !== "operator") {
+    text = "via " + source;
+    title = "CoinGecko is not answering: this price is " + source + "'s";
+  } else if (check && (check.status === "ok" || check.status === "diverged")) {
+    const second = (check.sources || [])[1] || {};
+    const bps = Number(check.divergence_bps).toFixed(1);
+    text = (check.status === "ok" ? "✓ " : "diverged ") + bps + " bp";
+    title = (second.source || "second source") + " " + (second.price ?? "") + " (" + (second.pair || "") +
+      "), band " + check.band_bps + " bp";
+  } else if (check && check.status === "secondary_stale") {
+    text = "unchecked";
+    title = "the second source has not answered lately";
+  }
+  item.row.classList.toggle("diverged", !!check && check.status === "diverged");
+  if (item.check.textContent !== text) item.check.textContent = text;
+  item.check.title = title;
 }
 
 // The 7-day sparkline: an SVG polyline of hourly closes, oldest first; nothing without two points.
@@ -241,7 +268,7 @@ function applyListed(asset) {
     Object.assign(d, {
       current_price: asset.current_price, price_change_percentage_24h: asset.price_change_percentage_24h,
       status: asset.status, as_of: asset.last_price_update, stale: asset.price_stale === true,
-      tradable: asset.is_active === true,
+      tradable: asset.is_active === true, price_check: asset.price_check, source: asset.price_source,
     });
     renderPrice(item);
   }
@@ -346,13 +373,15 @@ function show(message) {
   if ("status" in message) d.status = message.status;
   if ("as_of" in message) d.as_of = message.as_of;
   if ("tradable" in message) d.tradable = message.tradable;
+  if ("price_check" in message) d.price_check = message.price_check;
+  if ("source" in message) d.source = message.source;
   d.asset_seq = message.asset_seq;
   // Tradable is ACTIVE, priced and fresh: an ACTIVE priced asset that is not tradable is stale.
   d.stale = message.type === "stale" ||
     (d.status === "ACTIVE" && d.current_price !== null && d.current_price !== undefined && d.tradable === false);
   item.live = true;
   renderPrice(item);
-  if (message.type !== "snapshot") {
+  if (message.type !== "snapshot" && message.type !== "check") {  // a check moves no price
     const after = Number(d.current_price);
     item.row.classList.add("updated");
     item.row.classList.toggle("tick-up", after > before);
@@ -387,7 +416,7 @@ function connect() {
   const source = new EventSource("/inventory/assets/stream" + query);
   live.source = source;
   live.beatAt = live.heardAt = null;
-  for (const kind of ["snapshot", "price", "status", "stale"]) {
+  for (const kind of ["snapshot", "price", "status", "stale", "check"]) {
     source.addEventListener(kind, (event) => show(JSON.parse(event.data)));
   }
   source.addEventListener("heartbeat", (event) => {
