@@ -19,6 +19,7 @@ import simplejson
 from inventory.devtools.binance import FakeBinance
 from inventory.devtools.dynamodb_local import free_port
 from tests.e2e.conftest import _flask, _stop, start_gunicorn
+from tests.e2e.test_prices_gunicorn import Service as PricesService
 from tests.fakes.coingecko import FakeCoinGecko, generate_catalog
 
 pytestmark = pytest.mark.e2e
@@ -28,14 +29,10 @@ CHECK = 3
 CHECK_MAX_AGE = 9
 
 
-class Service:
+class Service(PricesService):
     def __init__(self, url: str, cg: FakeCoinGecko, bn: FakeBinance):
-        self.url, self.cg, self.bn = url, cg, bn
-
-    def get(self, path: str) -> requests.Response:
-        response = requests.get(self.url + path, timeout=10)
-        assert response.status_code < 500, (path, response.status_code, response.text)
-        return response
+        super().__init__(url, cg)
+        self.bn = bn
 
     def asset(self, asset_id: str) -> dict:
         return simplejson.loads(self.get(f"/inventory/assets/{asset_id}").content, use_decimal=True)["data"]
@@ -43,15 +40,6 @@ class Service:
     def quote(self, *asset_ids) -> requests.Response:
         return requests.post(self.url + "/inventory/quotes", json={"items": [{"asset_id": a} for a in asset_ids]},
                              timeout=10)
-
-    def wait_for(self, predicate, timeout: float, what: str):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.25)
-        raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
