@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in bench/, each appending its table to BENCHMARKS.md."""
 
-from . import http, load, profile, readmodel, refresh, stop, stream
+from . import http, load, outage, profile, readmodel, refresh, stop, stream
 
 if __name__ == "__main__":
     refresh.main([])
@@ -10,3 +10,4 @@ if __name__ == "__main__":
     readmodel.main([])
     stream.main([])
     stop.main([])
+    outage.main([])
