@@ -162,6 +162,22 @@ def while_leased(refresher: "LeasedRefresher", job: Callable[..., object]) -> Ca
     return tick
 
 
+def one_at_a_time(job: Callable[[], object]) -> Callable[[], object]:
+    """`job`, skipped (None) while another thread is running it: the scheduled cross-check and the
+    one a failed refresh runs at once never overlap."""
+    running = threading.Lock()
+
+    def run():
+        if not running.acquire(blocking=False):
+            return None
+        try:
+            return job()
+        finally:
+            running.release()
+
+    return run
+
+
 class LeasedRefresher:
     """Refreshes only while this instance holds the lease; renews it by heartbeat."""
 
@@ -231,11 +247,14 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
     # One client for every job: its rate limiter spaces all calls to the source.
     source = client_from_config(config, on_response=metrics.source_response)
     scheduler = BackgroundScheduler(timezone=timezone.utc)
+    crosschecks: list[Callable[[], object]] = []  # the cross-check, once built (it needs the lease holder)
 
     def check_now():
-        # A failed refresh runs the cross-check at once (APScheduler keeps it to one run at a time).
-        if scheduler.get_job(CROSSCHECK_JOB_ID) is not None:
-            scheduler.modify_job(CROSSCHECK_JOB_ID, next_run_time=utcnow())
+        # A failed refresh runs the cross-check at once, in the refresh's own thread. Never through the
+        # scheduler's API: its shutdown holds the job store lock while it waits for this very thread
+        # (get_job from here deadlocked a Ctrl-C until the master's SIGKILL, 20 s later).
+        for crosscheck in crosschecks:
+            crosscheck()
 
     refresher = LeasedRefresher(
         config,
@@ -275,8 +294,10 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
         max_instances=1,
     )
     if config.CROSSCHECK_ENABLED:
+        crosschecks.append(one_at_a_time(while_leased(refresher, build_crosscheck_job(config, metrics, dynamodb,
+                                                                                        source))))
         scheduler.add_job(
-            while_leased(refresher, build_crosscheck_job(config, metrics, dynamodb, source)),
+            crosschecks[0],
             "interval",
             id=CROSSCHECK_JOB_ID,
             seconds=config.CROSSCHECK_INTERVAL_SECONDS,

@@ -68,3 +68,29 @@ def test_the_lease_holder_also_runs_the_category_job(moto_client, config, store,
                           stop_requested)
         assert cg.count("/coins/categories/list") == 1
     assert store_has_categories()
+
+
+def test_a_stop_during_a_failing_refresh_is_not_held_by_the_cross_check_it_starts(moto_client, config):
+    # A failed refresh runs the cross-check at once. Through the scheduler's API that deadlocked a
+    # stop: shutdown(wait=True) holds the job store lock while it waits for the refresh's thread,
+    # and that thread asked the scheduler for the cross-check job (a Ctrl-C then took the master's
+    # 20 s SIGKILL). Here the stop comes while the first refresh waits on a source that never answers.
+    import threading
+
+    with FakeCoinGecko(generate_catalog(5)) as cg:
+        cg.set_fault("slow", delay=3)
+        began = time.monotonic()
+
+        def stop_requested(timeout: float) -> bool:
+            time.sleep(min(timeout, 0.1))
+            return time.monotonic() - began > 0.5  # the first refresh is in flight by now
+
+        cfg = config.replace(COINGECKO_API_URL=cg.url, COINGECKO_CALLS_PER_MINUTE=0, COINGECKO_RETRIES=0,
+                             COINGECKO_TIMEOUT_SECONDS=1.5, INSTANCE_ID="me", CROSSCHECK_ENABLED=True,
+                             CATEGORY_REFRESH_HOURS=0)
+        runner = threading.Thread(target=run_until_stopped, args=(cfg, stop_requested), daemon=True)
+        runner.start()
+        runner.join(timeout=20)
+        assert not runner.is_alive(), "the refresher did not stop"
+        assert time.monotonic() - began < 10
+        cg.set_fault(None)
