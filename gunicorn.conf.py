@@ -129,7 +129,7 @@ def post_worker_init(worker):
     # until the master SIGKILLed the worker (1 stop in 10, bench/stop.py).
     stopping = []
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-        _close_streams_first(signum, close_process_streams, stopping)
+        _close_streams_first(signum, close_process_streams, stopping, worker)
     # Load the read model now, not on the first request (seconds at 10,000 assets). A
     # store that does not answer yet is tried again by that request.
     import threading
@@ -150,7 +150,7 @@ def _load_read_model(worker):
         worker.log.warning("read model not loaded at start: %s", exc)
 
 
-def _close_streams_first(signum, close_process_streams, stopping: list):
+def _close_streams_first(signum, close_process_streams, stopping: list, worker):
     import faulthandler
     import signal
 
@@ -164,7 +164,19 @@ def _close_streams_first(signum, close_process_streams, stopping: list):
         # to stderr: what held it is then in the log, not a mystery.
         faulthandler.dump_traceback_later(max(1, graceful_timeout - 2), exit=False)
         close_process_streams("shutdown")
-        if callable(previous):
-            previous(signum, frame)
+        if not callable(previous):
+            return
+        queue = getattr(worker, "method_queue", None)
+        if signum == signal.SIGTERM or queue is None:
+            previous(signum, frame)  # the graceful exit only flags the main loop: safe here
+            return
+        # gthread's quit handler (SIGINT, SIGQUIT) shuts its thread pool down and exits. Run inside
+        # this handler it deadlocked when the signal landed while the main loop was in the pool's
+        # submit(), which holds that very lock while it starts a thread: the worker waited until
+        # the master's SIGKILL (the faulthandler dump: handle_quit over enqueue_req -> Thread.start).
+        # Deferred to the main loop it runs between two events, holding nothing (a SimpleQueue put
+        # and a pipe write: safe inside a handler). The graceful path is no answer: it lingers up
+        # to 2 s on every open stream's close, one after another.
+        queue.defer(previous, signum, frame)
 
     signal.signal(signum, close_streams_then_stop)

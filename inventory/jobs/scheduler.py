@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 
 from ..config import Config
 from ..domain import Fence, InventoryError, Lease, utcnow
@@ -252,7 +253,10 @@ def start_scheduler(config: Config) -> tuple[BackgroundScheduler, LeasedRefreshe
     def check_now():
         # A failed refresh runs the cross-check at once, in the refresh's own thread. Never through the
         # scheduler's API: its shutdown holds the job store lock while it waits for this very thread
-        # (get_job from here deadlocked a Ctrl-C until the master's SIGKILL, 20 s later).
+        # (get_job from here deadlocked a Ctrl-C until the master's SIGKILL, 20 s later). Its state
+        # is read without a lock: once the scheduler is stopping, a stop does not wait for a check.
+        if scheduler.state != STATE_RUNNING:
+            return
         for crosscheck in crosschecks:
             crosscheck()
 
